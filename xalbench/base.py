@@ -1,0 +1,343 @@
+"""Component contracts: Dataset, Model, Explainer, Loss, Strategy (see DESIGN.md).
+
+Conventions shared by every component:
+
+* images are ``float32`` tensors in [0, 1], ``N×C×H×W`` (2D) or ``N×C×D×H×W`` (3D);
+* multi-class labels are ``int64`` ``N``; multi-label labels are ``float32`` ``N×K`` in {0, 1};
+* ROIs are ``float32`` ``N×(D×)H×W`` in {0, 1} with a ``has_roi`` bool flag per sample;
+  multi-label datasets may add per-finding ROIs ``class_roi`` ``N×K×(D×)H×W``;
+  3D datasets may add ``annotated_slices`` ``N×D`` (slices whose ROI an expert drew);
+* saliency maps are ``N×(D×)H×W`` (one target per sample) or ``N×K×(D×)H×W`` (all classes),
+  in [0, 1], at input resolution unless an explainer option says otherwise.
+
+Every component class carries ``name`` (a slug), ``summary`` (one line), ``paper``
+(reference or ``""``) and a nested ``Options`` dataclass; it is built from a mapping of
+options with :meth:`Component.from_options`, which rejects unknown keys.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from xalbench.options import Options
+
+if TYPE_CHECKING:
+    from xalbench.harness.context import StrategyContext
+
+__all__ = [
+    "Component",
+    "Split",
+    "DatasetMeta",
+    "DatasetBundle",
+    "Dataset",
+    "ExplainableNet",
+    "Model",
+    "Explainer",
+    "Batch",
+    "LossOutput",
+    "RoundInfo",
+    "Loss",
+    "Strategy",
+    "Task",
+]
+
+Task = Literal["multi-class", "multi-label"]
+
+
+class Component:
+    """Shared shape of every registered component class."""
+
+    kind: ClassVar[str] = "component"
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+    Options: ClassVar[type[Options]] = Options
+
+    def __init__(self, options: Mapping[str, Any] | Options | None = None) -> None:
+        self.options = self.Options.parse(options, owner=f"{self.kind} {self.name!r}")
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any] | None = None) -> Component:
+        return cls(options)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.options!r})"
+
+
+# --------------------------------------------------------------------------- datasets
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """One split of a dataset (train-pool, val or test); all tensors on the CPU."""
+
+    images: Tensor
+    labels: Tensor
+    roi: Tensor | None = None
+    has_roi: Tensor | None = None
+    class_roi: Tensor | None = None
+    annotated_slices: Tensor | None = None
+    groups: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = self.images.shape[0]
+        for name in ("labels", "roi", "has_roi", "class_roi", "annotated_slices"):
+            value = getattr(self, name)
+            if value is not None and value.shape[0] != n:
+                raise ValueError(f"Split.{name} has {value.shape[0]} rows, images have {n}")
+        if self.roi is not None and self.has_roi is None:
+            object.__setattr__(self, "has_roi", self.roi.flatten(1).amax(1) > 0)
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def subset(self, index: np.ndarray | Sequence[int] | Tensor) -> Split:
+        idx = torch.as_tensor(np.asarray(index, dtype=np.int64))
+
+        def take(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t[idx]
+
+        return Split(
+            images=self.images[idx],
+            labels=self.labels[idx],
+            roi=take(self.roi),
+            has_roi=take(self.has_roi),
+            class_roi=take(self.class_roi),
+            annotated_slices=take(self.annotated_slices),
+            groups=None if self.groups is None else self.groups[np.asarray(index, dtype=np.int64)],
+        )
+
+    def fingerprint(self) -> str:
+        """SHA-256 over images, labels and ROIs (stable across runs on any machine)."""
+        h = hashlib.sha256()
+        for t in (self.images, self.labels, self.roi):
+            if t is not None:
+                arr = t.detach().cpu().contiguous().numpy()
+                h.update(str(arr.shape).encode())
+                h.update(str(arr.dtype).encode())
+                h.update(arr.tobytes())
+        return h.hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetMeta:
+    """What a dataset is: task, classes, modality, dims, provenance."""
+
+    name: str
+    task: Task
+    class_names: tuple[str, ...]
+    in_channels: int
+    spatial_dims: int
+    image_shape: tuple[int, ...]
+    modality: str = "unknown"
+    license: str = "unknown"
+    source: str = ""
+    synthetic: bool = True
+    has_roi: bool = False
+    notes: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetBundle:
+    """A loaded dataset: metadata plus fixed train-pool / val / test splits."""
+
+    meta: DatasetMeta
+    train: Split
+    val: Split
+    test: Split
+
+    def split_hash(self) -> str:
+        h = hashlib.sha256()
+        for split in (self.train, self.val, self.test):
+            h.update(split.fingerprint().encode())
+        return h.hexdigest()
+
+
+class Dataset(Component, abc.ABC):
+    """Loads fixed splits. ``load`` must be deterministic given options (and files)."""
+
+    kind: ClassVar[str] = "dataset"
+    synthetic: ClassVar[bool] = True
+
+    @abc.abstractmethod
+    def load(self, data_root: str | None = None) -> DatasetBundle:
+        """Return the dataset's splits; raise ``DataNotFoundError`` if files are missing."""
+
+    def available(self, data_root: str | None = None) -> bool:
+        """Whether ``load`` can succeed without downloading (embedded data: always)."""
+        return True
+
+
+# --------------------------------------------------------------------------- models
+class ExplainableNet(nn.Module):
+    """A classifier split at its explanation layer: ``logits = head(features(x))``.
+
+    ``features`` returns the explanation layer's activations ``B×C'×(d×)h×w`` (last conv
+    block); ``embed`` pools them to the penultimate vector; ``classifier`` is the final
+    ``nn.Linear``. Explainers, the pool cache and CAM-based losses use these three, so
+    they need no per-architecture code. ``dropout`` sits between ``embed`` and
+    ``classifier`` (MC-dropout strategies switch only it to train mode).
+    """
+
+    spatial_dims: int = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropout: nn.Module = nn.Identity()
+        self.classifier: nn.Linear
+
+    @abc.abstractmethod
+    def features(self, x: Tensor) -> Tensor: ...
+
+    def embed(self, a: Tensor) -> Tensor:
+        """Global average pool of the explanation-layer activations → ``B×C'``."""
+        return a.flatten(2).mean(-1)
+
+    def head(self, a: Tensor) -> Tensor:
+        return self.classifier(self.dropout(self.embed(a)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+class Model(Component, abc.ABC):
+    """Factory of :class:`ExplainableNet` for a dataset's shape."""
+
+    kind: ClassVar[str] = "model"
+    supports_3d: ClassVar[bool] = False
+
+    @abc.abstractmethod
+    def build(self, in_channels: int, num_classes: int, spatial_dims: int = 2) -> ExplainableNet: ...
+
+
+# --------------------------------------------------------------------------- explainers
+class Explainer(Component, abc.ABC):
+    """Saliency maps for one target per sample, or for all classes.
+
+    ``differentiable`` explainers may be used inside losses (``create_graph=True``);
+    the others are for scoring only and return detached maps.
+    """
+
+    kind: ClassVar[str] = "explainer"
+    differentiable: ClassVar[bool] = False
+    supports_3d: ClassVar[bool] = True
+
+    @abc.abstractmethod
+    def explain(
+        self,
+        model: ExplainableNet,
+        images: Tensor,
+        targets: Tensor | None = None,
+        *,
+        all_classes: bool = False,
+        create_graph: bool = False,
+    ) -> Tensor:
+        """Maps ``B×(D×)H×W`` for ``targets`` (``None`` → predicted class), or ``B×K×…``."""
+
+    #: True if :meth:`explain_from_features` works: the pool cache then reuses the cached
+    #: explanation-layer activations (one forward per round, head-only backward).
+    from_features: ClassVar[bool] = False
+
+    def explain_from_features(
+        self,
+        model: ExplainableNet,
+        features: Tensor,
+        targets: Tensor | None = None,
+        *,
+        all_classes: bool = False,
+        output_shape: tuple[int, ...] | None = None,
+    ) -> Tensor:
+        """Same maps as :meth:`explain`, from cached activations ``features`` (no grad)."""
+        raise NotImplementedError(f"explainer {self.name!r} cannot work from cached features")
+
+
+# --------------------------------------------------------------------------- losses
+@dataclasses.dataclass
+class Batch:
+    """A training batch as the harness gives it to a loss (all on the model's device).
+
+    ``roi``/``has_roi`` only carry masks that were revealed under the protocol's mask
+    budget; ``has_roi[i]`` is False for samples whose mask is hidden or absent.
+    """
+
+    images: Tensor
+    labels: Tensor
+    task: Task
+    roi: Tensor | None = None
+    has_roi: Tensor | None = None
+    class_roi: Tensor | None = None
+    annotated_slices: Tensor | None = None
+    index: Tensor | None = None
+
+
+@dataclasses.dataclass
+class LossOutput:
+    """``total`` is minimised; ``terms`` are logged (floats, detached)."""
+
+    total: Tensor
+    terms: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class RoundInfo:
+    """What a loss may know at round start (no test data)."""
+
+    round_index: int
+    n_labelled: int
+    labelled_fraction: float
+    seed: int
+    task: Task
+    num_classes: int
+    spatial_dims: int
+
+
+class Loss(Component, abc.ABC):
+    """The training objective for one batch: CE alone or CE + explanation term."""
+
+    kind: ClassVar[str] = "loss"
+    needs_masks: ClassVar[bool] = False
+    supports_multilabel: ClassVar[bool] = True
+    supports_3d: ClassVar[bool] = True
+
+    def on_round_start(self, info: RoundInfo) -> None:
+        """Hook for stateful losses (auxiliary models, imputed masks); default: nothing."""
+
+    @abc.abstractmethod
+    def __call__(self, model: ExplainableNet, batch: Batch) -> LossOutput: ...
+
+
+# --------------------------------------------------------------------------- strategies
+class Strategy(Component, abc.ABC):
+    """Chooses ``k`` distinct unlabelled pool indices from a read-only context.
+
+    Indices are *pool coordinates* (rows of ``ctx.pool_images``) and must come from
+    ``ctx.unlabelled``. Use ``ctx.cache`` for logits/embeddings/saliency (computed once
+    per round and shared) and ``ctx.rng`` for randomness. Declare what you need:
+    ``requires_pool_masks`` (harness skips you where the track hides pool masks),
+    ``supports_multilabel`` and ``supports_3d`` (harness skips you with that reason).
+    """
+
+    kind: ClassVar[str] = "strategy"
+    requires_pool_masks: ClassVar[bool] = False
+    supports_multilabel: ClassVar[bool] = False
+    supports_3d: ClassVar[bool] = True
+
+    @abc.abstractmethod
+    def query(self, ctx: StrategyContext, k: int) -> Sequence[int] | np.ndarray: ...
+
+
+def stable_topk(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` largest scores, ties broken by lower position (deterministic)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    order = np.lexsort((np.arange(scores.shape[0]), -scores))
+    return order[:k]

@@ -1,0 +1,1 @@
+"""The AL harness: budgets, seeding, training, evaluation and the round loop."""

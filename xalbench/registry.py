@@ -1,0 +1,107 @@
+"""Named components with provenance; duplicates raise, unknown names suggest.
+
+A :class:`Registry` maps ``(kind, name)`` to a :class:`ComponentRecord` that remembers
+the registering distribution (name + version) and plugin module, so ``xalbench plugins``
+and every result file can say where each component came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from xalbench.errors import DuplicateComponentError, PluginError, UnknownComponentError
+from xalbench.options import did_you_mean
+
+__all__ = ["KINDS", "ComponentRecord", "Registry", "SLUG"]
+
+KINDS = ("strategy", "explainer", "loss", "dataset", "model", "suite", "protocol")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class ComponentRecord:
+    kind: str
+    name: str
+    obj: Any
+    distribution: str
+    version: str
+    plugin: str
+
+    @property
+    def summary(self) -> str:
+        text = getattr(self.obj, "summary", "") or (getattr(self.obj, "__doc__", "") or "")
+        return text.strip().splitlines()[0] if text.strip() else ""
+
+    @property
+    def paper(self) -> str:
+        return getattr(self.obj, "paper", "") or ""
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "plugin": self.plugin,
+            "summary": self.summary,
+            "paper": self.paper,
+        }
+        if self.kind == "explainer":
+            out["differentiable"] = bool(getattr(self.obj, "differentiable", False))
+        return out
+
+
+class Registry:
+    """All registered components, keyed by kind then name."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, dict[str, ComponentRecord]] = {k: {} for k in KINDS}
+
+    def add(self, kind: str, name: str, obj: Any, *, distribution: str, version: str, plugin: str) -> None:
+        if kind not in self._items:
+            raise PluginError(f"unknown component kind {kind!r}; kinds are {', '.join(KINDS)}")
+        if not SLUG.match(name):
+            raise PluginError(
+                f"{kind} name {name!r} from {distribution} {version} is not a slug "
+                "(lower-case letters, digits, '-', '_', '.'); rename it in the plugin"
+            )
+        existing = self._items[kind].get(name)
+        if existing is not None:
+            raise DuplicateComponentError(
+                f"{kind} {name!r} is registered by {existing.distribution} {existing.version} "
+                f"(plugin {existing.plugin}) and by {distribution} {version} (plugin {plugin}); "
+                f"uninstall one or set XALBENCH_DISABLE_PLUGINS={plugin}"
+            )
+        self._items[kind][name] = ComponentRecord(kind, name, obj, distribution, version, plugin)
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._items[kind])
+
+    def record(self, kind: str, name: str) -> ComponentRecord:
+        try:
+            return self._items[kind][name]
+        except KeyError:
+            known = self.names(kind)
+            hint = did_you_mean(name, known)
+            raise UnknownComponentError(
+                f"unknown {kind} {name!r}; {hint}known {kind} names: {', '.join(known) or '(none)'}"
+            ) from None
+
+    def get(self, kind: str, name: str) -> Any:
+        return self.record(kind, name).obj
+
+    def create(self, kind: str, name: str, options: dict[str, Any] | None = None) -> Any:
+        """Instantiate a registered component class with validated options."""
+        return self.get(kind, name)(options)
+
+    def __iter__(self) -> Iterator[ComponentRecord]:
+        for kind in KINDS:
+            for name in sorted(self._items[kind]):
+                yield self._items[kind][name]
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        kind, name = key
+        return name in self._items.get(kind, {})
