@@ -1,0 +1,191 @@
+"""Enforced strategy contract: applicability, time limit, information access, validation.
+
+The harness never calls ``strategy.query`` directly; it calls :func:`call_strategy`,
+which turns every way a strategy can misbehave into one named
+:class:`~xalbench.errors.StrategyContractError` (``rule`` says which), so that cell
+fails with that reason while the other cells finish.
+
+Checks, in this order (the first that fails is raised):
+
+1. ``timeout`` — the call runs in a daemon worker thread joined with ``timeout``
+   seconds. **A Python thread cannot be killed**: on timeout the cell fails with
+   :class:`StrategyTimeoutError` and the thread is abandoned (it is a daemon, so it
+   never blocks interpreter exit, but it keeps its CPU until it returns). Run cells in
+   worker processes if a hanging strategy must not steal CPU from later cells.
+2. ``forbidden-access`` — any new entry in ``ctx.violations`` (pool labels, hidden pool
+   masks, test set, oracle), even if the strategy caught the error it got.
+3. ``model-mutated`` — :func:`~xalbench.harness.context.model_fingerprint` (parameters
+   and buffers) differs from before the call. Module ``training`` flags are restored
+   silently (a strategy that switches dropout on and forgets to switch it off does not
+   fail, but it cannot leak train mode into the next round).
+4. ``pool-mutated`` — pool images changed (same tensor object, version counter, float64
+   sum and L2 norm), or ``ctx.labelled`` / ``ctx.unlabelled`` were edited.
+5. ``exception`` — the strategy raised; the original exception is chained
+   (a ``StrategyContractError`` raised by the strategy itself, e.g. ``nan`` from
+   :func:`xalbench.strategies.common.topk_by_score`, is re-raised as is).
+6. ``nan`` — exposed scores (``strategy.last_scores`` or ``result.scores``) are NaN/inf.
+7. ``type``, ``count``, ``duplicates``, ``range``, ``labelled`` — the returned indices
+   must be ``min(k, |unlabelled|)`` distinct integers in ``[0, n_pool)`` not in
+   ``ctx.labelled``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from xalbench.errors import (
+    InformationAccessError,
+    ModelMutationError,
+    StrategyContractError,
+    StrategyTimeoutError,
+)
+from xalbench.harness.context import model_fingerprint
+
+if TYPE_CHECKING:
+    from xalbench.base import Strategy
+    from xalbench.harness.context import StrategyContext
+
+__all__ = ["call_strategy", "skip_reason", "pool_checksum", "validate_indices"]
+
+
+def skip_reason(strategy_cls: Any, *, task: str, spatial_dims: int, pool_masks_visible: bool) -> str | None:
+    """``None`` if the strategy can run in this setting, else why the harness skips it."""
+    name = getattr(strategy_cls, "name", getattr(strategy_cls, "__name__", "strategy"))
+    if task == "multi-label" and not getattr(strategy_cls, "supports_multilabel", False):
+        return f"strategy {name!r} does not support multi-label datasets (supports_multilabel = False)"
+    if spatial_dims == 3 and not getattr(strategy_cls, "supports_3d", True):
+        return f"strategy {name!r} does not support 3D volumes (supports_3d = False)"
+    if getattr(strategy_cls, "requires_pool_masks", False) and not pool_masks_visible:
+        return (
+            f"strategy {name!r} needs pool ROI masks, which this suite's track hides "
+            "(run it on a track with pool_masks = 'visible')"
+        )
+    return None
+
+
+def pool_checksum(images: torch.Tensor) -> tuple[int, int, float, float]:
+    """Cheap identity of the pool tensor: (object id, version counter, float64 sum, L2 norm)."""
+    with torch.no_grad():
+        total = float(torch.sum(images, dtype=torch.float64))
+        norm = float(torch.linalg.vector_norm(images, dtype=torch.float64))
+    return id(images), int(images._version), total, norm
+
+
+def _same_checksum(a: tuple[int, int, float, float], b: tuple[int, int, float, float]) -> bool:
+    # NaN-safe equality of the float parts (a pool containing NaN stays "unchanged").
+    return a[:2] == b[:2] and all((x == y) or (x != x and y != y) for x, y in zip(a[2:], b[2:], strict=True))
+
+
+def _split_result(result: Any) -> tuple[Any, Any]:
+    """(indices, scores or None): a plain sequence, or an object with ``.indices``/``.scores``."""
+    if hasattr(result, "indices") and not isinstance(result, (np.ndarray, torch.Tensor)):
+        return result.indices, getattr(result, "scores", None)
+    return result, None
+
+
+def _check_scores(scores: Any, name: str) -> None:
+    if scores is None:
+        return
+    if isinstance(scores, torch.Tensor):
+        scores = scores.detach().cpu().double().numpy()
+    try:
+        arr = np.asarray(scores, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise StrategyContractError("type", f"{name} exposed scores that are not numbers: {exc}") from exc
+    if not np.isfinite(arr).all():
+        n_bad = int((~np.isfinite(arr)).sum())
+        raise StrategyContractError("nan", f"{name} exposed {n_bad} NaN/inf score(s); its ranking is undefined")
+
+
+def validate_indices(result: Any, *, k: int, n_pool: int, labelled: np.ndarray, n_unlabelled: int,
+                     name: str = "strategy") -> np.ndarray:
+    """Check ``result`` is ``min(k, n_unlabelled)`` distinct unlabelled pool indices; return int64."""
+    if isinstance(result, torch.Tensor):
+        result = result.detach().cpu().numpy()
+    try:
+        arr = np.asarray(result)
+    except Exception as exc:  # ragged lists, odd objects
+        raise StrategyContractError("type", f"{name} returned {type(result).__name__}, not an index array") from exc
+    if arr.ndim != 1 or not (arr.size == 0 or np.issubdtype(arr.dtype, np.integer)):
+        raise StrategyContractError(
+            "type", f"{name} must return a 1-D sequence of integers, got shape {arr.shape} dtype {arr.dtype}"
+        )
+    arr = arr.astype(np.int64)
+    expected = min(k, n_unlabelled)
+    if arr.size != expected:
+        raise StrategyContractError(
+            "count", f"{name} returned {arr.size} indices for k={k} with {n_unlabelled} unlabelled; expected {expected}"
+        )
+    uniq, counts = np.unique(arr, return_counts=True)
+    if uniq.size != arr.size:
+        raise StrategyContractError("duplicates", f"{name} returned duplicated indices {uniq[counts > 1][:5].tolist()}")
+    out = arr[(arr < 0) | (arr >= n_pool)]
+    if out.size:
+        raise StrategyContractError("range", f"{name} returned indices outside [0, {n_pool}): {out[:5].tolist()}")
+    already = arr[np.isin(arr, labelled)]
+    if already.size:
+        raise StrategyContractError("labelled", f"{name} returned already-labelled indices {already[:5].tolist()}")
+    return arr
+
+
+def call_strategy(strategy: Strategy, ctx: StrategyContext, k: int, *, timeout: float) -> np.ndarray:
+    """Run ``strategy.query(ctx, k)`` under the contract above; return int64 pool indices in order."""
+    name = f"strategy {getattr(strategy, 'name', type(strategy).__name__)!r}"
+    if timeout <= 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+    labelled = ctx.labelled.copy()
+    unlabelled = ctx.unlabelled.copy()
+    n_violations = len(ctx.violations)
+    fingerprint = model_fingerprint(ctx.model)
+    flags = [(m, m.training) for m in ctx.model.modules()]
+    checksum = pool_checksum(ctx.pool_images)
+    pool_ref = ctx.pool_images
+    if hasattr(strategy, "last_scores"):
+        strategy.last_scores = None
+
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["result"] = strategy.query(ctx, k)
+        except BaseException as exc:  # noqa: BLE001 - reported to the caller below
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name=f"xalbench-{name}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise StrategyTimeoutError(
+            f"{name} did not return within {timeout:g} s (strategy_timeout); the call was abandoned, "
+            "raise strategy_timeout in the suite if the strategy is just slow"
+        )
+
+    new_violations = ctx.violations[n_violations:]
+    if new_violations:
+        err = InformationAccessError(f"{name} read forbidden data: {'; '.join(new_violations)}")
+        raise err from box.get("error")
+    for module, flag in flags:
+        module.training = flag
+    if model_fingerprint(ctx.model) != fingerprint:
+        raise ModelMutationError(
+            f"{name} changed the model's parameters or buffers; copy the model (copy.deepcopy) before training it"
+        )
+    if ctx.pool_images is not pool_ref or not _same_checksum(pool_checksum(ctx.pool_images), checksum):
+        raise StrategyContractError("pool-mutated", f"{name} modified the pool images; treat ctx as read-only")
+    if not (np.array_equal(ctx.labelled, labelled) and np.array_equal(ctx.unlabelled, unlabelled)):
+        raise StrategyContractError("pool-mutated", f"{name} modified ctx.labelled/ctx.unlabelled; copy them first")
+    if "error" in box:
+        exc = box["error"]
+        if isinstance(exc, StrategyContractError):
+            raise exc
+        raise StrategyContractError("exception", f"{name} raised {type(exc).__name__}: {exc}") from exc
+
+    indices, scores = _split_result(box["result"])
+    _check_scores(scores, name)
+    _check_scores(getattr(strategy, "last_scores", None), name)
+    return validate_indices(indices, k=k, n_pool=ctx.n_pool, labelled=labelled, n_unlabelled=len(unlabelled),
+                            name=name)
