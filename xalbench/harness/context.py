@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from xalbench.base import Explainer, ExplainableNet, Split, Task
+from xalbench.base import ExplainableNet, Explainer, Split, Task
 from xalbench.errors import InformationAccessError
 
-__all__ = ["PoolCache", "StrategyContext", "model_fingerprint"]
+__all__ = ["EvalMode", "PoolCache", "StrategyContext", "model_fingerprint"]
 
 
 def model_fingerprint(model: torch.nn.Module) -> str:
@@ -37,7 +37,7 @@ def model_fingerprint(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-class _EvalMode:
+class EvalMode:
     """Context manager: eval mode inside, previous ``training`` flags restored after."""
 
     def __init__(self, model: torch.nn.Module) -> None:
@@ -82,7 +82,7 @@ class PoolCache:
 
     def _forward(self) -> None:
         feats, logits = [], []
-        with torch.no_grad(), _EvalMode(self._model):
+        with torch.no_grad(), EvalMode(self._model):
             for start in range(0, len(self), self.batch_size):
                 x = self._images[start : start + self.batch_size].to(self.device)
                 a = self._model.features(x)
@@ -135,7 +135,7 @@ class PoolCache:
         out_shape = tuple(self._images.shape[2:])
         maps = []
         preds = self.logits().argmax(1)
-        with _EvalMode(self._model):
+        with EvalMode(self._model):
             for start in range(0, len(self), self.batch_size):
                 sl = slice(start, start + self.batch_size)
                 t = None if all_classes else preds[sl]

@@ -1,0 +1,89 @@
+"""Training one round: from the round's initial weights, on the labelled set, with the loss.
+
+Mini-batches come from a seeded permutation (no DataLoader workers, so no worker RNG);
+the model trains in ``train()`` mode; the loss receives :class:`~xalbench.base.Batch`
+with only the *revealed* masks (``has_roi`` False elsewhere).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from xalbench.base import Batch, ExplainableNet, Loss, Split, Task
+from xalbench.suite import TrainingSpec
+
+__all__ = ["make_batch", "train_round", "make_optimizer"]
+
+
+def make_batch(split: Split, idx: np.ndarray, mask_revealed: np.ndarray, task: Task, device: torch.device) -> Batch:
+    """A batch of pool rows ``idx``; ROIs only where ``mask_revealed`` (aligned with idx)."""
+    t_idx = torch.as_tensor(idx, dtype=torch.long)
+    revealed = torch.as_tensor(mask_revealed, dtype=torch.bool)
+    roi = has_roi = class_roi = annotated = None
+    if split.roi is not None:
+        has_roi = split.has_roi[t_idx].bool() & revealed
+        shape = (-1,) + (1,) * (split.roi.dim() - 1)
+        roi = (split.roi[t_idx] * has_roi.view(shape).float()).to(device)
+        has_roi = has_roi.to(device)
+        if split.class_roi is not None:
+            cshape = (-1,) + (1,) * (split.class_roi.dim() - 1)
+            class_roi = (split.class_roi[t_idx] * has_roi.cpu().view(cshape).float()).to(device)
+        if split.annotated_slices is not None:
+            annotated = (split.annotated_slices[t_idx] & has_roi.cpu()[:, None]).to(device)
+    return Batch(
+        images=split.images[t_idx].to(device),
+        labels=split.labels[t_idx].to(device),
+        task=task,
+        roi=roi,
+        has_roi=has_roi,
+        class_roi=class_roi,
+        annotated_slices=annotated,
+        index=t_idx.to(device),
+    )
+
+
+def make_optimizer(model: torch.nn.Module, spec: TrainingSpec) -> torch.optim.Optimizer:
+    if spec.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
+
+
+def train_round(
+    model: ExplainableNet,
+    loss_fn: Loss,
+    pool: Split,
+    labelled: np.ndarray,
+    mask_revealed: np.ndarray,
+    spec: TrainingSpec,
+    task: Task,
+    generator: torch.Generator,
+    device: torch.device,
+) -> dict[str, float]:
+    """Train for ``spec.epochs`` epochs; returns the last epoch's mean loss terms."""
+    optimizer = make_optimizer(model, spec)
+    model.train()
+    n = len(labelled)
+    terms: dict[str, float] = {}
+    if n == 0:
+        return terms
+    n_batches = math.ceil(n / spec.batch_size)
+    for _epoch in range(spec.epochs):
+        order = torch.randperm(n, generator=generator).numpy()
+        sums: dict[str, float] = {}
+        for b in range(n_batches):
+            pos = order[b * spec.batch_size : (b + 1) * spec.batch_size]
+            if len(pos) < 2 and n >= 2:  # BatchNorm needs ≥2 samples; fold a lone sample back in
+                pos = order[max(0, b * spec.batch_size - 1) : (b + 1) * spec.batch_size]
+            batch = make_batch(pool, labelled[pos], mask_revealed[pos], task, device)
+            out = loss_fn(model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            out.total.backward()
+            optimizer.step()
+            sums["loss"] = sums.get("loss", 0.0) + float(out.total.detach())
+            for key, value in out.terms.items():
+                sums[key] = sums.get(key, 0.0) + float(value)
+        terms = {k: v / n_batches for k, v in sums.items()}
+    return terms
