@@ -1,0 +1,40 @@
+"""Helpers shared by the built-in losses: classification term, ROI selection, batch checks."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from xalbench.base import Batch
+from xalbench.errors import ConfigError
+
+__all__ = ["classification_loss", "check_batch"]
+
+
+def check_batch(batch: Batch) -> None:
+    """One clear error for malformed batches (wrong label dtype/shape for the task)."""
+    if batch.task not in ("multi-class", "multi-label"):
+        raise ConfigError(f"batch.task must be 'multi-class' or 'multi-label', got {batch.task!r}")
+    n = batch.images.shape[0]
+    if batch.labels.shape[0] != n:
+        raise ConfigError(f"batch has {n} images but {batch.labels.shape[0]} labels")
+    if batch.task == "multi-class" and (batch.labels.dim() != 1 or batch.labels.dtype.is_floating_point):
+        raise ConfigError("multi-class batches need int64 labels of shape (N,); got "
+                          f"{batch.labels.dtype} {tuple(batch.labels.shape)}")
+    if batch.task == "multi-label" and batch.labels.dim() != 2:
+        raise ConfigError(f"multi-label batches need float labels of shape (N, K); got {tuple(batch.labels.shape)}")
+
+
+def classification_loss(logits: Tensor, batch: Batch, weight: Tensor | None = None) -> Tensor:
+    """Mean cross-entropy (multi-class) or BCE-with-logits over classes (multi-label).
+
+    ``weight`` (``N``) optionally reweights samples (GRADIA's ``pred_w``); the mean is over samples.
+    """
+    if batch.task == "multi-label":
+        per = F.binary_cross_entropy_with_logits(logits, batch.labels.to(logits.dtype), reduction="none").mean(1)
+    else:
+        per = F.cross_entropy(logits, batch.labels.long(), reduction="none")
+    if weight is not None:
+        per = per * weight.to(per)
+    return per.mean() if per.numel() else torch.zeros((), device=logits.device)
