@@ -1,3 +1,12 @@
-"""Registers the built-in data components through the public hooks."""
+"""Registers the built-in datasets through the public hook (as any third party would)."""
 
 from __future__ import annotations
+
+from xalbench import hookimpl
+from xalbench.data.synth_lesion import SynthLesion2D
+from xalbench.hookspecs import Register
+
+
+@hookimpl
+def register_datasets(register: Register) -> None:
+    register(SynthLesion2D)
