@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from xalbench import hookimpl
 from xalbench.hookspecs import Register
+from xalbench.strategies.bayesian import BALD, MCDropoutEntropy
+from xalbench.strategies.diversity import BADGE, CoreSet
 from xalbench.strategies.uncertainty import EntropySampling, LeastConfidence, MarginSampling, RandomSampling
+
+BUILTIN_STRATEGIES = (
+    RandomSampling,
+    EntropySampling,
+    MarginSampling,
+    LeastConfidence,
+    MCDropoutEntropy,
+    BALD,
+    CoreSet,
+    BADGE,
+)
 
 
 @hookimpl
 def register_strategies(register: Register) -> None:
-    for cls in (RandomSampling, EntropySampling, MarginSampling, LeastConfidence):
+    for cls in BUILTIN_STRATEGIES:
         register(cls)

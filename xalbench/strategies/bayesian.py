@@ -1,0 +1,81 @@
+"""MC-dropout strategies: ``mcd-entropy`` and ``bald`` (Gal, Islam & Ghahramani 2017).
+
+Both read ``ctx.cache.mc_probs(T)``: ``T`` stochastic passes of the head's dropout over
+the cached penultimate embeddings (one shared forward of the pool per round, memory
+``T×U×K``; never ``T`` copies of the pool images or activations). Dropout masks are
+seeded by the round seed, so answers are deterministic.
+
+Multi-label (one Bernoulli per label): per-label scores as below with binary entropy,
+averaged over labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import torch
+
+from xalbench.base import Strategy
+from xalbench.errors import OptionsError
+from xalbench.options import Options
+from xalbench.strategies.common import binary_entropy, categorical_entropy, topk_by_score
+
+if TYPE_CHECKING:
+    from xalbench.harness.context import StrategyContext
+
+__all__ = ["BALD", "MCDropoutEntropy"]
+
+_GAL = "Gal, Islam & Ghahramani. Deep Bayesian Active Learning with Image Data. ICML 2017"
+_HOULSBY = "Houlsby, Huszár, Ghahramani & Lengyel. Bayesian Active Learning for Classification and Preference Learning. arXiv:1112.5745 (2011)"
+
+
+@dataclass(frozen=True)
+class _MCOptions(Options):
+    n_samples: int = 20
+
+    def __post_init__(self) -> None:
+        if self.n_samples < 1:
+            raise OptionsError(f"n_samples must be ≥ 1 (MC-dropout passes), got {self.n_samples}")
+
+
+def _entropy(p: torch.Tensor, multilabel: bool) -> torch.Tensor:
+    """Entropy over the last axis (multi-label: mean binary entropy over labels)."""
+    return binary_entropy(p).mean(-1) if multilabel else categorical_entropy(p, -1)
+
+
+class _MCStrategy(Strategy):
+    supports_multilabel: ClassVar[bool] = True
+    supports_3d: ClassVar[bool] = True
+    Options = _MCOptions
+
+    def score(self, mc: torch.Tensor, multilabel: bool) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def query(self, ctx: StrategyContext, k: int) -> np.ndarray:
+        mc = ctx.cache.mc_probs(self.options.n_samples).detach().double()  # T×U×K
+        scores = self.score(mc, ctx.task == "multi-label")
+        return topk_by_score(scores, ctx, k, who=f"strategy {self.name!r}")
+
+
+class MCDropoutEntropy(_MCStrategy):
+    """Entropy of the MC-averaged predictive: ``H[(1/T) Σ_t p_t(y|x)]`` (Gal et al. 2017, "Max Entropy")."""
+
+    name: ClassVar[str] = "mcd-entropy"
+    summary: ClassVar[str] = "Entropy of the MC-dropout mean prediction (T=20 passes of the head)"
+    paper: ClassVar[str] = _GAL
+
+    def score(self, mc: torch.Tensor, multilabel: bool) -> torch.Tensor:
+        return _entropy(mc.mean(0), multilabel)
+
+
+class BALD(_MCStrategy):
+    """Mutual information ``I[y; ω | x] = H[E_t p_t] − E_t H[p_t]`` (Houlsby et al. 2011; Gal et al. 2017)."""
+
+    name: ClassVar[str] = "bald"
+    summary: ClassVar[str] = "BALD mutual information between label and weights, MC-dropout (T=20)"
+    paper: ClassVar[str] = f"{_HOULSBY}; {_GAL}"
+
+    def score(self, mc: torch.Tensor, multilabel: bool) -> torch.Tensor:
+        return _entropy(mc.mean(0), multilabel) - _entropy(mc, multilabel).mean(0)
