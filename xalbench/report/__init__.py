@@ -1,1 +1,1 @@
-"""xalbench.report."""
+"""Reports from result files: leaderboard tables, significance tests, plots."""
