@@ -18,7 +18,7 @@ from xalbench.options import did_you_mean
 __all__ = ["KINDS", "ComponentRecord", "Registry", "SLUG"]
 
 KINDS = ("strategy", "explainer", "loss", "dataset", "model", "suite", "protocol")
-SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9._+-]*$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +66,7 @@ class Registry:
         if not SLUG.match(name):
             raise PluginError(
                 f"{kind} name {name!r} from {distribution} {version} is not a slug "
-                "(lower-case letters, digits, '-', '_', '.'); rename it in the plugin"
+                "(lower-case letters, digits, '-', '_', '.', '+'); rename it in the plugin"
             )
         existing = self._items[kind].get(name)
         if existing is not None:
