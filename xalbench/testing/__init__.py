@@ -1,1 +1,200 @@
-"""xalbench.testing."""
+"""Conformance kit for strategy plugins, modelled on scikit-learn's estimator checks.
+
+Three entry points (scikit-learn names, ``estimator`` → ``strategy``)::
+
+    from xalbench.testing import check_strategy, parametrize_with_checks
+
+    check_strategy("my-strategy")                  # raises on the first failed check
+    rows = check_strategy(MyStrategy, on_fail=None)  # [{check_name, status, exception}, ...]
+
+    @parametrize_with_checks([MyStrategy])
+    def test_conformance(strategy, check):
+        check(strategy)
+
+``run_check_plugin(name_or_distribution)`` runs the kit on installed components (the
+``xalbench check-plugin`` command). The checks themselves are in
+:mod:`xalbench.testing.checks`; tiny contexts in :mod:`xalbench.testing.contexts`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Literal
+
+from xalbench.base import Strategy
+from xalbench.errors import UnknownComponentError
+from xalbench.testing.checks import ALL_CHECKS, TIME_LIMIT, SkipCheck
+from xalbench.testing.contexts import make_context
+
+__all__ = [
+    "ALL_CHECKS",
+    "SkipCheck",
+    "StrategyCheckFailedWarning",
+    "TIME_LIMIT",
+    "check_strategy",
+    "make_context",
+    "parametrize_with_checks",
+    "run_check_plugin",
+    "strategy_checks_generator",
+]
+
+Check = Callable[[type[Strategy]], None]
+
+
+class StrategyCheckFailedWarning(UserWarning):
+    """Emitted by ``check_strategy(..., on_fail="warn")`` for each failed check."""
+
+
+def _resolve(strategy: str | type[Strategy]) -> type[Strategy]:
+    if isinstance(strategy, str):
+        from xalbench.plugins import load_registry
+
+        return load_registry().get("strategy", strategy)
+    if isinstance(strategy, Strategy):
+        raise TypeError("pass the strategy class (or its registered name), not an instance")
+    return strategy
+
+
+def _check_name(check: Check) -> str:
+    return getattr(check, "__name__", getattr(getattr(check, "func", None), "__name__", repr(check)))
+
+
+def _pytest_check(check: Check) -> Check:
+    """Wrap a check so :class:`SkipCheck` becomes ``pytest.skip``."""
+
+    @functools.wraps(check)
+    def wrapped(strategy: type[Strategy]) -> None:
+        import pytest
+
+        try:
+            check(strategy)
+        except SkipCheck as exc:
+            pytest.skip(str(exc))
+
+    return wrapped
+
+
+def strategy_checks_generator(
+    strategy: str | type[Strategy],
+    *,
+    expected_failed_checks: Mapping[str, str] | None = None,
+    mark: Literal["xfail", "skip"] | None = None,
+) -> Iterator[tuple[type[Strategy], Check] | Any]:
+    """Yield ``(strategy_cls, check)`` pairs; with ``mark``, expected failures become marked ``pytest.param``."""
+    cls = _resolve(strategy)
+    expected = dict(expected_failed_checks or {})
+    for check in ALL_CHECKS:
+        name = _check_name(check)
+        if mark is not None and name in expected:
+            import pytest
+
+            marker = pytest.mark.xfail(reason=expected[name]) if mark == "xfail" else pytest.mark.skip(
+                reason=expected[name])
+            yield pytest.param(cls, check, marks=marker)
+        else:
+            yield cls, check
+
+
+def parametrize_with_checks(
+    strategies: Iterable[str | type[Strategy]],
+    *,
+    expected_failed_checks: Callable[[type[Strategy]], Mapping[str, str]] | None = None,
+) -> Any:
+    """``pytest.mark.parametrize("strategy, check", ...)`` over every check of every strategy."""
+    import pytest
+
+    params = []
+    for strategy in strategies:
+        cls = _resolve(strategy)
+        expected = dict(expected_failed_checks(cls)) if expected_failed_checks else {}
+        for item in strategy_checks_generator(cls, expected_failed_checks=expected, mark="xfail"):
+            if isinstance(item, tuple):
+                s_cls, check = item
+                params.append(pytest.param(s_cls, _pytest_check(check), id=f"{cls.name}-{_check_name(check)}"))
+            else:  # already a marked pytest.param
+                s_cls, check = item.values
+                params.append(pytest.param(s_cls, _pytest_check(check), marks=item.marks,
+                                           id=f"{cls.name}-{_check_name(check)}"))
+    return pytest.mark.parametrize("strategy, check", params)
+
+
+def check_strategy(
+    strategy: str | type[Strategy],
+    *,
+    on_fail: Literal["raise", "warn"] | None = "raise",
+    expected_failed_checks: Mapping[str, str] | None = None,
+    callback: Callable[..., None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run every check; return ``[{check_name, status, exception, expected_to_fail_reason}]``.
+
+    ``status`` is ``passed``, ``failed``, ``skipped`` or ``xfail``. ``on_fail="raise"``
+    re-raises the first unexpected failure, ``"warn"`` emits
+    :class:`StrategyCheckFailedWarning`, ``None`` only records it.
+    """
+    if on_fail not in ("raise", "warn", None):
+        raise ValueError(f"on_fail must be 'raise', 'warn' or None, got {on_fail!r}")
+    cls = _resolve(strategy)
+    expected = dict(expected_failed_checks or {})
+    results = []
+    for _, check in strategy_checks_generator(cls):
+        name = _check_name(check)
+        row: dict[str, Any] = {"strategy": getattr(cls, "name", cls.__name__), "check_name": name,
+                               "status": "passed", "exception": None,
+                               "expected_to_fail_reason": expected.get(name)}
+        try:
+            check(cls)
+        except SkipCheck as exc:
+            row.update(status="skipped", exception=exc)
+        except Exception as exc:  # noqa: BLE001 - every failure is reported
+            row.update(status="xfail" if name in expected else "failed", exception=exc)
+        results.append(row)
+        if callback is not None:
+            callback(**row)
+        if row["status"] == "failed":
+            if on_fail == "raise":
+                raise row["exception"]
+            if on_fail == "warn":
+                warnings.warn(f"{row['strategy']}: {name} failed: {row['exception']!r}",
+                              StrategyCheckFailedWarning, stacklevel=2)
+    return results
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def run_check_plugin(name_or_distribution: str) -> tuple[list[dict[str, Any]], bool]:
+    """Run the kit on a registered strategy name, or on every strategy a distribution registered.
+
+    Returns table rows ``{strategy, distribution, version, check_name, status, exception}``
+    (exception as one-line text) and ``ok`` (no check failed).
+    """
+    from xalbench.plugins import load_registry
+
+    registry = load_registry()
+    records = [r for r in registry if r.kind == "strategy"]
+    chosen = [r for r in records if r.name == name_or_distribution]
+    if not chosen:
+        chosen = [r for r in records if _norm(r.distribution) == _norm(name_or_distribution)]
+    if not chosen:
+        dists = sorted({r.distribution for r in records})
+        raise UnknownComponentError(
+            f"{name_or_distribution!r} is neither a registered strategy nor a distribution that registers "
+            f"strategies; strategies: {', '.join(r.name for r in records)}; distributions: {', '.join(dists)}"
+        )
+    rows: list[dict[str, Any]] = []
+    for record in chosen:
+        for row in check_strategy(record.obj, on_fail=None):
+            exc = row["exception"]
+            rows.append({
+                "strategy": record.name,
+                "distribution": record.distribution,
+                "version": record.version,
+                "check_name": row["check_name"],
+                "status": row["status"],
+                "exception": "" if exc is None else f"{type(exc).__name__}: {exc}".splitlines()[0],
+            })
+    return rows, not any(r["status"] == "failed" for r in rows)
