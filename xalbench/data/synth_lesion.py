@@ -33,7 +33,7 @@ from xalbench.data.common import cached_arrays, split_rng, to_split
 from xalbench.errors import OptionsError
 from xalbench.options import Options
 
-__all__ = ["SynthLesion2D", "marker_boxes", "read_marker", "SHAPES", "TEXTURES", "class_names"]
+__all__ = ["SynthLesion2D", "lesion_masks", "marker_boxes", "read_marker", "SHAPES", "TEXTURES", "class_names"]
 
 SHAPES = ("round", "ring", "elongated", "bilobed")
 TEXTURES = ("smooth", "speckled")
@@ -75,27 +75,34 @@ def _smooth_noise(rng: np.random.Generator, n: int, size: int, sigma: float) -> 
     return field
 
 
-def _lesion_masks(shape_id: np.ndarray, dy: np.ndarray, dx: np.ndarray, r: np.ndarray,
-                  theta: np.ndarray) -> np.ndarray:
-    """Binary lesion masks ``N×H×W`` from centred coordinates (``dy, dx``: N×H×W)."""
+def lesion_masks(shape_id: np.ndarray, dy: np.ndarray, dx: np.ndarray, r: np.ndarray, theta: np.ndarray,
+                 dz: np.ndarray | None = None) -> np.ndarray:
+    """Binary lesion masks from centred coordinates (``N×H×W``, or ``N×D×H×W`` with ``dz``).
+
+    ``theta`` rotates the shape in the H×W plane; in 3D the shapes are their solids of
+    the same family (sphere, hollow shell, prolate ellipsoid, two spheres).
+    """
     masks = np.zeros(dx.shape, dtype=bool)
     for sid in range(len(SHAPES)):
         sel = np.flatnonzero(shape_id == sid)
         if sel.size == 0:
             continue
-        rs = r[sel, None, None]
-        c, s = np.cos(theta[sel])[:, None, None], np.sin(theta[sel])[:, None, None]
+        extra = (sel.size,) + (1,) * (dx.ndim - 1)
+        rs = r[sel].reshape(extra)
+        c, s = np.cos(theta[sel]).reshape(extra), np.sin(theta[sel]).reshape(extra)
         dxs, dys = dx[sel], dy[sel]
         us, vs = c * dxs + s * dys, -s * dxs + c * dys
-        d2s = dxs * dxs + dys * dys
-        if sid == 0:  # round: filled disc
+        w2 = 0.0 if dz is None else dz[sel] ** 2
+        d2s = dxs * dxs + dys * dys + w2
+        if sid == 0:  # round: filled disc / ball
             m = d2s <= rs**2
-        elif sid == 1:  # ring: annulus, hollow centre
+        elif sid == 1:  # ring: annulus / hollow shell
             m = (d2s <= rs**2) & (d2s >= (0.55 * rs) ** 2)
-        elif sid == 2:  # elongated: ellipse with axes 1.6r × 0.5r
-            m = (us / (1.6 * rs)) ** 2 + (vs / (0.5 * rs)) ** 2 <= 1.0
-        else:  # bilobed: two discs of 0.6r at ±0.75r along theta
-            m = ((us - 0.75 * rs) ** 2 + vs**2 <= (0.6 * rs) ** 2) | ((us + 0.75 * rs) ** 2 + vs**2 <= (0.6 * rs) ** 2)
+        elif sid == 2:  # elongated: ellipse / ellipsoid with axes 1.6r × 0.5r (× 0.5r)
+            m = (us / (1.6 * rs)) ** 2 + (vs**2 + w2) / (0.5 * rs) ** 2 <= 1.0
+        else:  # bilobed: two discs / balls of 0.6r at ±0.75r along theta
+            rest = vs**2 + w2
+            m = ((us - 0.75 * rs) ** 2 + rest <= (0.6 * rs) ** 2) | ((us + 0.75 * rs) ** 2 + rest <= (0.6 * rs) ** 2)
         masks[sel] = m
     return masks
 
@@ -123,7 +130,7 @@ def generate_lesion_2d(rng: np.random.Generator, n: int, size: int, n_classes: i
     lx = rng.uniform(margin, size - 1 - margin).astype(np.float32)
     theta = rng.uniform(0, np.pi, n).astype(np.float32)
     dy, dx = yy - ly[:, None, None], xx - lx[:, None, None]
-    roi = _lesion_masks(labels % len(SHAPES), dy, dx, radius, theta)
+    roi = lesion_masks(labels % len(SHAPES), dy, dx, radius, theta)
     contrast = rng.uniform(0.28, 0.42, n).astype(np.float32)[:, None, None]
     smooth = 1.0 - 0.35 * np.clip((dy * dy + dx * dx) / radius[:, None, None] ** 2, 0, 1)
     speck = np.where(rng.random((n, size, size)) < 0.5, 1.0, 0.35).astype(np.float32)
