@@ -227,11 +227,21 @@ def postprocess(maps: Tensor, output_shape: tuple[int, ...] | None = None, post:
         raise ConfigError(f"maps must be B×K×h×w or B×K×d×h×w, got {tuple(maps.shape)}")
     if post.relu:
         maps = F.relu(maps)
-    if post.resize and output_shape is not None and tuple(output_shape) != tuple(maps.shape[2:]):
-        if len(output_shape) != spatial:
-            raise ConfigError(f"output_shape {tuple(output_shape)} does not match {spatial}D maps")
+    resize = post.resize and output_shape is not None and tuple(output_shape) != tuple(maps.shape[2:])
+    if resize and len(output_shape) != spatial:  # type: ignore[arg-type]
+        raise ConfigError(f"output_shape {tuple(output_shape)} does not match {spatial}D maps")  # type: ignore[arg-type]
+    # normalise at feature resolution first (as pytorch-grad-cam does), so interpolation noise on a
+    # constant map is never amplified to [0, 1]; re-normalise after resizing (affine-invariant, so
+    # the result equals normalising the resized map up to eps).
+    maps = _normalise(maps, post)
+    if resize:
         mode = "bilinear" if spatial == 2 else "trilinear"
-        maps = F.interpolate(maps, size=tuple(output_shape), mode=mode, align_corners=post.align_corners)
+        maps = F.interpolate(maps, size=tuple(output_shape), mode=mode, align_corners=post.align_corners)  # type: ignore[arg-type]
+        maps = _normalise(maps, post)
+    return maps
+
+
+def _normalise(maps: Tensor, post: PostProcess) -> Tensor:
     if post.normalize == "none":
         return maps
     flat = maps.flatten(2)

@@ -4,11 +4,32 @@ from __future__ import annotations
 
 from xalbench import hookimpl
 from xalbench.explain.core import CAMExplainer, GradCAMExplainer, HiResCAMExplainer
+from xalbench.explain.gradcam_lib import (
+    EigenCAMExplainer,
+    GradCAMPlusPlusExplainer,
+    LayerCAMExplainer,
+    ScoreCAMExplainer,
+    XGradCAMExplainer,
+)
+from xalbench.explain.lrp import DeepTaylorExplainer, LRPEpsilonGammaBox, LRPEpsilonPlusFlat
 from xalbench.hookspecs import Register
+
+BUILTIN_EXPLAINERS = (
+    CAMExplainer,
+    GradCAMExplainer,
+    HiResCAMExplainer,
+    GradCAMPlusPlusExplainer,
+    XGradCAMExplainer,
+    ScoreCAMExplainer,
+    EigenCAMExplainer,
+    LayerCAMExplainer,
+    LRPEpsilonPlusFlat,
+    LRPEpsilonGammaBox,
+    DeepTaylorExplainer,
+)
 
 
 @hookimpl
 def register_explainers(register: Register) -> None:
-    register(CAMExplainer)
-    register(GradCAMExplainer)
-    register(HiResCAMExplainer)
+    for cls in BUILTIN_EXPLAINERS:
+        register(cls)

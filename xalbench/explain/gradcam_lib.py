@@ -1,0 +1,161 @@
+"""Scoring-only adapters over pytorch-grad-cam (``grad-cam`` on PyPI).
+
+``gradcam-pp`` (Grad-CAM++; registry slugs forbid "+"), ``xgradcam``, ``scorecam`` (2D only: the library upsamples with
+``UpsamplingBilinear2d``), ``eigencam`` (class-agnostic first principal component of the
+activations) and ``layercam``. Each call:
+
+* wraps the model in :class:`~xalbench.explain.wrappers.MarkedNet` and targets its marker
+  (the output of ``model.features``), so no per-architecture layer names are needed;
+* passes **one** ``ClassifierOutputTarget`` per sample (the library ``zip``-truncates a
+  shorter target list, silently zeroing the other samples' maps);
+* runs inside ``with`` (hooks released) and restores every module's ``training`` flag
+  (the library calls ``model.eval()`` and never restores it);
+* returns a torch tensor in [0, 1] at input resolution on the model's device.
+
+Not differentiable: the library computes maps in numpy. Use the core ``gradcam`` in losses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from xalbench.base import ExplainableNet, Explainer
+from xalbench.errors import ConfigError, UnsupportedError
+from xalbench.explain.cam import check_targets, eval_mode
+from xalbench.explain.wrappers import MarkedNet
+from xalbench.options import Options
+
+__all__ = ["LibraryCAMExplainer", "GradCAMPlusPlusExplainer", "XGradCAMExplainer", "ScoreCAMExplainer",
+           "EigenCAMExplainer", "LayerCAMExplainer"]
+
+
+@contextlib.contextmanager
+def _quiet_tqdm() -> Iterator[None]:
+    """Silence ScoreCAM's per-batch tqdm bar (the library offers no switch)."""
+    import pytorch_grad_cam.score_cam as score_cam
+
+    original = score_cam.tqdm
+    score_cam.tqdm = types.SimpleNamespace(tqdm=lambda iterable, *a, **k: iterable)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        score_cam.tqdm = original
+
+
+class LibraryCAMExplainer(Explainer):
+    """Shared pytorch-grad-cam adapter; subclasses name the library class."""
+
+    differentiable: ClassVar[bool] = False
+    from_features: ClassVar[bool] = False
+    supports_3d: ClassVar[bool] = True
+    library_class: ClassVar[str] = "GradCAM"
+
+    @dataclass(frozen=True)
+    class Options(Options):
+        batch_size: int = 64  # images per library call (ScoreCAM: masked forwards per batch too)
+
+    def _cam_class(self) -> Any:
+        import pytorch_grad_cam
+
+        return getattr(pytorch_grad_cam, self.library_class)
+
+    def explain(
+        self,
+        model: ExplainableNet,
+        images: Tensor,
+        targets: Tensor | None = None,
+        *,
+        all_classes: bool = False,
+        create_graph: bool = False,
+    ) -> Tensor:
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+        if create_graph:
+            raise UnsupportedError(
+                f"explainer {self.name!r} (pytorch-grad-cam) is scoring-only and not differentiable; "
+                "use 'gradcam', 'hirescam' or 'cam' inside losses"
+            )
+        if images.dim() not in (4, 5):
+            raise ConfigError(f"images must be B×C×H×W or B×C×D×H×W, got {tuple(images.shape)}")
+        if images.dim() == 5 and not self.supports_3d:
+            raise UnsupportedError(f"explainer {self.name!r} is 2D only in pytorch-grad-cam; use 'gradcam' for 3D")
+        device = next(model.parameters()).device
+        images = images.to(device)
+        n = images.shape[0]
+        wrapped = MarkedNet(model)
+        with eval_mode(model):
+            with torch.no_grad():
+                logits = model(images) if targets is None or all_classes else None
+            k = model.classifier.out_features
+            targets = check_targets(targets, n, k, device)
+            if all_classes:
+                target_sets = [torch.full((n,), c, dtype=torch.long, device=device) for c in range(k)]
+            else:
+                target_sets = [targets if targets is not None else logits.argmax(1)]  # type: ignore[union-attr]
+            maps = []
+            with _quiet_tqdm(), self._cam_class()(model=wrapped, target_layers=[wrapped.marker]) as cam:
+                if hasattr(cam, "batch_size"):
+                    cam.batch_size = self.options.batch_size
+                for tset in target_sets:
+                    parts = []
+                    for s in range(0, n, self.options.batch_size):
+                        t = tset[s : s + self.options.batch_size].tolist()
+                        out = cam(input_tensor=images[s : s + self.options.batch_size],
+                                  targets=[ClassifierOutputTarget(int(c)) for c in t])
+                        parts.append(torch.from_numpy(out.copy()))
+                    maps.append(torch.cat(parts).to(device=device, dtype=torch.float32))
+        out = torch.stack(maps, 1) if all_classes else maps[0]
+        return out.clamp_(0.0, 1.0)
+
+
+class GradCAMPlusPlusExplainer(LibraryCAMExplainer):
+    """Grad-CAM++ via pytorch-grad-cam (2D and 3D)."""
+
+    name: ClassVar[str] = "gradcam-pp"  # registry slugs forbid "+"
+    summary: ClassVar[str] = "Grad-CAM++ (pytorch-grad-cam adapter); scoring only, 2D/3D"
+    paper: ClassVar[str] = "Chattopadhay et al., Grad-CAM++, WACV 2018"
+    library_class: ClassVar[str] = "GradCAMPlusPlus"
+
+
+class XGradCAMExplainer(LibraryCAMExplainer):
+    """XGrad-CAM via pytorch-grad-cam (2D and 3D)."""
+
+    name: ClassVar[str] = "xgradcam"
+    summary: ClassVar[str] = "XGrad-CAM (pytorch-grad-cam adapter); scoring only, 2D/3D"
+    paper: ClassVar[str] = "Fu et al., Axiom-based Grad-CAM, BMVC 2020"
+    library_class: ClassVar[str] = "XGradCAM"
+
+
+class ScoreCAMExplainer(LibraryCAMExplainer):
+    """Score-CAM via pytorch-grad-cam: one masked forward per channel; 2D only (slow)."""
+
+    name: ClassVar[str] = "scorecam"
+    summary: ClassVar[str] = "Score-CAM (pytorch-grad-cam adapter); scoring only, 2D only, C forwards per image"
+    paper: ClassVar[str] = "Wang et al., Score-CAM, CVPR Workshops 2020"
+    library_class: ClassVar[str] = "ScoreCAM"
+    supports_3d: ClassVar[bool] = False
+
+
+class EigenCAMExplainer(LibraryCAMExplainer):
+    """Eigen-CAM via pytorch-grad-cam: first principal component of the activations (class-agnostic)."""
+
+    name: ClassVar[str] = "eigencam"
+    summary: ClassVar[str] = "Eigen-CAM (pytorch-grad-cam adapter); class-agnostic, scoring only, 2D/3D"
+    paper: ClassVar[str] = "Muhammad & Yeasin, Eigen-CAM, IJCNN 2020"
+    library_class: ClassVar[str] = "EigenCAM"
+
+
+class LayerCAMExplainer(LibraryCAMExplainer):
+    """Layer-CAM via pytorch-grad-cam: ReLU(gradient) ⊙ activation."""
+
+    name: ClassVar[str] = "layercam"
+    summary: ClassVar[str] = "Layer-CAM (pytorch-grad-cam adapter); scoring only, 2D/3D"
+    paper: ClassVar[str] = "Jiang et al., LayerCAM, IEEE TIP 2021"
+    library_class: ClassVar[str] = "LayerCAM"
