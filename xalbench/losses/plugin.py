@@ -5,8 +5,20 @@ from __future__ import annotations
 from xalbench import hookimpl
 from xalbench.hookspecs import Register
 from xalbench.losses.ce import CrossEntropyLoss
+from xalbench.losses.explanation import (
+    CyborgLoss,
+    CyborgSSIML1Loss,
+    DiceLoss,
+    GradiaLoss,
+    HaicsLoss,
+    RESLoss,
+    RRRLoss,
+)
+
+BUILTIN_LOSSES = (CrossEntropyLoss, DiceLoss, RRRLoss, GradiaLoss, HaicsLoss, RESLoss, CyborgLoss, CyborgSSIML1Loss)
 
 
 @hookimpl
 def register_losses(register: Register) -> None:
-    register(CrossEntropyLoss)
+    for cls in BUILTIN_LOSSES:
+        register(cls)

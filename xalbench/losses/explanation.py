@@ -1,0 +1,332 @@
+"""Explanation-supervision losses: ``dice``, ``rrr``, ``gradia``, ``haics``, ``res``, ``cyborg``, ``cyborg-ssim-l1``.
+
+All share one forward (``A = features(x)``, ``logits = head(A)``), a differentiable CAM
+built from ``A`` and the pair rules of :mod:`xalbench.losses.supervision` (samples
+without a usable mask get the classification term only; the explanation term averages
+over annotated pairs; a batch without masks equals ``ce``). 2D and 3D, multi-class and
+multi-label (classification term: CE / BCE-with-logits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from xalbench.base import Batch, ExplainableNet, Loss, LossOutput
+from xalbench.explain.cam import PostProcess
+from xalbench.losses.common import check_batch, classification_loss
+from xalbench.losses.supervision import (
+    CamForward,
+    annotated_pairs,
+    bf_threshold,
+    check_fraction,
+    forward_with_cam,
+    gaussian_blur3,
+    soft_dice,
+    ssim,
+)
+from xalbench.options import Options
+
+__all__ = ["DiceLoss", "RRRLoss", "GradiaLoss", "HaicsLoss", "RESLoss", "CyborgLoss", "CyborgSSIML1Loss"]
+
+Target = Literal["label", "pred"]
+Method = Literal["cam", "gradcam", "hirescam"]
+#: CAM normalisation used by GRADIA/RES/HAICS code: no ReLU, (cam − min)/(max + 1e-6), feature resolution
+RES_POST = PostProcess(relu=False, resize=False, normalize="minmax", eps=1e-6)
+
+
+def _out(total: Tensor, ce: Tensor, expl: Tensor | None, n_pairs: int, **extra: float) -> LossOutput:
+    terms = {"ce": float(ce.detach()), "explanation": 0.0 if expl is None else float(expl.detach()),
+             "n_annotated": float(n_pairs)}
+    terms.update(extra)
+    return LossOutput(total, terms)
+
+
+class _CamLoss(Loss):
+    needs_masks: ClassVar[bool] = True
+
+    def _forward(self, model: ExplainableNet, batch: Batch, post: PostProcess, *, method: Method,
+                 resolution: str, detach_weights: bool = False, mask_resize: str = "area") -> CamForward:
+        check_batch(batch)
+        o = self.options
+        return forward_with_cam(model, batch, method=method, cam_target=o.cam_target, resolution=resolution,  # type: ignore[attr-defined]
+                                post=post, detach_weights=detach_weights, mask_resize=mask_resize)  # type: ignore[arg-type]
+
+
+class DiceLoss(_CamLoss):
+    """CE + α·(1 − soft Dice(Grad-CAM of the true class, ROI)) (Uddin et al., seed 000, eq. 4, α = 0.10).
+
+    Soft Dice = 2Σ(s·m)/(Σs + Σm + eps) per annotated pair; ``s`` is Grad-CAM with ReLU and
+    per-sample min-max at input resolution (the map eq. 2 compares with the ROI).
+    """
+
+    name: ClassVar[str] = "dice"
+    summary: ClassVar[str] = "CE + alpha*(1 - soft Dice(Grad-CAM of the true class, ROI)), alpha=0.10"
+    paper: ClassVar[str] = "Uddin et al., Learning to Select Like Humans (EG-AL), arXiv 2602.13308, eq. 4"
+
+    @dataclass(frozen=True)
+    class Options(Options):
+        alpha: float = 0.10
+        cam_target: Target = "label"
+        method: Method = "gradcam"
+        resolution: Literal["feature", "input"] = "input"
+        eps: float = 1e-6
+
+    def __call__(self, model: ExplainableNet, batch: Batch) -> LossOutput:
+        o = self.options
+        fw = self._forward(model, batch, PostProcess(relu=True, normalize="minmax", eps=1e-7), method=o.method,
+                           resolution=o.resolution)
+        ce = classification_loss(fw.logits, batch)
+        if fw.maps is None:
+            return _out(ce, ce, None, 0)
+        expl = (1 - soft_dice(fw.maps, fw.masks, o.eps)).mean()  # type: ignore[arg-type]
+        return _out(ce + o.alpha * expl, ce, expl, len(fw.pairs))
+
+
+class RRRLoss(Loss):
+    """Right for the Right Reasons (Ross et al., IJCAI 2017, eq. 1).
+
+    ``L = CE + λ·mean_i Σ_d (A_id · ∂/∂x_id Σ_k log p̂_ik)²`` with ``A = 1 − ROI`` (the
+    irrelevant region, broadcast over channels) over annotated samples; ``log p̂`` is
+    log-softmax (multi-class) or log-sigmoid (multi-label). The input gradient keeps its
+    graph (double backprop). The paper's ``λ₂‖θ‖²`` is left to the optimiser's weight decay.
+    """
+
+    name: ClassVar[str] = "rrr"
+    summary: ClassVar[str] = "Right for the Right Reasons: CE + lam * input-gradient penalty outside the ROI"
+    paper: ClassVar[str] = "Ross, Hughes & Doshi-Velez, Right for the Right Reasons, IJCAI 2017, eq. 1"
+    needs_masks: ClassVar[bool] = True
+
+    @dataclass(frozen=True)
+    class Options(Options):
+        lam: float = 10.0
+
+    def __call__(self, model: ExplainableNet, batch: Batch) -> LossOutput:
+        check_batch(batch)
+        x = batch.images.detach().requires_grad_(True)
+        logits = model.head(model.features(x))
+        ce = classification_loss(logits, batch)
+        pairs = annotated_pairs(batch, logits, "label")
+        idx = torch.unique(pairs.idx)
+        if idx.numel() == 0:
+            return _out(ce, ce, None, 0)
+        logp = F.logsigmoid(logits) if batch.task == "multi-label" else F.log_softmax(logits, 1)
+        (g,) = torch.autograd.grad(logp[idx].sum(), x, create_graph=True)
+        assert batch.roi is not None
+        outside = 1.0 - batch.roi[idx].to(g)
+        expl = ((outside[:, None] * g[idx]) ** 2).flatten(1).sum(1).mean()
+        return _out(ce + self.options.lam * expl, ce, expl, int(idx.numel()))
+
+
+class GradiaLoss(_CamLoss):
+    """GRADIA (Gao et al., CSCW 2022; YuyangGao/GRADIA ``GRADIA.py``).
+
+    ``L = mean_i(pred_w_i·CE_i) + λ·mean_pairs att_w·mean|cam − M|`` (L1), cam = Grad-CAM with
+    constant channel weights, no ReLU, ``(cam − min)/(max + 1e-6)`` at feature resolution.
+    The reasonability matrix sets (pred_w, att_w): unreasonable-inaccurate (1, 1),
+    unreasonable-accurate (0.4, 1.6), reasonable-inaccurate (0.8, 0.2), reasonable-accurate
+    (``ra_pred_w``, ``ra_att_w``; not in the reference notes, default (1, 1)). GRADIA's
+    reasonability comes from human feedback; here (documented inference) a map is
+    *reasonable* when IoU(cam > 0.5, M > 0.5) ≥ ``reasonable_iou``; *accurate* when the
+    prediction is right (multi-label: the positive class is predicted positive).
+    """
+
+    name: ClassVar[str] = "gradia"
+    summary: ClassVar[str] = "GRADIA: reasonability-weighted CE + L1(Grad-CAM, ROI) at feature resolution"
+    paper: ClassVar[str] = "Gao et al., Aligning Eyes between Humans and Deep Neural Network through Interactive Attention Alignment, CSCW 2022"
+
+    @dataclass(frozen=True)
+    class Options(Options):
+        lam: float = 1.0
+        cam_target: Target = "label"
+        reasonable_iou: float = 0.5
+        ra_pred_w: float = 1.0
+        ra_att_w: float = 1.0
+        detach_weights: bool = True
+
+    def __call__(self, model: ExplainableNet, batch: Batch) -> LossOutput:
+        o = self.options
+        fw = self._forward(model, batch, RES_POST, method="gradcam", resolution="feature",
+                           detach_weights=o.detach_weights)
+        if fw.maps is None:
+            ce = classification_loss(fw.logits, batch)
+            return _out(ce, ce, None, 0)
+        maps, masks = fw.maps, fw.masks
+        assert masks is not None
+        with torch.no_grad():
+            hit, mk = maps > 0.5, masks > 0.5
+            iou = (hit & mk).flatten(1).sum(1) / (hit | mk).flatten(1).sum(1).clamp_min(1)
+            reasonable = iou >= o.reasonable_iou
+            idx, cls = fw.pairs.idx, fw.pairs.cls
+            if batch.task == "multi-label":
+                accurate = fw.logits[idx, cls] > 0
+            else:
+                accurate = fw.logits[idx].argmax(1) == batch.labels.to(idx.device)[idx]
+            table = torch.tensor([[1.0, 1.0], [0.8, 0.2], [0.4, 1.6], [o.ra_pred_w, o.ra_att_w]], device=maps.device)
+            w = table[reasonable.long() + 2 * accurate.long()]  # rows: UI, RI, UA, RA
+            pred_w = torch.ones(fw.logits.shape[0], device=maps.device)
+            pred_w.scatter_reduce_(0, idx, w[:, 0], reduce="amin", include_self=False)
+        ce = classification_loss(fw.logits, batch, weight=pred_w)
+        expl = (w[:, 1] * (maps - masks).abs().flatten(1).mean(1)).mean()
+        return _out(ce + o.lam * expl, ce, expl, len(fw.pairs))
+
+
+class HaicsLoss(_CamLoss):
+    """HAICS baseline as coded in RES (``BCELoss()(cam, M)``) and DUE's 2D baselines.
+
+    ``L = CE + λ·mean_pairs BCE(cam, M)`` with the RES/GRADIA CAM (no ReLU,
+    ``(cam − min)/(max + 1e-6)``, feature resolution, constant channel weights) and the
+    ROI resized to feature resolution (nearest). RES multiplies a batch-mean BCE by the
+    labelled fraction; here the BCE is averaged over annotated pairs only.
+    """
+
+    name: ClassVar[str] = "haics"
+    summary: ClassVar[str] = "HAICS: CE + lam * BCE(CAM, ROI) at feature resolution"
+    paper: ClassVar[str] = "Shen et al., HAICS (as implemented in Gao et al., RES, NeurIPS 2022, RES.py)"
+
+    @dataclass(frozen=True)
+    class Options(Options):
+        lam: float = 1.0
+        cam_target: Target = "label"
+        detach_weights: bool = True
+
+    def __call__(self, model: ExplainableNet, batch: Batch) -> LossOutput:
+        o = self.options
+        fw = self._forward(model, batch, RES_POST, method="gradcam", resolution="feature",
+                           detach_weights=o.detach_weights, mask_resize="nearest")
+        ce = classification_loss(fw.logits, batch)
+        if fw.maps is None:
+            return _out(ce, ce, None, 0)
+        cam = fw.maps.clamp(1e-6, 1 - 1e-6)
+        expl = F.binary_cross_entropy(cam, fw.masks.to(cam), reduction="none").flatten(1).mean(1).mean()  # type: ignore[union-attr]
+        return _out(ce + o.lam * expl, ce, expl, len(fw.pairs))
+
+
+class RESLoss(_CamLoss):
+    """RES-G (Gao et al., NeurIPS 2022, eqs. 4–6 as in ``RES.py``).
+
+    ``L = CE + λ·[relu(mean_{M≠0}|tanh(5(cam − a)) − M| − η) + mean|cam − T|]`` with
+    ``M = +1`` inside the ROI and ``−1`` outside (``outside_negative``; ``False`` keeps the
+    outside at 0, DUE's foreground-only form), ``a`` the batch threshold of RES's
+    ``BF_solver`` (no grad; ``threshold`` ≥ 0 fixes it, e.g. 0.5 as in DUE), and
+    ``T = GaussianBlur₃ₓ₃(max(M, 0)) / max`` the Gaussian-imputed target. CAM as in GRADIA
+    (no ReLU, ``/(max + 1e-6)``, feature resolution); masks resized with nearest neighbour.
+    """
+
+    name: ClassVar[str] = "res"
+    summary: ClassVar[str] = "RES-G: CE + thresholded tanh alignment (slack eta) + L1 to a Gaussian-imputed ROI"
+    paper: ClassVar[str] = "Gao et al., RES: A Robust Framework for Guiding Visual Explanation, NeurIPS 2022 (RES-G)"
+
+    @dataclass(frozen=True)
+    class Options(Options):
+        lam: float = 1.0
+        eta: float = 0.0
+        threshold: float = -1.0  # < 0: BF_solver per batch
+        outside_negative: bool = True
+        cam_target: Target = "label"
+        detach_weights: bool = True
+
+    def __call__(self, model: ExplainableNet, batch: Batch) -> LossOutput:
+        o = self.options
+        fw = self._forward(model, batch, RES_POST, method="gradcam", resolution="feature",
+                           detach_weights=o.detach_weights, mask_resize="nearest")
+        ce = classification_loss(fw.logits, batch)
+        if fw.maps is None:
+            return _out(ce, ce, None, 0)
+        cam, pos = fw.maps, (fw.masks > 0.5).to(fw.maps)  # type: ignore[operator]
+        m = 2 * pos - 1 if o.outside_negative else pos
+        a = bf_threshold(cam, m) if o.threshold < 0 else torch.tensor(o.threshold, device=cam.device)
+        labelled = (m != 0).to(cam)
+        binary = ((torch.tanh(5 * (cam - a)) - m).abs() * labelled).sum() / labelled.sum().clamp_min(1)
+        binary = F.relu(binary - o.eta)
+        blurred = gaussian_blur3(pos)
+        target = blurred / blurred.flatten(1).amax(1).clamp_min(1e-12).reshape(-1, *[1] * (cam.dim() - 1))
+        cont = (cam - target).abs().mean()
+        expl = binary + cont
+        return _out(ce + o.lam * expl, ce, expl, len(fw.pairs), threshold=float(a), res_binary=float(binary.detach()),
+                    res_continuous=float(cont.detach()))
+
+
+class CyborgLoss(_CamLoss):
+    """CYBORG as in the public code (CVRL/CYBORG ``train_cam.py``; Boyd et al., WACV 2023).
+
+    Per annotated sample ``α·CE + (1 − α)·MSE(cam, h)``; unannotated samples: CE. ``cam`` =
+    classifier weights of the **predicted** class · features (``method = "cam"``), no ReLU,
+    ``(cam − min)/max`` at feature resolution (``eps`` 1e-8 instead of the code's 0 to
+    avoid NaN on constant maps); ``h`` = ROI resized bilinearly to feature resolution and
+    min-max normalised. Total = ``mean_i c_i·CE_i + (1 − α)·mean_pairs MSE`` with
+    ``c_i = α`` for annotated samples, 1 otherwise (SAL's mixed batches). Our features are
+    the model's explanation layer (after BN/ReLU), not ResNet's ``layer4[-1].conv3``.
+    """
+
+    name: ClassVar[str] = "cyborg"
+    summary: ClassVar[str] = "CYBORG (public code): alpha*CE + (1-alpha)*MSE(CAM, human map) at feature resolution"
+    paper: ClassVar[str] = "Boyd et al., CYBORG: Blending Human Saliency Into the Loss Improves Deep Learning, WACV 2023"
+
+    @dataclass(frozen=True)
+    class Options(Options):
+        alpha: float = 0.5
+        cam_target: Target = "pred"
+        method: Method = "cam"
+        eps: float = 1e-8
+
+    def _check(self) -> None:
+        check_fraction("cyborg alpha", self.options.alpha)
+
+    def _saliency(self, maps: Tensor, masks: Tensor) -> Tensor:
+        return ((maps - masks) ** 2).flatten(1).mean(1)
+
+    def _resolution(self) -> str:
+        return "feature"
+
+    def _mask_norm(self, masks: Tensor) -> Tensor:
+        flat = masks.flatten(1)
+        mn, mx = flat.amin(1, keepdim=True), flat.amax(1, keepdim=True)
+        return ((flat - mn) / (mx - mn).clamp_min(1e-8)).reshape(masks.shape)
+
+    def __call__(self, model: ExplainableNet, batch: Batch) -> LossOutput:
+        o = self.options
+        self._check()
+        post = PostProcess(relu=False, resize=self._resolution() == "input", normalize="minmax", eps=o.eps)
+        fw = self._forward(model, batch, post, method=o.method, resolution=self._resolution(), mask_resize="linear")
+        if fw.maps is None:
+            ce = classification_loss(fw.logits, batch)
+            return _out(ce, ce, None, 0)
+        weight = torch.ones(fw.logits.shape[0], device=fw.logits.device)
+        weight[fw.pairs.idx] = o.alpha
+        ce = classification_loss(fw.logits, batch, weight=weight)
+        expl = self._saliency(fw.maps, self._mask_norm(fw.masks)).mean()  # type: ignore[arg-type]
+        return _out(ce + (1 - o.alpha) * expl, ce, expl, len(fw.pairs))
+
+
+class CyborgSSIML1Loss(CyborgLoss):
+    """The SSIM + L1 variant SAL's text describes (seed 002, eq. 1), *not* the public CYBORG code.
+
+    Saliency term per annotated sample: ``(1 − SSIM(cam, h)) + mean|cam − h|`` with a
+    Gaussian-window SSIM (``win_size``, σ = 1.5); the CAM of the **true** class
+    (``cam_target = "label"``) is upsampled to the input (bilinear/trilinear) because an
+    SSIM window does not fit a 4×4/7×7 map. Otherwise as :class:`CyborgLoss`.
+    """
+
+    name: ClassVar[str] = "cyborg-ssim-l1"
+    summary: ClassVar[str] = "SAL-paper variant of CYBORG: alpha*CE + (1-alpha)*((1-SSIM) + L1)(CAM, human map)"
+    paper: ClassVar[str] = "SAL (seed 002) eq. 1, after Boyd et al., CYBORG, WACV 2023; SSIM: Wang et al., IEEE TIP 2004"
+
+    @dataclass(frozen=True)
+    class Options(Options):
+        alpha: float = 0.5
+        cam_target: Target = "label"
+        method: Method = "cam"
+        eps: float = 1e-8
+        win_size: int = 7
+        resolution: Literal["feature", "input"] = "input"
+
+    def _resolution(self) -> str:
+        return self.options.resolution
+
+    def _saliency(self, maps: Tensor, masks: Tensor) -> Tensor:
+        return (1 - ssim(maps, masks, win_size=self.options.win_size)) + (maps - masks).abs().flatten(1).mean(1)
