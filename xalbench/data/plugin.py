@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from xalbench import hookimpl
 from xalbench.data.decoy_digits import DecoyDigits
+from xalbench.data.medmnist import MedMNIST
+from xalbench.data.real import NAMED_REAL, ManifestDataset
 from xalbench.data.synth_3d import SynthLesion3D
 from xalbench.data.synth_cxr import SynthCXRMultilabel
 from xalbench.data.synth_lesion import SynthLesion2D
@@ -12,7 +14,6 @@ from xalbench.hookspecs import Register
 
 @hookimpl
 def register_datasets(register: Register) -> None:
-    register(SynthLesion2D)
-    register(SynthLesion3D)
-    register(SynthCXRMultilabel)
-    register(DecoyDigits)
+    for cls in (SynthLesion2D, SynthLesion3D, SynthCXRMultilabel, DecoyDigits, MedMNIST, ManifestDataset,
+                *NAMED_REAL):
+        register(cls)

@@ -1,0 +1,233 @@
+"""Real-data datasets built on the manifest loader: ``manifest`` (any CSV, or any known format
+via ``format``) and one named dataset per converter (``vindr-cxr``, ``siim-covid19``,
+``nih-cxr14``, ``ham10000``, ``brats``) so ``xalbench data list`` can show each one.
+
+Paths: ``path`` relative → under the data root; empty → ``<data root>/<default folder>``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import pandas as pd
+
+from xalbench.base import Dataset, DatasetBundle
+from xalbench.data.common import resolve_data_root
+from xalbench.data.converters import FORMATS, FormatInfo, missing_error
+from xalbench.data.manifest import ManifestSpec, build_bundle, read_manifest
+from xalbench.errors import DataNotFoundError, OptionsError
+from xalbench.options import Options
+
+__all__ = ["RealDataset", "ManifestDataset", "VinDrCXR", "SIIMCovid19", "NIHChestXray14", "HAM10000", "BraTS",
+           "NAMED_REAL"]
+
+_BUNDLES: OrderedDict[tuple[Any, ...], DatasetBundle] = OrderedDict()
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class RealOptions(Options):
+    """Shared options of real datasets (``max_*`` = 0: keep every image of that split)."""
+
+    path: str = ""
+    size: int = 64
+    channels: int = 0
+    box_fusion: Literal["union", "majority"] = "union"
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    max_train: int = 0
+    max_val: int = 0
+    max_test: int = 0
+    seed: int = 0
+
+
+class RealDataset(Dataset):
+    """Base of converter-backed real datasets; subclasses set ``fmt``."""
+
+    synthetic: ClassVar[bool] = False
+    fmt: ClassVar[str] = ""
+    Options = RealOptions
+
+    def _format(self) -> FormatInfo:
+        return FORMATS[self.fmt]
+
+    def root(self, data_root: str | None = None) -> Path:
+        base = resolve_data_root(data_root)
+        p = Path(self.options.path).expanduser() if self.options.path else Path(self._format().default_dir)
+        return p if p.is_absolute() else base / p
+
+    def available(self, data_root: str | None = None) -> bool:
+        root = self.root(data_root)
+        return root.exists() and not self._format().missing(root)
+
+    def _spec(self, info: FormatInfo, **extra: Any) -> ManifestSpec:
+        o = self.options
+        if o.size < 8 or o.channels not in (0, 1, 3):
+            raise OptionsError(f"dataset {self.name!r}: need size ≥ 8 and channels in 0 (format default), 1 or 3")
+        return ManifestSpec(size=o.size, channels=o.channels or info.channels, box_fusion=o.box_fusion,
+                            val_fraction=o.val_fraction, test_fraction=o.test_fraction, max_train=o.max_train,
+                            max_val=o.max_val, max_test=o.max_test, seed=o.seed, **extra)
+
+    def _convert(self, info: FormatInfo, root: Path) -> tuple[pd.DataFrame, pd.DataFrame | None, tuple[str, ...]]:
+        missing = info.missing(root) if root.exists() else list(info.required)
+        if missing:
+            raise missing_error(info, root, missing)
+        return info.convert(root, **self.options.to_dict())
+
+    def _cached(self, key: tuple[Any, ...], build: Any) -> DatasetBundle:
+        with _LOCK:
+            if key in _BUNDLES:
+                return _BUNDLES[key]
+        bundle = build()
+        with _LOCK:
+            _BUNDLES[key] = bundle
+            while len(_BUNDLES) > 4:
+                _BUNDLES.popitem(last=False)
+        return bundle
+
+    def load(self, data_root: str | None = None) -> DatasetBundle:
+        info, root = self._format(), self.root(data_root)
+
+        def build() -> DatasetBundle:
+            df, boxes, names = self._convert(info, root)
+            task = "multi-label" if "labels" in df.columns or info.name in ("vindr-cxr",) else "auto"
+            label_columns = names if info.name == "vindr-cxr" else ()
+            spec = self._spec(info, class_names=names, task=task, label_columns=label_columns)
+            return build_bundle(df, boxes, spec, name=self.name, modality=info.modality, license=info.license,
+                                source=f"{info.url}; read from {root}",
+                                notes=f"real data; splits at patient/case level. {info.note}")
+
+        return self._cached((type(self).__name__, str(root), tuple(sorted(self.options.to_dict().items()))), build)
+
+
+class VinDrCXR(RealDataset):
+    """VinDr-CXR (PhysioNet): multi-label chest X-rays with radiologists' boxes (several raters)."""
+
+    name: ClassVar[str] = "vindr-cxr"
+    summary: ClassVar[str] = "VinDr-CXR chest X-rays (DICOM), multi-label findings, boxes from 3 radiologists → masks"
+    paper: ClassVar[str] = "Nguyen et al., VinDr-CXR, Scientific Data 9:429 (2022)"
+    fmt: ClassVar[str] = "vindr"
+
+
+class SIIMCovid19(RealDataset):
+    """SIIM-FISABIO-RSNA COVID-19: study-level 4-class labels, opacity boxes."""
+
+    name: ClassVar[str] = "siim-covid19"
+    summary: ClassVar[str] = "SIIM-FISABIO-RSNA COVID-19 chest X-rays (DICOM), 4 study classes, opacity boxes → masks"
+    paper: ClassVar[str] = "Lakhani et al., The 2021 SIIM-FISABIO-RSNA ML COVID-19 Challenge, J Digit Imaging (2023)"
+    fmt: ClassVar[str] = "siim-covid"
+
+
+class NIHChestXray14(RealDataset):
+    """NIH ChestX-ray14: 14 findings, patient-level splits, boxes on 880 test images."""
+
+    name: ClassVar[str] = "nih-cxr14"
+    summary: ClassVar[str] = "NIH ChestX-ray14 (PNG), 14 findings multi-label, BBox_List_2017 boxes → masks"
+    paper: ClassVar[str] = "Wang et al., ChestX-ray8, CVPR 2017"
+    fmt: ClassVar[str] = "nih"
+
+
+class HAM10000(RealDataset):
+    """HAM10000 dermatoscopy: 7 diagnoses, Tschandl lesion masks, split by lesion."""
+
+    name: ClassVar[str] = "ham10000"
+    summary: ClassVar[str] = "HAM10000 dermatoscopy (7 classes) with Tschandl lesion masks, split by lesion_id"
+    paper: ClassVar[str] = "Tschandl et al., The HAM10000 dataset, Scientific Data 5:180161 (2018)"
+    fmt: ClassVar[str] = "ham10000"
+
+
+@dataclass(frozen=True)
+class BraTSOptions(RealOptions):
+    """BraTS: ``modality`` file suffix, tumour-voxel ``slice_threshold``, slices of each label per case."""
+
+    modality: str = "flair"
+    slice_threshold: int = 500
+    slices_per_case: int = 4
+
+
+class BraTS(RealDataset):
+    """BraTS brain MRI: axial slices, tumour vs no tumour, ROI = seg > 0, split by case."""
+
+    name: ClassVar[str] = "brats"
+    summary: ClassVar[str] = "BraTS MRI (NIfTI) axial slices: tumour (≥ threshold voxels) vs none, ROI = seg > 0"
+    paper: ClassVar[str] = "Menze et al., The Multimodal Brain Tumor Image Segmentation Benchmark, IEEE TMI 2015"
+    fmt: ClassVar[str] = "brats"
+    Options = BraTSOptions
+
+
+@dataclass(frozen=True)
+class ManifestOptions(BraTSOptions):
+    """Generic manifest: ``path`` to a CSV (``format = "manifest"``) or a dataset folder of a known format."""
+
+    format: Literal["manifest", "vindr", "siim-covid", "nih", "ham10000", "brats"] = "manifest"
+    boxes: str = ""
+    task: Literal["auto", "multi-class", "multi-label"] = "auto"
+    label_columns: tuple[str, ...] = ()
+    class_names: tuple[str, ...] = ()
+    negative_label: str = "No Finding"
+    modality_name: str = "unknown"
+    license: str = "unknown"
+
+
+class ManifestDataset(RealDataset):
+    """Any images + labels CSV (+ masks or a box table), or a known real format via ``format``."""
+
+    name: ClassVar[str] = "manifest"
+    summary: ClassVar[str] = ("Generic manifest CSV: image_path, split, group_id, label(s), mask_path or a box table; "
+                              "also vindr/siim-covid/nih/ham10000/brats folders via format")
+    Options = ManifestOptions
+
+    def _csv(self, data_root: str | None) -> Path:
+        p = Path(self.options.path).expanduser()
+        return p if p.is_absolute() else resolve_data_root(data_root) / p
+
+    def available(self, data_root: str | None = None) -> bool:
+        o = self.options
+        if o.format != "manifest":
+            return FORMATS[o.format].missing(self.root(data_root)) == [] and self.root(data_root).exists()
+        return bool(o.path) and self._csv(data_root).is_file()
+
+    def root(self, data_root: str | None = None) -> Path:
+        if self.options.format == "manifest":
+            return self._csv(data_root)
+        p = Path(self.options.path or FORMATS[self.options.format].default_dir).expanduser()
+        return p if p.is_absolute() else resolve_data_root(data_root) / p
+
+    def load(self, data_root: str | None = None) -> DatasetBundle:
+        o = self.options
+        if o.format != "manifest":
+            named = next(c for c in NAMED_REAL if c.fmt == o.format)
+            inner = named({k: v for k, v in o.to_dict().items() if k in named.Options.field_names()})
+            return inner.load(data_root)
+        csv = self._csv(data_root)
+        if not o.path or not csv.is_file():
+            raise DataNotFoundError(
+                f"manifest CSV {csv if o.path else '(no path given)'} not found; write a CSV with columns image_path, "
+                "label (or labels / label_columns), optional split, group_id, mask_path, image_id, and pass "
+                "manifest:<path> (relative paths are under the data root)")
+        boxes_path = Path(o.boxes).expanduser() if o.boxes else None
+        if boxes_path is not None and not boxes_path.is_absolute():
+            boxes_path = csv.parent / boxes_path
+        if boxes_path is not None and not boxes_path.is_file():
+            raise DataNotFoundError(f"box table {boxes_path} not found (columns image_id, class, x_min, y_min, "
+                                    "x_max, y_max[, rater_id])")
+
+        def build() -> DatasetBundle:
+            df = read_manifest(csv)
+            boxes = pd.read_csv(boxes_path) if boxes_path is not None else None
+            spec = ManifestSpec(size=o.size, channels=o.channels or 1, task=o.task, label_columns=o.label_columns,
+                                class_names=o.class_names, negative_label=o.negative_label,
+                                box_fusion=o.box_fusion, val_fraction=o.val_fraction, test_fraction=o.test_fraction,
+                                max_train=o.max_train, max_val=o.max_val, max_test=o.max_test, seed=o.seed)
+            return build_bundle(df, boxes, spec, name=f"manifest:{o.path}", modality=o.modality_name,
+                                license=o.license, source=str(csv))
+
+        key = ("manifest", str(csv), csv.stat().st_mtime_ns, tuple(sorted(o.to_dict().items())))
+        return self._cached(key, build)
+
+
+NAMED_REAL: tuple[type[RealDataset], ...] = (VinDrCXR, SIIMCovid19, NIHChestXray14, HAM10000, BraTS)
