@@ -252,6 +252,7 @@ def _run(spec: CellSpec) -> dict[str, Any]:
                                   meta.num_classes, meta.spatial_dims)
         loss_fn.on_round_start(info)
         gen = torch.Generator().manual_seed(seeding.derive(pair, "train", r) % (2**63))
+        torch.manual_seed(seeding.derive(pair, "global", r) % (2**63))  # dropout etc.: resume-safe
         terms = train_round(model, loss_fn, pool, labelled, revealed, suite.training, meta.task, gen, device)
         t1 = time.perf_counter()
         metrics = evaluate(model, test, task=meta.task, explainer=explainer, target=suite.eval_target,

