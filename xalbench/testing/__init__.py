@@ -111,7 +111,7 @@ def parametrize_with_checks(
         cls = _resolve(strategy)
         expected = dict(expected_failed_checks(cls)) if expected_failed_checks else {}
         for item in strategy_checks_generator(cls, expected_failed_checks=expected, mark="xfail"):
-            if isinstance(item, tuple):
+            if not hasattr(item, "marks"):
                 s_cls, check = item
                 params.append(pytest.param(s_cls, _pytest_check(check), id=f"{cls.name}-{_check_name(check)}"))
             else:  # already a marked pytest.param

@@ -23,10 +23,14 @@ __all__ = ["default_explainer", "make_context", "make_split"]
 
 @functools.lru_cache(maxsize=1)
 def _gradcam_class() -> Any:
+    """The built-in ``gradcam`` class, registered through its own plugin module only
+    (loading every installed plugin just for this would be slow)."""
     try:
-        from xalbench.plugins import load_registry
+        from xalbench.explain import plugin as explain_plugin
+        from xalbench.plugins import get_plugin_manager, load_registry
 
-        return load_registry().get("explainer", "gradcam")
+        pm = get_plugin_manager(load_entrypoints=False, extra=[explain_plugin])
+        return load_registry(pm).get("explainer", "gradcam")
     except Exception:  # noqa: BLE001 - the kit must work without explainers
         return None
 

@@ -1,0 +1,178 @@
+"""The conformance kit reports what a plugin author needs, and the template passes it."""
+
+from __future__ import annotations
+
+import random
+import warnings
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+from xalbench import Options, Strategy
+from xalbench.errors import UnknownComponentError
+from xalbench.plugins import load_registry
+from xalbench.testing import (
+    ALL_CHECKS,
+    StrategyCheckFailedWarning,
+    check_strategy,
+    parametrize_with_checks,
+    run_check_plugin,
+    strategy_checks_generator,
+)
+from xalbench.testing.checks import SkipCheck, check_3d
+
+
+class _Base(Strategy):
+    summary: ClassVar[str] = "test strategy"
+    supports_multilabel: ClassVar[bool] = True
+
+    @dataclass(frozen=True)
+    class Options(Options):
+        pass
+
+    def query(self, ctx, k):
+        return ctx.unlabelled[: min(k, len(ctx.unlabelled))]
+
+
+class Fine(_Base):
+    name: ClassVar[str] = "fine"
+
+
+class Unseeded(_Base):
+    name: ClassVar[str] = "unseeded"
+
+    def query(self, ctx, k):  # global randomness instead of ctx.rng
+        return np.asarray(random.sample(list(ctx.unlabelled), min(k, len(ctx.unlabelled))))
+
+
+class Unpicklable(_Base):
+    name: ClassVar[str] = "unpicklable"
+
+    def __init__(self, options=None):
+        super().__init__(options)
+        self.callback = lambda x: x
+
+
+class BadName(_Base):
+    name: ClassVar[str] = "Bad Name"
+
+
+class NoDefault(_Base):
+    name: ClassVar[str] = "no-default"
+
+    @dataclass(frozen=True)
+    class Options(Options):
+        width: int
+
+
+class LiesAbout3D(_Base):
+    name: ClassVar[str] = "lies-3d"
+    supports_3d: ClassVar[bool] = True
+
+    def query(self, ctx, k):
+        if ctx.spatial_dims == 3:
+            raise ValueError("2D only, really")
+        return super().query(ctx, k)
+
+
+class TruncatesAtPool(_Base):
+    name: ClassVar[str] = "truncates"
+
+    def query(self, ctx, k):
+        return ctx.unlabelled[: min(k, len(ctx.unlabelled) - 1)]
+
+
+def _status(rows):
+    return {r["check_name"]: r["status"] for r in rows}
+
+
+def test_fine_strategy_passes_every_check():
+    rows = check_strategy(Fine, on_fail=None)
+    assert [r["check_name"] for r in rows] == [c.__name__ for c in ALL_CHECKS]
+    assert {r["status"] for r in rows} == {"passed"}
+    assert set(rows[0]) >= {"check_name", "status", "exception"}
+
+
+@pytest.mark.parametrize(
+    ("cls", "check_name"),
+    [
+        (Unseeded, "check_query_deterministic_given_seed"),
+        (Unpicklable, "check_picklable"),
+        (BadName, "check_name_is_slug"),
+        (NoDefault, "check_options_defaults_and_reject_unknown"),
+        (LiesAbout3D, "check_3d"),
+        (TruncatesAtPool, "check_k_exceeds_pool"),
+    ],
+)
+def test_each_broken_strategy_fails_the_right_check(cls, check_name):
+    status = _status(check_strategy(cls, on_fail=None))
+    assert status[check_name] == "failed"
+
+
+def test_on_fail_modes():
+    with pytest.raises(AssertionError, match="same seed"):
+        check_strategy(Unseeded, on_fail="raise")
+    with pytest.warns(StrategyCheckFailedWarning, match="deterministic"):
+        check_strategy(Unseeded, on_fail="warn")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rows = check_strategy(Unseeded, on_fail=None, expected_failed_checks={
+            "check_query_deterministic_given_seed": "known"})
+    assert _status(rows)["check_query_deterministic_given_seed"] == "xfail"
+
+
+def test_declared_unsupported_is_skipped_not_failed():
+    cls = type("Flat", (Fine,), {"name": "flat", "supports_3d": False})
+    with pytest.raises(SkipCheck, match="supports_3d = False"):
+        check_3d(cls)
+    assert _status(check_strategy(cls, on_fail=None))["check_3d"] == "skipped"
+
+
+def test_generator_yields_one_pair_per_check_and_marks_expected_failures():
+    pairs = list(strategy_checks_generator(Fine))
+    assert len(pairs) == len(ALL_CHECKS) and all(cls is Fine for cls, _ in pairs)
+    marked = list(strategy_checks_generator(Fine, expected_failed_checks={"check_3d": "why"}, mark="xfail"))
+    assert sum(hasattr(p, "marks") for p in marked) == 1
+    with pytest.raises(TypeError, match="class"):
+        check_strategy(Fine())
+
+
+def test_parametrize_ids_name_strategy_and_check():
+    mark = parametrize_with_checks([Fine, "entropy"])
+    ids = [p.id for p in mark.args[1]]
+    assert "fine-check_picklable" in ids and "entropy-check_3d" in ids
+
+
+def test_check_by_registered_name():
+    assert {r["status"] for r in check_strategy("entropy", on_fail=None)} == {"passed"}
+
+
+def test_run_check_plugin_resolves_names_and_distributions():
+    rows, ok = run_check_plugin("xalbench")
+    assert ok and {r["strategy"] for r in rows} >= {"random", "entropy", "bald", "coreset", "badge"}
+    assert {r["distribution"] for r in rows} == {"xalbench"}
+    rows, ok = run_check_plugin("margin")
+    assert ok and {r["strategy"] for r in rows} == {"margin"}
+    with pytest.raises(UnknownComponentError, match="neither"):
+        run_check_plugin("no-such-thing")
+
+
+def test_template_is_discovered_through_its_entry_point_and_passes_the_kit():
+    eps = {ep.name: ep.value for ep in entry_points(group="xalbench")}
+    if eps.get("template") != "xalbench_plugin_template":
+        pytest.skip("install it first: pip install -e plugins/xalbench-plugin-template")
+    record = load_registry().record("strategy", "template-least-confident")
+    assert record.distribution == "xalbench-plugin-template"
+    rows, ok = run_check_plugin("xalbench_plugin_template")  # distribution name, normalised
+    assert ok, [r for r in rows if r["status"] == "failed"]
+    assert {r["strategy"] for r in rows} == {"template-least-confident"}
+
+
+def test_infogain_distribution_passes_the_kit():
+    if "aeig" not in load_registry().names("strategy"):
+        pytest.skip("install it first: pip install -e plugins/xalbench-infogain")
+    rows, ok = run_check_plugin("xalbench-infogain")
+    assert ok and {r["strategy"] for r in rows} == {"eig", "aeig", "uig", "cfig"}
