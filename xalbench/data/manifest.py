@@ -74,26 +74,41 @@ def _unit_hash(key: str, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
-def assign_splits(df: pd.DataFrame, val_fraction: float, test_fraction: float, seed: int) -> pd.Series:
-    """Fill missing splits by group: hash(group) decides, so a patient never straddles splits.
+def _rank_split(groups: list[str], fractions: tuple[float, ...], names: tuple[str, ...], seed: int) -> dict[str, str]:
+    """Order groups by a seeded SHA-256 and cut them by ``fractions`` (≥ 1 group each if possible)."""
+    order = sorted(set(groups), key=lambda g: (_unit_hash(g, seed), g))
+    out, start = {}, 0
+    for frac, name in zip(fractions, names, strict=True):
+        take = max(1, int(round(frac * len(order)))) if len(order) > len(fractions) else 0
+        for g in order[start:start + take]:
+            out[g] = name
+        start += take
+    return out
 
-    Rows with ``split`` = train/val/test keep it; if no row is ``val``, a ``val_fraction`` of
-    the train groups becomes val. Raises :class:`ConfigError` if a group is in two splits.
+
+def assign_splits(df: pd.DataFrame, val_fraction: float, test_fraction: float, seed: int) -> pd.Series:
+    """Fill missing splits by group, so a patient never straddles splits.
+
+    Rows with ``split`` = train/val/test keep it. Groups without a split are ranked by a
+    seeded hash: the first ``test_fraction`` become test, the next ``val_fraction`` val, the
+    rest train. If no row ends up in val, ``val_fraction`` of the train groups become val.
+    Raises :class:`ConfigError` if a group is in two splits.
     """
     groups = df["group_id"].astype(str)
     given = df["split"].astype(str).str.strip().str.lower().map(lambda s: _SPLIT_ALIASES.get(s, "")) \
         if "split" in df.columns else pd.Series([""] * len(df), index=df.index)
-    u = groups.map(lambda g: _unit_hash(g, seed))
-    auto = np.where(u < test_fraction, "test", np.where(u < test_fraction + val_fraction, "val", "train"))
-    split = pd.Series(np.where(given != "", given, auto), index=df.index)
-    if "val" not in set(split) and (given != "").any():
-        v = groups.map(lambda g: _unit_hash(g, seed + 1))
-        split = split.where(~((split == "train") & (v < val_fraction)), "val")
-    per_group = split.groupby(groups).nunique()
+    per_group = given[given != ""].groupby(groups[given != ""]).nunique()
     bad = per_group[per_group > 1]
     if len(bad):
         raise ConfigError(f"manifest puts group(s) {list(bad.index[:5])} in more than one split; splits must be "
                           "at patient/case level (fix the 'split' or 'group_id' column)")
+    free = sorted(set(groups[given == ""]) - set(groups[given != ""]))
+    auto = _rank_split(free, (test_fraction, val_fraction), ("test", "val"), seed)
+    known = dict(zip(groups[given != ""], given[given != ""], strict=True))
+    split = groups.map(lambda g: known.get(g) or auto.get(g, "train"))
+    if "val" not in set(split):
+        carve = _rank_split(sorted(set(groups[split == "train"])), (val_fraction,), ("val",), seed + 1)
+        split = pd.Series(np.where(groups.map(carve).fillna("") == "val", "val", split), index=df.index)
     return split
 
 
