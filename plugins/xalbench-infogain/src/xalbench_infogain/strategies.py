@@ -57,7 +57,7 @@ class _InfoGain(xalbench.Strategy):
         """``lr``: size of the single last-layer SGD step (default: the paper's DR learning rate)."""
 
         lr: float = 5e-4
-        chunk_size: int = 256
+        chunk_size: int = 128
 
         def __post_init__(self) -> None:
             if not self.lr > 0:
