@@ -65,7 +65,7 @@ class StrategyContractError(XalbenchError):
     """A strategy broke its contract; ``rule`` names the broken rule.
 
     Rules: ``count``, ``duplicates``, ``range``, ``labelled``, ``nan``, ``type``,
-    ``exception``, ``timeout``, ``model-mutated``, ``forbidden-access``.
+    ``exception``, ``timeout``, ``model-mutated``, ``pool-mutated``, ``forbidden-access``.
     """
 
     exit_code = 1
