@@ -1,0 +1,82 @@
+"""Reporter: leaderboard numbers, paired tests, formats and plots from result files only."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from xalbench.cli import main
+from xalbench.report.tables import holm
+from xalbench.results import SCHEMA_VERSION, atomic_write_json
+
+
+def fake_result(method: str, strategy: str, seed: int, accs: list[float], dices: list[float], status: str = "ok"):
+    rounds = [{"round": i, "n_labelled": 10 * (i + 1), "metrics": {"accuracy": a, "dice": d, "auc": a},
+               "queried": [], "timings": {}} for i, (a, d) in enumerate(zip(accs, dices, strict=True))]
+    from xalbench.metrics import aulc
+
+    x = [r["n_labelled"] for r in rounds]
+    return {"schema": SCHEMA_VERSION, "status": status,
+            "cell": {"dataset": "d", "method": method, "strategy": strategy, "loss": "ce", "seed": seed,
+                     "key": f"d__{method}__seed{seed}"},
+            "rounds": rounds, "provenance": {"synthetic": True},
+            "summary": {"aulc_acc": aulc(x, accs), "aulc_dice": aulc(x, dices), "aulc_auc": aulc(x, accs),
+                        "final_acc": accs[-1], "final_auc": accs[-1], "final_dice": dices[-1]}}
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    rng = np.random.default_rng(0)
+    for seed in range(4):
+        base = rng.uniform(0.4, 0.5)
+        atomic_write_json(tmp_path / "cells" / f"r{seed}.json",
+                          fake_result("random+ce", "random", seed, [base, base + 0.1], [0.2, 0.3]))
+        atomic_write_json(tmp_path / "cells" / f"e{seed}.json",
+                          fake_result("entropy+ce", "entropy", seed, [base, base + 0.2 + 0.01 * seed], [0.3, 0.4]))
+    failed = fake_result("bad+ce", "bad", 0, [0.1], [0.1], status="failed")
+    failed["error"] = {"type": "StrategyContractError", "message": "strategy contract violated [count]: 3 != 2"}
+    atomic_write_json(tmp_path / "cells" / "bad.json", failed)
+    return tmp_path
+
+
+def test_holm_by_hand() -> None:
+    # sorted p: 0.01, 0.02, 0.04 → ×3, ×2, ×1 = 0.03, 0.04, 0.04 (monotone)
+    assert holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert np.isnan(holm([float("nan"), 0.5])[0])
+
+
+def test_leaderboard_json_numbers_and_paired_test(run_dir, capsys) -> None:
+    assert main(["report", str(run_dir), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    rows = {r["method"]: r for r in data["leaderboard"]}
+    assert rows["entropy+ce"]["rank"] == 1 and rows["random+ce"]["rank"] == 2
+    rnd = np.random.default_rng(0)
+    bases = [rnd.uniform(0.4, 0.5) for _ in range(4)]
+    a_e = [b + (0.2 + 0.01 * s) / 2 for s, b in enumerate(bases)]
+    a_r = [b + 0.05 for b in bases]
+    assert rows["entropy+ce"]["aulc_acc_mean"] == pytest.approx(np.mean(a_e))
+    assert rows["entropy+ce"]["p_vs_random"] == pytest.approx(stats.ttest_rel(a_e, a_r).pvalue)
+    assert rows["entropy+ce"]["p_holm"] == pytest.approx(rows["entropy+ce"]["p_vs_random"])  # one comparison
+    assert data["problems"][0]["status"] == "failed"
+    assert "synthetic" in data["datasets"][0]
+
+
+def test_markdown_csv_html_and_plots(run_dir, tmp_path, capsys) -> None:
+    assert main(["report", str(run_dir)]) == 0
+    md = capsys.readouterr().out
+    assert "AULC_acc" in md and "AULC_dice" in md and "Failed (1)" in md and "synthetic" in md
+    assert main(["report", str(run_dir), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith("dataset,method")
+    assert main(["report", str(run_dir), "--format", "html", "--plots", str(tmp_path / "p")]) == 0
+    assert "<table" in capsys.readouterr().out
+    pngs = sorted(p.name for p in (tmp_path / "p").glob("*.png"))
+    assert pngs == ["curves_d.png", "plane_d.png"]
+    assert (tmp_path / "p" / "curves_d.png").stat().st_size > 5000
+
+
+def test_report_on_missing_dir_is_one_line_exit_2(tmp_path, capsys) -> None:
+    assert main(["report", str(tmp_path / "nope")]) == 2
+    assert "xalbench run" in capsys.readouterr().err
