@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xalbench.data.real import BraTS, HAM10000, ManifestDataset, NIHChestXray14, SIIMCovid19, VinDrCXR
+from xalbench.data.real import HAM10000, BraTS, ManifestDataset, NIHChestXray14, SIIMCovid19, VinDrCXR
 from xalbench.errors import DataNotFoundError
 
 SMALL = {"size": 32, "val_fraction": 0.25, "test_fraction": 0.25}
