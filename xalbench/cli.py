@@ -205,6 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"xalbench: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # `xalbench report DIR | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("xalbench: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130

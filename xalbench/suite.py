@@ -9,7 +9,7 @@ Schema (every table optional except ``name``/``datasets``/methods)::
     [model]        name = "small-cnn"   options = { width = 16 }
     [explainer]    name = "gradcam"     # evaluation maps + ctx.cache.saliency
     [protocol]     base = "egal"  initial = 40  rounds = 2  query_size = 20 ...
-    [training]     epochs = 8  batch_size = 32  lr = 1e-3  optimizer = "adam" ...
+    [training]     epochs = 8  min_steps = 100  batch_size = 32  lr = 1e-3  optimizer = "adam" ...
     [track]        pool_masks = "hidden" | "visible"
     [evaluation]   target = "label" | "pred"
     [[datasets]]   name = "synth-lesion-2d"  options = { size = 32 }  label = "..."  optional = false
@@ -68,6 +68,7 @@ class MethodSpec:
 @dataclasses.dataclass(frozen=True)
 class TrainingSpec:
     epochs: int = 10
+    min_steps: int = 0  # small labelled sets train for ≥ this many optimiser steps (epochs raised to fit)
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 0.0

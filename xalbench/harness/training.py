@@ -62,7 +62,9 @@ def train_round(
     generator: torch.Generator,
     device: torch.device,
 ) -> dict[str, float]:
-    """Train for ``spec.epochs`` epochs; returns the last epoch's mean loss terms."""
+    """Train for ``max(epochs, ⌈min_steps / batches per epoch⌉)`` epochs; returns the last
+    epoch's mean loss terms. ``min_steps`` keeps tiny early-round labelled sets from being
+    under-trained (a fixed epoch count gives a 60-sample set only a dozen steps)."""
     optimizer = make_optimizer(model, spec)
     model.train()
     n = len(labelled)
@@ -70,7 +72,8 @@ def train_round(
     if n == 0:
         return terms
     n_batches = math.ceil(n / spec.batch_size)
-    for _epoch in range(spec.epochs):
+    epochs = max(spec.epochs, math.ceil(spec.min_steps / n_batches))
+    for _epoch in range(epochs):
         order = torch.randperm(n, generator=generator).numpy()
         sums: dict[str, float] = {}
         for b in range(n_batches):
