@@ -63,11 +63,13 @@ def _split_names(values: Sequence[str] | None) -> list[str] | None:
 
 def _methods(suite: SuiteSpec, registry: Registry, strategies: list[str] | None,
              losses: list[str] | None) -> list[MethodSpec]:
-    methods = list(suite.methods)
+    methods = list(suite.methods)  # explicit [[methods]] are always kept
     if suite.wildcard_strategies:
         loss_specs = ([ComponentSpec(n) for n in registry.names("loss")] if suite.wildcard_losses
-                      else sorted({m.loss for m in methods}, key=lambda c: c.display) or [ComponentSpec("ce")])
-        methods = [MethodSpec(ComponentSpec(s), loss) for s in registry.names("strategy") for loss in loss_specs]
+                      else [ComponentSpec(n) for n in suite.grid_losses] or [ComponentSpec("ce")])
+        have = {m.display for m in methods}
+        methods += [m for m in (MethodSpec(ComponentSpec(s), loss) for s in registry.names("strategy")
+                                for loss in loss_specs) if m.display not in have]
     if strategies:
         known = {m.strategy.name for m in methods}
         suite_losses = sorted({m.loss.name for m in methods}) or ["ce"]

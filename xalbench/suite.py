@@ -13,8 +13,9 @@ Schema (every table optional except ``name``/``datasets``/methods)::
     [track]        pool_masks = "hidden" | "visible"
     [evaluation]   target = "label" | "pred"
     [[datasets]]   name = "synth-lesion-2d"  options = { size = 32 }  label = "..."  optional = false
-    strategies = ["random", "entropy"]   # or "*" = every registered strategy that applies
+    strategies = ["random", "entropy"]   # or "*" = every registered strategy (inapplicable cells skip)
     losses = ["ce"]                     # grid strategies × losses; "*" = every loss
+                                        # explicit [[methods]] are kept alongside a "*" grid
     [[methods]]    label = "EG-AL"  strategy = "egal"  strategy_options = {lam = 0.5}
                    loss = "dice"  loss_options = {alpha = 0.1}
 
@@ -75,6 +76,7 @@ class TrainingSpec:
     optimizer: Literal["adam", "sgd"] = "adam"
     momentum: float = 0.9
     warm_start: bool = False
+    recalibrate_bn: bool = True  # recompute BatchNorm running statistics on the labelled set after training
     eval_batch_size: int = 256
 
 
@@ -95,6 +97,7 @@ class SuiteSpec:
     strategy_timeout: float = 600.0
     wildcard_strategies: bool = False
     wildcard_losses: bool = False
+    grid_losses: tuple[str, ...] = ()
     source: str = ""
 
     def config_hash(self) -> str:
@@ -239,5 +242,6 @@ def parse_suite(text: str, *, where: str) -> SuiteSpec:
         strategy_timeout=float(timeout),
         wildcard_strategies=wild_s,
         wildcard_losses=wild_l,
+        grid_losses=tuple(x if isinstance(x, str) else x.get("name", "") for x in losses_raw) if not wild_l else (),
         source=where,
     )

@@ -29,7 +29,6 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from monai.data.synthetic import create_test_image_3d
 from scipy import ndimage
 
 from xalbench.base import Dataset, DatasetBundle, DatasetMeta
@@ -62,6 +61,7 @@ def marker_corners_3d(depth: int, size: int, n_classes: int) -> list[tuple[int, 
 def generate_lesion_3d(rng: np.random.Generator, n: int, depth: int, size: int, n_classes: int,
                        priors: np.ndarray, rho: float, noise: float, every: int) -> dict[str, np.ndarray]:
     """One split: ``images`` N×1×D×H×W, ``labels``, ``roi`` N×D×H×W, ``annotated`` N×D, ``marker``."""
+    from monai.data.synthetic import create_test_image_3d  # lazy: monai import costs ~4 s
     labels = rng.choice(n_classes, size=n, p=priors).astype(np.int64)
     zz, yy, xx = (g[None] for g in np.mgrid[0:depth, 0:size, 0:size].astype(np.float32))
     col = (slice(None), None, None, None)

@@ -15,7 +15,7 @@ import torch
 from xalbench.base import Batch, ExplainableNet, Loss, Split, Task
 from xalbench.suite import TrainingSpec
 
-__all__ = ["make_batch", "train_round", "make_optimizer"]
+__all__ = ["make_batch", "train_round", "make_optimizer", "recalibrate_batchnorm"]
 
 
 def make_batch(split: Split, idx: np.ndarray, mask_revealed: np.ndarray, task: Task, device: torch.device) -> Batch:
@@ -89,4 +89,25 @@ def train_round(
             for key, value in out.terms.items():
                 sums[key] = sums.get(key, 0.0) + float(value)
         terms = {k: v / n_batches for k, v in sums.items()}
+    if spec.recalibrate_bn:
+        recalibrate_batchnorm(model, pool.images[torch.as_tensor(labelled)], spec.batch_size, device)
     return terms
+
+
+def recalibrate_batchnorm(model: torch.nn.Module, images: torch.Tensor, batch_size: int,
+                          device: torch.device) -> None:
+    """Recompute BatchNorm running statistics as exact averages over ``images``.
+
+    With a small labelled set a round takes only tens of optimiser steps; BatchNorm's
+    exponential running averages (momentum 0.1) are then still far from the data and the
+    model in ``eval()`` mode predicts one class. Like SWA's ``update_bn`` (which this calls),
+    one no-grad pass in train mode with cumulative averaging fixes that. Deterministic.
+    """
+    from torch.optim.swa_utils import update_bn
+
+    if not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return
+    batches = [images[s : s + batch_size].to(device) for s in range(0, images.shape[0], batch_size)]
+    if batches and batches[-1].shape[0] < 2 and len(batches) > 1:  # fold a lone sample into the previous batch
+        batches[-2] = torch.cat([batches[-2], batches.pop()])
+    update_bn(batches, model)
