@@ -113,3 +113,16 @@ def test_default_ignores_misalignment_of_roi_less_samples(context, rebuilt):
     # at λ = 0 the ROI-less samples score 0 and are queried last
     last = EGAL({"lam": 0.0}).query(rebuilt(base, pool_roi=roi), len(base.unlabelled))
     assert sorted(last[-10:].tolist()) == sorted(empty.tolist())
+
+
+def test_feature_resolution_maps_are_compared_with_area_resampled_rois(context):
+    from xalbench.explain.core import GradCAMExplainer
+
+    ctx = context(explainer=GradCAMExplainer({"resize": False}))
+    maps = ctx.cache.saliency("pred").double()
+    assert maps.shape[1:] != ctx.pool_roi.shape[1:]  # feature grid, not 16×16
+    pooled = torch.nn.functional.adaptive_avg_pool2d(ctx.pool_roi.double()[:, None], maps.shape[1:])[:, 0]
+    s, m = maps.flatten(1), pooled.flatten(1)
+    d = 1 - 2 * (s * m).sum(1) / (s.sum(1) + m.sum(1))
+    terms = EGAL({"lam": 0.0}).scores(ctx)
+    assert terms.misalignment == pytest.approx(d.numpy(), abs=1e-12)
