@@ -98,7 +98,7 @@ def test_pool_cache_gradcam_ratio(benchmark, setup):
     benchmark.pedantic(cached, rounds=1, iterations=1)
 
 
-@pytest.mark.parametrize("name", ["gradcam-pp", "xgradcam", "eigencam", "layercam"])
+@pytest.mark.parametrize("name", ["gradcam++", "xgradcam", "eigencam", "layercam"])
 def test_pytorch_grad_cam_adapter_ratio(benchmark, setup, name):
     _ratio(benchmark, setup, name, repeats=2)
 

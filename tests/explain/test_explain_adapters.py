@@ -8,7 +8,7 @@ import torch
 from xalbench.errors import UnsupportedError
 from xalbench.harness.context import model_fingerprint
 
-LIBRARY = ["gradcam-pp", "xgradcam", "scorecam", "eigencam", "layercam"]
+LIBRARY = ["gradcam++", "xgradcam", "scorecam", "eigencam", "layercam"]
 LRP = ["lrp-epsilon-plus-flat", "lrp-epsilon-gamma-box", "deep-taylor"]
 
 
@@ -48,7 +48,7 @@ def test_scoring_only(registry, net2d, images2d, name):
         registry.create("explainer", name).explain(net2d, images2d, create_graph=True)
 
 
-@pytest.mark.parametrize("name", ["gradcam-pp", "xgradcam", "layercam", "lrp-epsilon-gamma-box"])
+@pytest.mark.parametrize("name", ["gradcam++", "xgradcam", "layercam", "lrp-epsilon-gamma-box"])
 def test_3d_and_all_classes(registry, net3d, images3d, name):
     ex = registry.create("explainer", name)
     every = ex.explain(net3d, images3d, all_classes=True)
@@ -73,6 +73,6 @@ def test_library_gradcam_pp_agrees_with_core_gradcam_in_rank(registry, net2d, im
     """Different methods, same evidence: Grad-CAM++ and Grad-CAM maps correlate on a GAP + linear net."""
     t = torch.tensor([0, 1, 2, 3, 0, 1])
     a = registry.create("explainer", "gradcam").explain(net2d, images2d, t).flatten(1)
-    b = registry.create("explainer", "gradcam-pp").explain(net2d, images2d, t).flatten(1)
+    b = registry.create("explainer", "gradcam++").explain(net2d, images2d, t).flatten(1)
     corr = torch.nn.functional.cosine_similarity(a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True))
     assert float(corr.mean()) > 0.5

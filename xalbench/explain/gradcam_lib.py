@@ -1,6 +1,6 @@
 """Scoring-only adapters over pytorch-grad-cam (``grad-cam`` on PyPI).
 
-``gradcam-pp`` (Grad-CAM++; registry slugs forbid "+"), ``xgradcam``, ``scorecam`` (2D only: the library upsamples with
+``gradcam++`` (Grad-CAM++), ``xgradcam``, ``scorecam`` (2D only: the library upsamples with
 ``UpsamplingBilinear2d``), ``eigencam`` (class-agnostic first principal component of the
 activations) and ``layercam``. Each call:
 
@@ -118,7 +118,7 @@ class LibraryCAMExplainer(Explainer):
 class GradCAMPlusPlusExplainer(LibraryCAMExplainer):
     """Grad-CAM++ via pytorch-grad-cam (2D and 3D)."""
 
-    name: ClassVar[str] = "gradcam-pp"  # registry slugs forbid "+"
+    name: ClassVar[str] = "gradcam++"
     summary: ClassVar[str] = "Grad-CAM++ (pytorch-grad-cam adapter); scoring only, 2D/3D"
     paper: ClassVar[str] = "Chattopadhay et al., Grad-CAM++, WACV 2018"
     library_class: ClassVar[str] = "GradCAMPlusPlus"
