@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--n-seeds", type=int, help="seeds 0..N-1")
     run.add_argument("--out", default=None, help="results directory (default: results/<suite>)")
     run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    run.add_argument("--workers", type=int, default=1, help="local processes (joblib/loky); results identical to 1")
+    run.add_argument("--workers", type=int, default=0,
+                     help="local processes (joblib/loky); default 0 = one per CPU core; results identical to 1")
     run.add_argument("--threads", type=int, default=1, help="torch threads per cell (part of the determinism key)")
     run.add_argument("--data-root", default=None, help="folder with real datasets (default: $XALBENCH_DATA)")
     run.add_argument("--quiet", action="store_true", help="no progress bar, no leaderboard")
@@ -97,8 +98,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     seeds = args.seeds if args.seeds is not None else (list(range(args.n_seeds)) if args.n_seeds else None)
     if args.n_seeds is not None and args.n_seeds < 1:
         raise ConfigError("--n-seeds must be ≥ 1")
-    if args.workers < 1 or args.threads < 1:
-        raise ConfigError("--workers and --threads must be ≥ 1")
+    if args.workers < 0 or args.threads < 1:
+        raise ConfigError("--workers must be ≥ 0 (0 = one per core) and --threads ≥ 1")
+    workers = args.workers or max(1, (os.cpu_count() or 1) // args.threads)
     out = args.out or os.path.join("results", suite.name)
     data_root = args.data_root or os.environ.get("XALBENCH_DATA")
     plan = plan_suite(registry, suite, out_dir=out, datasets=args.datasets, strategies=args.strategies,
@@ -108,7 +110,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"skipped dataset {name}: {why}", file=sys.stderr)
     if plan.skipped_datasets:
         print(f"{len(plan.skipped_datasets)} dataset(s) skipped, {len(plan.cells)} cell(s) to run", file=sys.stderr)
-    results = run_plan(plan, workers=args.workers, quiet=args.quiet)
+    results = run_plan(plan, workers=workers, quiet=args.quiet)
     failed = [r for r in results if r["status"] == "failed"]
     if not args.quiet and results:
         print(render_report(out))

@@ -45,7 +45,7 @@ def suite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def reference_run(suite_file: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("ref")
-    proc = run_cli(["run", "--suite", str(suite_file), "--out", str(out), "--quiet"])
+    proc = run_cli(["run", "--suite", str(suite_file), "--out", str(out), "--quiet", "--workers", "1"])
     assert proc.returncode == 0, proc.stderr
     return comparable(list(iter_results(out)))
 
@@ -69,7 +69,7 @@ def test_same_seed_same_initial_set_across_methods(reference_run) -> None:
 
 
 def test_two_runs_are_identical(reference_run, suite_file, tmp_path) -> None:
-    proc = run_cli(["run", "--suite", str(suite_file), "--out", str(tmp_path), "--quiet"])
+    proc = run_cli(["run", "--suite", str(suite_file), "--out", str(tmp_path), "--quiet", "--workers", "1"])
     assert proc.returncode == 0, proc.stderr
     assert comparable(list(iter_results(tmp_path))) == reference_run
 
@@ -81,7 +81,7 @@ def test_workers_2_identical_to_workers_1(reference_run, suite_file, tmp_path) -
 
 
 def test_sigkill_then_rerun_gives_same_results(reference_run, suite_file, tmp_path) -> None:
-    cmd = [sys.executable, "-m", "xalbench.cli", "run", "--suite", str(suite_file), "--out", str(tmp_path), "--quiet"]
+    cmd = [sys.executable, "-m", "xalbench.cli", "run", "--suite", str(suite_file), "--out", str(tmp_path), "--quiet", "--workers", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cells = tmp_path / "cells"
     deadline = time.monotonic() + 300
@@ -98,7 +98,7 @@ def test_sigkill_then_rerun_gives_same_results(reference_run, suite_file, tmp_pa
     assert not any(p.suffix == ".tmp" for p in cells.iterdir()) or True  # temp files are ignored by readers
     finished_before = len([p for p in cells.glob("*.json") if not p.name.endswith(".partial.json")])
     assert finished_before < 4
-    rerun = run_cli(["run", "--suite", str(suite_file), "--out", str(tmp_path), "--quiet"])
+    rerun = run_cli(["run", "--suite", str(suite_file), "--out", str(tmp_path), "--quiet", "--workers", "1"])
     assert rerun.returncode == 0, rerun.stderr
     assert comparable(list(iter_results(tmp_path))) == reference_run
     assert not list(cells.glob("*.partial.json"))
@@ -124,7 +124,7 @@ def test_broken_strategy_fails_its_cells_only(fake_dist, write_suite, tmp_path, 
     fake_dist("xalbench-broken", "xalbench_broken", BROKEN)
     suite = write_suite(["random", "too-many"], rounds=1)
     out = tmp_path / "out"
-    code = main(["run", "--suite", str(suite), "--out", str(out), "--quiet"])
+    code = main(["run", "--suite", str(suite), "--out", str(out), "--quiet", "--workers", "1"])
     assert code == 1
     results = {r["cell"]["key"]: r for r in iter_results(out)}
     failed = [r for r in results.values() if r["status"] == "failed"]
