@@ -7,6 +7,7 @@ errors, 1 for failed cells, 0 otherwise; tracebacks only with ``--debug``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -42,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     group = run.add_mutually_exclusive_group()
     group.add_argument("--seeds", type=_seeds, help="comma-separated seeds, e.g. 0,1")
     group.add_argument("--n-seeds", type=int, help="seeds 0..N-1")
+    run.add_argument("--protocol", default=None,
+                     help="use this registered budget protocol as published (drops the suite's protocol overrides)")
     run.add_argument("--out", default=None, help="results directory (default: results/<suite>)")
     run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     run.add_argument("--workers", type=int, default=0,
@@ -95,6 +98,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     registry = load_registry()
     suite = load_suite(registry, args.suite)
+    if args.protocol:
+        registry.get("protocol", args.protocol)  # unknown → did-you-mean
+        suite = dataclasses.replace(suite, protocol_base=args.protocol, protocol_overrides={})
     seeds = args.seeds if args.seeds is not None else (list(range(args.n_seeds)) if args.n_seeds else None)
     if args.n_seeds is not None and args.n_seeds < 1:
         raise ConfigError("--n-seeds must be ≥ 1")

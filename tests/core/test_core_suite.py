@@ -62,3 +62,8 @@ def test_cli_unknown_suite_suggests(capsys, tmp_path) -> None:
 def test_cli_unknown_strategy_suggests(capsys, tmp_path) -> None:
     assert main(["run", "--suite", "smoke", "--strategies", "entropyy", "--out", str(tmp_path), "--quiet"]) == 2
     assert "did you mean 'entropy'" in capsys.readouterr().err
+
+
+def test_cli_protocol_override_uses_published_protocol(tmp_path, capsys) -> None:
+    assert main(["run", "--suite", "smoke", "--protocol", "egl", "--out", str(tmp_path), "--quiet"]) == 2
+    assert "did you mean 'egal'" in capsys.readouterr().err
