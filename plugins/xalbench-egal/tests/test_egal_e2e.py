@@ -16,7 +16,7 @@ from xalbench.cli import main
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("egal-smoke")
-    assert main(["run", "--suite", "egal-smoke", "--out", str(out), "--quiet"]) == 0
+    assert main(["run", "--suite", "egal-smoke", "--out", str(out), "--quiet", "--workers", "1"]) == 0
     return out
 
 

@@ -65,7 +65,7 @@ class ReplayedRound:
 
 def find_cell(results_dir: str | Path, *, method: str | None = None, seed: int | None = None,
               dataset: str | None = None) -> dict[str, Any]:
-    """The finished EG-AL cell to draw (default: the first ``egal`` method with λ = 0.5, lowest seed)."""
+    """The finished EG-AL cell to draw (default: λ closest to 0.5, trained with ``dice``, lowest seed)."""
     cells = sorted(Path(results_dir).glob("cells/*.json"))
     done = [json.loads(p.read_text()) for p in cells if not p.name.endswith(".partial.json")]
     done = [r for r in done if r.get("status") == "ok" and r["cell"]["strategy"] == "egal"]
@@ -79,7 +79,7 @@ def find_cell(results_dir: str | Path, *, method: str | None = None, seed: int |
         raise ConfigError(f"no finished EG-AL (strategy 'egal') cell in {results_dir} matches method={method!r}, "
                           f"seed={seed!r}, dataset={dataset!r}; run `xalbench run --suite egal-paper` first")
     done.sort(key=lambda r: (abs(float(r["cell"]["strategy_options"].get("lam", 0.5)) - 0.5),
-                             r["cell"]["dataset"], r["cell"]["method"], r["cell"]["seed"]))
+                             r["cell"]["loss"] != "dice", r["cell"]["dataset"], r["cell"]["method"], r["cell"]["seed"]))
     return done[0]
 
 
