@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from xalbench.base import Batch, ExplainableNet, Loss, LossOutput
+from xalbench.errors import ConfigError
 from xalbench.explain.cam import PostProcess
 from xalbench.losses.common import check_batch, classification_loss
 from xalbench.losses.supervision import (
@@ -90,10 +91,22 @@ class DiceLoss(_CamLoss):
 class RRRLoss(Loss):
     """Right for the Right Reasons (Ross et al., IJCAI 2017, eq. 1).
 
-    ``L = CE + λ·mean_i Σ_d (A_id · ∂/∂x_id Σ_k log p̂_ik)²`` with ``A = 1 − ROI`` (the
-    irrelevant region, broadcast over channels) over annotated samples; ``log p̂`` is
-    log-softmax (multi-class) or log-sigmoid (multi-label). The input gradient keeps its
-    graph (double backprop). The paper's ``λ₂‖θ‖²`` is left to the optimiser's weight decay.
+    ``L = CE + λ·mean_i R_i`` over annotated samples, with
+    ``R_i = mean_d (A_id · ∂/∂x_id Σ_k log p̂_ik)²`` (``reduction = "mean"``, default) or
+    ``Σ_d`` (``"sum"``, the paper's / NeSyXIL's form), ``A = 1 − ROI`` (the irrelevant region,
+    broadcast over channels), ``log p̂`` log-softmax (multi-class) or log-sigmoid
+    (multi-label). The input gradient keeps its graph (double backprop). The paper's
+    ``λ₂‖θ‖²`` is left to the optimiser's weight decay.
+
+    **Scale (deviation, documented).** The paper gives no universal λ: it sets λ₁ "so that the
+    right-reasons term has the same order of magnitude as the cross-entropy" (l2_grads = 1000
+    on Decoy-MNIST's MLP; NeSyXIL sums over pixels *and* batch). A pixel **sum** grows with the
+    input size (1 024 px at 32², 32 768 at 32³), so a fixed λ is not portable: with the former
+    default (sum, λ = 10) the term's parameter gradient was ~10³× the CE gradient on
+    synth-lesion-2d@32 and training learnt only the shortcut marker. The per-element **mean**
+    is resolution-independent; λ = 1 puts the term at the order of the CE (≈0.1 vs ≈0.2 for a
+    CE-trained small-cnn at 32²), following the paper's rule. ``reduction = "sum"`` with
+    ``λ ≈ 1/D`` reproduces the summed form.
     """
 
     name: ClassVar[str] = "rrr"
@@ -103,10 +116,13 @@ class RRRLoss(Loss):
 
     @dataclass(frozen=True)
     class Options(Options):
-        lam: float = 10.0
+        lam: float = 1.0
+        reduction: Literal["mean", "sum"] = "mean"
 
     def __call__(self, model: ExplainableNet, batch: Batch) -> LossOutput:
         check_batch(batch)
+        if self.options.reduction not in ("mean", "sum"):
+            raise ConfigError(f"rrr reduction must be 'mean' or 'sum', got {self.options.reduction!r}")
         x = batch.images.detach().requires_grad_(True)
         logits = model.head(model.features(x))
         ce = classification_loss(logits, batch)
@@ -118,7 +134,8 @@ class RRRLoss(Loss):
         (g,) = torch.autograd.grad(logp[idx].sum(), x, create_graph=True)
         assert batch.roi is not None
         outside = 1.0 - batch.roi[idx].to(g)
-        expl = ((outside[:, None] * g[idx]) ** 2).flatten(1).sum(1).mean()
+        per = ((outside[:, None] * g[idx]) ** 2).flatten(1)
+        expl = (per.mean(1) if self.options.reduction == "mean" else per.sum(1)).mean()
         return _out(ce + self.options.lam * expl, ce, expl, int(idx.numel()))
 
 
@@ -210,9 +227,16 @@ class RESLoss(_CamLoss):
     """RES-G (Gao et al., NeurIPS 2022, eqs. 4–6 as in ``RES.py``).
 
     ``L = CE + λ·[relu(mean_{M≠0}|tanh(5(cam − a)) − M| − η) + mean|cam − T|]`` with
-    ``M = +1`` inside the ROI and ``−1`` outside (``outside_negative``; ``False`` keeps the
-    outside at 0, DUE's foreground-only form), ``a`` the batch threshold of RES's
-    ``BF_solver`` (no grad; ``threshold`` ≥ 0 fixes it, e.g. 0.5 as in DUE), and
+    ``M = +1`` inside the ROI and ``0`` (unlabelled) outside by default: RES's ``−1`` labels
+    are *annotated* counterfactual regions, which plain ROI masks do not have, and DUE
+    applies the binary term to ``M ≠ 0`` of positive masks only, i.e. foreground-only;
+    the background is still pulled to 0 by the continuous term. ``outside_negative = True``
+    labels the whole outside ``−1`` (former default): with ~90 % of an 8×8 map outside,
+    ``tanh(5(cam − a)) ≈ −1`` there is unreachable for a min-max map (``a`` ≈ 0.05 by
+    ``BF_solver``), the term stays ≈1 and swamps the CE (medical setting: test accuracy
+    0.41 vs 0.56, Grad-CAM Dice 0.05 vs 0.51). ``a = 0.5`` as in DUE (default; with
+    foreground-only labels RES's ``BF_solver`` is degenerate — no negatives, so it returns the
+    smallest in-ROI value and the term chases a moving target; ``threshold < 0`` restores it), and
     ``T = GaussianBlur₃ₓ₃(max(M, 0)) / max`` the Gaussian-imputed target. CAM as in GRADIA
     (no ReLU, ``/(max + 1e-6)``, feature resolution); masks resized with nearest neighbour.
     """
@@ -225,8 +249,8 @@ class RESLoss(_CamLoss):
     class Options(Options):
         lam: float = 1.0
         eta: float = 0.0
-        threshold: float = -1.0  # < 0: BF_solver per batch
-        outside_negative: bool = True
+        threshold: float = 0.5  # < 0: RES's BF_solver per batch; 0.5: DUE
+        outside_negative: bool = False
         cam_target: Target = "label"
         detach_weights: bool = True
 
