@@ -5,7 +5,7 @@ the shared pool pass is included in both: ``entropy`` pays one forward; ``egal``
 same forward plus head-only Grad-CAM of the predicted class from the cached activations
 and the soft-Dice against the ROIs. Setting: small-cnn (width 16, 4 blocks) on 32×32
 single-channel images, 512 pool images (64 labelled), 3 classes, box ROIs, k = 32, one
-thread. Both are timed interleaved (best of ``REPEATS``) in the same run, so machine load
+thread. Both are timed interleaved, alternating order (best of ``REPEATS``) in the same run, so machine load
 affects both alike.
 
 Run: ``python -m pytest benchmarks/test_bench_egal.py --benchmark-only -s``. The only
@@ -28,7 +28,7 @@ from xalbench.models.small_cnn import SmallCNN
 from xalbench.plugins import load_registry
 
 REGISTRY = load_registry()
-N_POOL, N_LAB, K_CLS, K, SIZE, REPEATS = 512, 64, 3, 32, 32, 7
+N_POOL, N_LAB, K_CLS, K, SIZE, REPEATS = 512, 64, 3, 32, 32, 15
 pytest.importorskip("xalbench_egal", reason="install plugins/xalbench-egal to benchmark EG-AL")
 
 
@@ -66,10 +66,15 @@ def one_thread():
 
 
 def _best_query_times(strategies: dict[str, Callable[[StrategyContext], object]]) -> dict[str, float]:
-    """Best-of-REPEATS seconds per full query on a fresh context (context built outside the timer)."""
+    """Best-of-REPEATS seconds per full query on a fresh context (context built outside the timer).
+
+    The order alternates between repeats so neither strategy always runs first.
+    """
     best = dict.fromkeys(strategies, float("inf"))
+    names = list(strategies)
     for rep in range(REPEATS):
-        for name, query in strategies.items():
+        for name in names if rep % 2 == 0 else names[::-1]:
+            query = strategies[name]
             ctx = fresh_context(rep)
             t = time.perf_counter()
             query(ctx)
