@@ -23,7 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_json", "read_json", "iter_results", "cell_key", "environment", "SCHEMA_VERSION"]
+__all__ = ["atomic_write_json", "read_json", "iter_results", "cell_key", "environment", "source_hash",
+           "SCHEMA_VERSION"]
 
 SCHEMA_VERSION = 1
 
@@ -81,6 +82,19 @@ def cell_key(dataset: str, method: str, seed: int) -> str:
     return f"{slug(dataset)}__{slug(method)}__seed{seed}"
 
 
+def source_hash() -> str:
+    """SHA-256 over xalbench's own ``.py``/``.toml`` sources: which code produced a result."""
+    import hashlib
+
+    root = Path(__file__).parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.suffix in (".py", ".toml") and "__pycache__" not in path.parts:
+            h.update(str(path.relative_to(root)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def environment(threads: int, device: str) -> dict[str, Any]:
     import importlib.metadata as md
 
@@ -102,4 +116,5 @@ def environment(threads: int, device: str) -> dict[str, Any]:
         "threads": threads,
         "cuda": torch.version.cuda,
         "plugin_distributions": dict(sorted(versions.items())),
+        "xalbench_source_sha256": source_hash(),
     }

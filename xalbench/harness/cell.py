@@ -33,7 +33,7 @@ from xalbench.harness.evaluation import evaluate
 from xalbench.harness.training import train_round
 from xalbench.metrics import aulc
 from xalbench.registry import Registry
-from xalbench.results import SCHEMA_VERSION, atomic_write_json, cell_key, environment, read_json
+from xalbench.results import SCHEMA_VERSION, atomic_write_json, cell_key, environment, read_json, source_hash
 from xalbench.suite import ComponentSpec, MethodSpec, SuiteSpec
 
 __all__ = ["CellSpec", "run_cell", "initial_set", "resolve_protocol", "applicability"]
@@ -221,7 +221,8 @@ def _run(spec: CellSpec) -> dict[str, Any]:
     rounds: list[dict[str, Any]] = []
     if spec.partial_path.exists():
         partial = read_json(spec.partial_path)
-        if partial.get("suite_hash") == suite.config_hash():
+        # resume only what the same suite *and* the same xalbench code started; else start the cell over
+        if partial.get("suite_hash") == suite.config_hash() and partial.get("source") == source_hash():
             rounds = partial["rounds"]
             labelled = np.asarray(partial["labelled"], dtype=np.int64)
             weights = spec.partial_path.with_suffix(".pt")
@@ -286,7 +287,7 @@ def _run(spec: CellSpec) -> dict[str, Any]:
         record["timings"] = {"train_s": t1 - t0, "eval_s": t2 - t1, "query_s": t3 - t2}
         rounds.append(record)
         atomic_write_json(spec.partial_path, {"suite_hash": suite.config_hash(), "rounds": rounds,
-                                              "labelled": labelled.tolist()})
+                                              "labelled": labelled.tolist(), "source": source_hash()})
         if suite.training.warm_start:
             torch.save(model.state_dict(), spec.partial_path.with_suffix(".pt"))
         if n_unlabelled == 0:
