@@ -100,6 +100,23 @@ class SuiteSpec:
     grid_losses: tuple[str, ...] = ()
     source: str = ""
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SuiteSpec:
+        """Inverse of ``dataclasses.asdict`` (as stored in a run's ``run.json``)."""
+        def comp(d: dict[str, Any]) -> ComponentSpec:
+            return ComponentSpec(d["name"], dict(d.get("options", {})), d.get("label", ""), d.get("optional", False))
+
+        fields = dict(data)
+        fields["datasets"] = tuple(comp(d) for d in data["datasets"])
+        fields["methods"] = tuple(MethodSpec(comp(m["strategy"]), comp(m["loss"]), m.get("label", ""))
+                                  for m in data["methods"])
+        fields["model"] = comp(data["model"])
+        fields["explainer"] = comp(data["explainer"])
+        fields["training"] = TrainingSpec(**data["training"])
+        fields["seeds"] = tuple(data["seeds"])
+        fields["grid_losses"] = tuple(data.get("grid_losses", ()))
+        return cls(**fields)
+
     def config_hash(self) -> str:
         blob = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

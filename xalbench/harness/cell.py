@@ -36,7 +36,7 @@ from xalbench.registry import Registry
 from xalbench.results import SCHEMA_VERSION, atomic_write_json, cell_key, environment, read_json, source_hash
 from xalbench.suite import ComponentSpec, MethodSpec, SuiteSpec
 
-__all__ = ["CellSpec", "run_cell", "initial_set", "resolve_protocol", "applicability"]
+__all__ = ["CellSpec", "CellRun", "run_cell", "replay_round", "initial_set", "resolve_protocol", "applicability"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,35 +187,97 @@ def run_cell(spec: CellSpec) -> dict[str, Any]:
     return result
 
 
+class CellRun:
+    """The fixed parts of one cell: data, seeds, initial weights, components, and the two
+    round steps (:meth:`train`, :meth:`context`) that the loop and :func:`replay_round` share."""
+
+    def __init__(self, spec: CellSpec, bundle: DatasetBundle, registry: Registry) -> None:
+        self.spec, self.bundle, self.registry = spec, bundle, registry
+        suite, meta = spec.suite, bundle.meta
+        self.device = torch.device(spec.device)
+        self.protocol = resolve_protocol(registry, suite)
+        self.pair = seeding.name_seed(suite.name, spec.dataset.display, spec.seed)
+        self.cell = seeding.name_seed(suite.name, spec.dataset.display, spec.method.display, spec.seed)
+        self.n_init, self.k = self.protocol.counts(len(bundle.train))
+        init_rng = np.random.default_rng(seeding.derive(self.pair, "initial"))
+        self.initial = initial_set(bundle.train, self.n_init, self.protocol.initial_sampling, init_rng, meta.task)
+        torch.manual_seed(seeding.derive(self.pair, "weights") % (2**63))
+        self.model = registry.create("model", suite.model.name, suite.model.options).build(
+            meta.in_channels, meta.num_classes, meta.spatial_dims).to(self.device)
+        self.init_state = copy.deepcopy(self.model.state_dict())
+        self.strategy = registry.create("strategy", spec.method.strategy.name, spec.method.strategy.options)
+        self.loss_fn = registry.create("loss", spec.method.loss.name, spec.method.loss.options)
+        self.explainer = (registry.create("explainer", suite.explainer.name, suite.explainer.options)
+                          if suite.explainer.name else None)
+
+    def revealed(self, labelled: np.ndarray) -> np.ndarray:
+        """Which labelled samples (acquisition order) have their human mask revealed."""
+        out = np.zeros(len(labelled), dtype=bool)
+        if self.bundle.train.roi is not None:
+            limit = self.protocol.mask_limit(len(self.bundle.train))
+            out[: len(labelled) if limit is None else limit] = True
+        return out
+
+    def train(self, r: int, labelled: np.ndarray) -> dict[str, float]:
+        """Round ``r``'s training (from the initial weights unless warm start); deterministic in (seed, r)."""
+        suite, meta, pool = self.spec.suite, self.bundle.meta, self.bundle.train
+        if not suite.training.warm_start:
+            self.model.load_state_dict(self.init_state)
+        self.loss_fn.on_round_start(xalbench.RoundInfo(r, len(labelled), len(labelled) / len(pool), self.cell,
+                                                       meta.task, meta.num_classes, meta.spatial_dims))
+        gen = torch.Generator().manual_seed(seeding.derive(self.pair, "train", r) % (2**63))
+        torch.manual_seed(seeding.derive(self.pair, "global", r) % (2**63))  # dropout etc.: resume-safe
+        return train_round(self.model, self.loss_fn, pool, labelled, self.revealed(labelled), suite.training,
+                           meta.task, gen, self.device)
+
+    def context(self, r: int, labelled: np.ndarray) -> StrategyContext:
+        """The strategy's read-only view after round ``r``'s training."""
+        suite, meta, pool = self.spec.suite, self.bundle.meta, self.bundle.train
+        lab = torch.as_tensor(labelled)
+        revealed = torch.as_tensor(self.revealed(labelled))
+        return StrategyContext(
+            model=self.model, pool_images=pool.images, labelled=labelled, labelled_labels=pool.labels[lab],
+            labelled_roi=None if pool.roi is None else pool.roi[lab],
+            labelled_has_roi=None if pool.roi is None else revealed & pool.has_roi[lab],
+            val=self.bundle.val, task=meta.task, num_classes=meta.num_classes, spatial_dims=meta.spatial_dims,
+            rng=np.random.default_rng(seeding.derive(self.cell, "strategy", r)), device=self.device,
+            round_index=r, seed=seeding.derive(self.cell, "strategy-torch", r) % (2**63), explainer=self.explainer,
+            pool_roi=pool.roi, pool_has_roi=pool.has_roi, pool_masks_visible=suite.pool_masks == "visible",
+            batch_size=suite.training.eval_batch_size,
+        )
+
+    def provenance(self) -> dict[str, Any]:
+        spec, suite, registry = self.spec, self.spec.suite, self.registry
+
+        def origin(kind: str, name: str) -> dict[str, str]:
+            rec = registry.record(kind, name)
+            return {"name": name, "distribution": rec.distribution, "version": rec.version}
+
+        return {
+            "xalbench": xalbench.__version__,
+            "components": {kind: origin(kind, name) for kind, name in (
+                ("strategy", spec.method.strategy.name), ("loss", spec.method.loss.name),
+                ("model", suite.model.name), ("dataset", spec.dataset.name))},
+            "split_hash": self.bundle.split_hash(),
+            "suite_hash": suite.config_hash(),
+            "suite_source": suite.source,
+            "protocol": dataclasses.asdict(self.protocol),
+            "synthetic": self.bundle.meta.synthetic,
+            "environment": environment(spec.threads, spec.device),
+        }
+
+
 def _run(spec: CellSpec) -> dict[str, Any]:
-    device = torch.device(spec.device)
-    seeding.configure_determinism(spec.threads, device)
+    seeding.configure_determinism(spec.threads, torch.device(spec.device))
     registry = _registry()
     suite = spec.suite
     bundle = load_dataset(spec.dataset, spec.data_root)
-    meta = bundle.meta
-    reason = applicability(registry, suite, spec.method, meta)
+    reason = applicability(registry, suite, spec.method, bundle.meta)
     if reason:
         return _result(spec, "skipped", reason=reason, rounds=[], summary={})
-    protocol = resolve_protocol(registry, suite)
-    pool, val, test = bundle.train, bundle.val, bundle.test
-    n_pool = len(pool)
-    n_init, k = protocol.counts(n_pool)
-    mask_limit = protocol.mask_limit(n_pool)
-
-    pair = seeding.name_seed(suite.name, spec.dataset.display, spec.seed)
-    cell = seeding.name_seed(suite.name, spec.dataset.display, spec.method.display, spec.seed)
-    init_rng = np.random.default_rng(seeding.derive(pair, "initial"))
-    labelled = initial_set(pool, n_init, protocol.initial_sampling, init_rng, meta.task)
-
-    torch.manual_seed(seeding.derive(pair, "weights") % (2**63))
-    model = registry.create("model", suite.model.name, suite.model.options).build(
-        meta.in_channels, meta.num_classes, meta.spatial_dims).to(device)
-    init_state = copy.deepcopy(model.state_dict())
-    strategy = registry.create("strategy", spec.method.strategy.name, spec.method.strategy.options)
-    loss_fn = registry.create("loss", spec.method.loss.name, spec.method.loss.options)
-    explainer = registry.create("explainer", suite.explainer.name, suite.explainer.options) if suite.explainer.name else None
-
+    run = CellRun(spec, bundle, registry)
+    pool, meta = bundle.train, bundle.meta
+    labelled = run.initial
     from xalbench.harness.guard import call_strategy
 
     rounds: list[dict[str, Any]] = []
@@ -227,58 +289,25 @@ def _run(spec: CellSpec) -> dict[str, Any]:
             labelled = np.asarray(partial["labelled"], dtype=np.int64)
             weights = spec.partial_path.with_suffix(".pt")
             if suite.training.warm_start and weights.exists():
-                model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
-    provenance = {
-        "xalbench": xalbench.__version__,
-        "components": {kind: {"name": name, **{k: v for k, v in registry.record(kind, name).as_dict().items()
-                                                if k in ("distribution", "version")}}
-                       for kind, name in (("strategy", spec.method.strategy.name), ("loss", spec.method.loss.name),
-                                          ("model", suite.model.name), ("dataset", spec.dataset.name))},
-        "split_hash": bundle.split_hash(),
-        "suite_hash": suite.config_hash(),
-        "suite_source": suite.source,
-        "protocol": dataclasses.asdict(protocol),
-        "synthetic": meta.synthetic,
-        "environment": environment(spec.threads, spec.device),
-    }
-    n_rounds = protocol.rounds
+                run.model.load_state_dict(torch.load(weights, map_location=run.device, weights_only=True))
+    provenance = run.provenance()
+    n_rounds = run.protocol.rounds
     for r in range(len(rounds), n_rounds + 1):
         t0 = time.perf_counter()
-        if not suite.training.warm_start:
-            model.load_state_dict(init_state)
-        revealed = np.zeros(len(labelled), dtype=bool)
-        if pool.roi is not None:
-            revealed[: len(labelled) if mask_limit is None else mask_limit] = True
-        info = xalbench.RoundInfo(r, len(labelled), len(labelled) / n_pool, cell, meta.task,
-                                  meta.num_classes, meta.spatial_dims)
-        loss_fn.on_round_start(info)
-        gen = torch.Generator().manual_seed(seeding.derive(pair, "train", r) % (2**63))
-        torch.manual_seed(seeding.derive(pair, "global", r) % (2**63))  # dropout etc.: resume-safe
-        terms = train_round(model, loss_fn, pool, labelled, revealed, suite.training, meta.task, gen, device)
+        terms = run.train(r, labelled)
         t1 = time.perf_counter()
-        metrics = evaluate(model, test, task=meta.task, explainer=explainer, target=suite.eval_target,
-                           device=device, batch_size=suite.training.eval_batch_size)
+        metrics = evaluate(run.model, bundle.test, task=meta.task, explainer=run.explainer, target=suite.eval_target,
+                           device=run.device, batch_size=suite.training.eval_batch_size)
         t2 = time.perf_counter()
+        n_masks = int((run.revealed(labelled) & pool.has_roi[torch.as_tensor(labelled)].numpy()).sum()
+                      if pool.roi is not None else 0)
         record: dict[str, Any] = {"round": r, "n_labelled": int(len(labelled)), "metrics": metrics,
-                                  "train_terms": terms, "n_masks_revealed": int(
-                                      (revealed & pool.has_roi[torch.as_tensor(labelled)].numpy()).sum()
-                                      if pool.roi is not None else 0)}
+                                  "train_terms": terms, "n_masks_revealed": n_masks}
         queried: list[int] = []
-        n_unlabelled = n_pool - len(labelled)
+        n_unlabelled = len(pool) - len(labelled)
         if r < n_rounds and n_unlabelled > 0:
-            ctx = StrategyContext(
-                model=model, pool_images=pool.images, labelled=labelled,
-                labelled_labels=pool.labels[torch.as_tensor(labelled)],
-                labelled_roi=None if pool.roi is None else pool.roi[torch.as_tensor(labelled)],
-                labelled_has_roi=None if pool.roi is None else torch.as_tensor(revealed) & pool.has_roi[torch.as_tensor(labelled)],
-                val=val, task=meta.task, num_classes=meta.num_classes, spatial_dims=meta.spatial_dims,
-                rng=np.random.default_rng(seeding.derive(cell, "strategy", r)), device=device,
-                round_index=r, seed=seeding.derive(cell, "strategy-torch", r) % (2**63), explainer=explainer,
-                pool_roi=pool.roi, pool_has_roi=pool.has_roi,
-                pool_masks_visible=suite.pool_masks == "visible",
-                batch_size=suite.training.eval_batch_size,
-            )
-            picked = call_strategy(strategy, ctx, min(k, n_unlabelled), timeout=suite.strategy_timeout)
+            ctx = run.context(r, labelled)
+            picked = call_strategy(run.strategy, ctx, min(run.k, n_unlabelled), timeout=suite.strategy_timeout)
             queried = [int(i) for i in picked]
             labelled = np.concatenate([labelled, np.asarray(queried, dtype=np.int64)])
         t3 = time.perf_counter()
@@ -289,11 +318,30 @@ def _run(spec: CellSpec) -> dict[str, Any]:
         atomic_write_json(spec.partial_path, {"suite_hash": suite.config_hash(), "rounds": rounds,
                                               "labelled": labelled.tolist(), "source": source_hash()})
         if suite.training.warm_start:
-            torch.save(model.state_dict(), spec.partial_path.with_suffix(".pt"))
+            torch.save(run.model.state_dict(), spec.partial_path.with_suffix(".pt"))
         if n_unlabelled == 0:
             break
     return _result(spec, "ok", rounds=rounds, summary=_summary(rounds), provenance=provenance,
-                   initial_labelled=[int(i) for i in labelled[:n_init]])
+                   initial_labelled=[int(i) for i in labelled[: run.n_init]])
+
+
+def replay_round(spec: CellSpec, result: dict[str, Any], round_index: int) -> tuple[CellRun, StrategyContext]:
+    """Rebuild round ``round_index`` of a finished cell: retrain its model from the recorded
+    labelled set with the harness's own seeds, and return the strategy context it queried
+    from (e.g. for figures). Warm-start suites cannot be replayed round by round."""
+    from xalbench.errors import ConfigError, UnsupportedError
+
+    if spec.suite.training.warm_start:
+        raise UnsupportedError("replaying a warm-started cell needs every earlier round; use warm_start = false")
+    rounds = result["rounds"]
+    if not 0 <= round_index < len(rounds):
+        raise ConfigError(f"round {round_index} does not exist; the cell has rounds 0..{len(rounds) - 1}")
+    seeding.configure_determinism(spec.threads, torch.device(spec.device))
+    run = CellRun(spec, load_dataset(spec.dataset, spec.data_root), _registry())
+    labelled = np.asarray(result["initial_labelled"] + [i for r in rounds[:round_index] for i in r["queried"]],
+                          dtype=np.int64)
+    run.train(round_index, labelled)
+    return run, run.context(round_index, labelled)
 
 
 def _histogram(pool: Split, queried: list[int], meta: xalbench.DatasetMeta) -> list[int]:

@@ -4,10 +4,10 @@ Each row shows a selected pool image with its acquisition score (eq. 3) and term
 expert ROI, and the model's Grad-CAM of the predicted class (the map eq. 2 compares).
 
 The model is **recomputed, not stored**: :func:`replay_round` reads one finished cell of
-a results directory, rebuilds the labelled set of round ``r`` from the recorded queries,
-retrains from the same initial weights with the same seeds, loss and settings as the
-harness (``xalbench.harness.cell``), builds the same :class:`StrategyContext` and scores
-the pool with :class:`~xalbench_egal.EGAL`. It then checks that its top-``k`` equals the
+a results directory and asks the harness (:func:`xalbench.harness.cell.replay_round`) to
+rebuild round ``r``: the labelled set from the recorded queries, the same initial weights,
+seeds, loss and settings, the same :class:`StrategyContext`; it scores the pool with
+:class:`~xalbench_egal.EGAL`. It then checks that its top-``k`` equals the
 batch the run actually queried (same machine, software and threads ⇒ bitwise equal; the
 figure's title says whether it did).
 
@@ -27,18 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-import xalbench
 from xalbench.base import stable_topk
-from xalbench.errors import ConfigError, UnsupportedError, XalbenchError
-from xalbench.harness import seeding
-from xalbench.harness.budget import Protocol
+from xalbench.errors import ConfigError, XalbenchError
+from xalbench.harness.cell import CellSpec
+from xalbench.harness.cell import replay_round as harness_replay
 from xalbench.harness.context import StrategyContext
-from xalbench.harness.training import train_round
-from xalbench.plugins import load_registry
 from xalbench.runner import resolve_dataset_spec
-from xalbench.suite import ComponentSpec, TrainingSpec
+from xalbench.suite import SuiteSpec
 from xalbench_egal.strategy import EGAL, EGALScores
 
 __all__ = ["ReplayedRound", "replay_round", "plot_top_samples", "find_cell", "main"]
@@ -95,48 +91,15 @@ def replay_round(results_dir: str | Path, *, method: str | None = None, seed: in
     rounds = result["rounds"]
     if not 0 <= round_index < len(rounds) - 1:
         raise ConfigError(f"round {round_index} did not query anything; choose 0..{len(rounds) - 2}")
-    training = TrainingSpec(**suite["training"])
-    if training.warm_start:
-        raise UnsupportedError("replaying warm-started runs is not supported (each round would need all earlier "
-                               "trainings); use a suite with training.warm_start = false")
-    prov = result["provenance"]
-    protocol = Protocol(**prov["protocol"])
-    seeding.configure_determinism(int(prov["environment"]["threads"]), torch.device("cpu"))
-    registry = load_registry()
-    ds_spec = resolve_dataset_spec(ComponentSpec(cell["dataset_name"], dict(cell["dataset_options"])))
-    bundle = registry.create("dataset", ds_spec.name, ds_spec.options).load(data_root)
-    meta, pool = bundle.meta, bundle.train
-    labelled = np.asarray(result["initial_labelled"] + [i for r in rounds[:round_index] for i in r["queried"]],
-                          dtype=np.int64)
-    pair = seeding.name_seed(cell["suite"], cell["dataset"], cell["seed"])
-    cell_seed = seeding.name_seed(cell["suite"], cell["dataset"], cell["method"], cell["seed"])
-    torch.manual_seed(seeding.derive(pair, "weights") % (2**63))
-    model = registry.create("model", suite["model"]["name"], suite["model"]["options"]).build(
-        meta.in_channels, meta.num_classes, meta.spatial_dims)
-    loss_fn = registry.create("loss", cell["loss"], cell["loss_options"])
-    ex = suite["explainer"]
-    explainer = registry.create("explainer", ex["name"], ex["options"]) if ex["name"] else None
-    mask_limit = protocol.mask_limit(len(pool))
-    revealed = np.zeros(len(labelled), dtype=bool)
-    if pool.roi is not None:
-        revealed[: len(labelled) if mask_limit is None else mask_limit] = True
+    spec_suite = SuiteSpec.from_dict(suite)
+    method_spec = next((m for m in spec_suite.methods if m.display == cell["method"]), None)
+    dataset_spec = next((d for d in spec_suite.datasets if d.display == cell["dataset"]), None)
+    if method_spec is None or dataset_spec is None:
+        raise ConfigError(f"{run_file} does not describe cell {cell['key']}; was the directory reused by another suite?")
+    spec = CellSpec(spec_suite, resolve_dataset_spec(dataset_spec), method_spec, int(cell["seed"]), str(results_dir),
+                    "cpu", int(result["provenance"]["environment"]["threads"]), data_root)
+    _run, ctx = harness_replay(spec, result, round_index)  # the harness's own seeds and round steps
     r = round_index
-    loss_fn.on_round_start(xalbench.RoundInfo(r, len(labelled), len(labelled) / len(pool), cell_seed, meta.task,
-                                              meta.num_classes, meta.spatial_dims))
-    gen = torch.Generator().manual_seed(seeding.derive(pair, "train", r) % (2**63))
-    torch.manual_seed(seeding.derive(pair, "global", r) % (2**63))
-    train_round(model, loss_fn, pool, labelled, revealed, training, meta.task, gen, torch.device("cpu"))
-    lab = torch.as_tensor(labelled)
-    ctx = StrategyContext(
-        model=model, pool_images=pool.images, labelled=labelled, labelled_labels=pool.labels[lab],
-        labelled_roi=None if pool.roi is None else pool.roi[lab],
-        labelled_has_roi=None if pool.roi is None else torch.as_tensor(revealed) & pool.has_roi[lab],
-        val=bundle.val, task=meta.task, num_classes=meta.num_classes, spatial_dims=meta.spatial_dims,
-        rng=np.random.default_rng(seeding.derive(cell_seed, "strategy", r)), device=torch.device("cpu"),
-        round_index=r, seed=seeding.derive(cell_seed, "strategy-torch", r) % (2**63), explainer=explainer,
-        pool_roi=pool.roi, pool_has_roi=pool.has_roi, pool_masks_visible=suite["pool_masks"] == "visible",
-        batch_size=training.eval_batch_size,
-    )
     strategy = EGAL(cell["strategy_options"])
     terms = strategy.scores(ctx)
     recorded = [int(i) for i in rounds[r]["queried"]]
