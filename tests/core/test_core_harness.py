@@ -143,3 +143,24 @@ def test_class_balanced_initial_set() -> None:
     chosen = initial_set(pool, 30, "class-balanced", np.random.default_rng(0), "multi-class")
     assert len(set(chosen.tolist())) == 30
     assert np.bincount(labels[chosen].numpy(), minlength=3).tolist() == [10, 10, 10]
+
+
+def test_context_pool_annotation_flags_follow_the_track() -> None:
+    from xalbench.errors import InformationAccessError
+    from xalbench.harness.context import StrategyContext
+    from xalbench.models.small_cnn import SmallCNN
+
+    net = SmallCNN({"width": 4, "n_blocks": 2}).build(1, 2, spatial_dims=3)
+    flags = torch.zeros(6, 4, dtype=torch.bool)
+    flags[:, ::2] = True
+    common = dict(model=net, pool_images=torch.rand(6, 1, 4, 8, 8), labelled=np.array([0, 1]),
+                  labelled_labels=torch.tensor([0, 1]), labelled_roi=None, labelled_has_roi=None,
+                  val=Split(torch.rand(2, 1, 4, 8, 8), torch.tensor([0, 1])), task="multi-class", num_classes=2,
+                  spatial_dims=3, rng=np.random.default_rng(0), device=torch.device("cpu"), round_index=0, seed=0,
+                  pool_annotated_slices=flags)
+    visible = StrategyContext(**common, pool_masks_visible=True)
+    assert visible.pool_annotated_slices.shape == (4, 4)  # aligned with the 4 unlabelled samples
+    hidden = StrategyContext(**common, pool_masks_visible=False)
+    with pytest.raises(InformationAccessError):
+        _ = hidden.pool_annotated_slices
+    assert hidden.violations

@@ -243,7 +243,7 @@ class CellRun:
             rng=np.random.default_rng(seeding.derive(self.cell, "strategy", r)), device=self.device,
             round_index=r, seed=seeding.derive(self.cell, "strategy-torch", r) % (2**63), explainer=self.explainer,
             pool_roi=pool.roi, pool_has_roi=pool.has_roi, pool_masks_visible=suite.pool_masks == "visible",
-            batch_size=suite.training.eval_batch_size,
+            batch_size=suite.training.eval_batch_size, pool_annotated_slices=pool.annotated_slices,
         )
 
     def provenance(self) -> dict[str, Any]:

@@ -198,6 +198,7 @@ class StrategyContext:
         pool_has_roi: Tensor | None = None,
         pool_masks_visible: bool = False,
         batch_size: int = 256,
+        pool_annotated_slices: Tensor | None = None,
     ) -> None:
         n = int(pool_images.shape[0])
         self.model = model
@@ -223,6 +224,7 @@ class StrategyContext:
         self._pool_roi = pool_roi
         self._pool_has_roi = pool_has_roi
         self._pool_masks_visible = pool_masks_visible
+        self._pool_annotated = pool_annotated_slices
         self.violations: list[str] = []
         self.cache = PoolCache(
             model,
@@ -258,6 +260,16 @@ class StrategyContext:
         if not self._pool_masks_visible or self._pool_has_roi is None:
             raise self._deny("pool ROI flags are hidden on this suite's track (pool_masks = 'hidden')")
         return self._pool_has_roi[torch.as_tensor(self.unlabelled)]
+
+    @property
+    def pool_annotated_slices(self) -> Tensor | None:
+        """3D only: ``U×D`` flags of the slices whose ROI an expert drew (visible-mask tracks only);
+        ``None`` when the dataset marks no slices (every slice of a non-empty ROI is annotated)."""
+        if not self._pool_masks_visible:
+            raise self._deny("pool annotation flags are hidden on this suite's track (pool_masks = 'hidden')")
+        if self._pool_annotated is None:
+            return None
+        return self._pool_annotated[torch.as_tensor(self.unlabelled)]
 
     @property
     def pool_labels(self) -> Tensor:
