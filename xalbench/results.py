@@ -12,6 +12,7 @@ A reader never sees half a file: readers ignore ``*.tmp`` and partial files.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -82,8 +83,10 @@ def cell_key(dataset: str, method: str, seed: int) -> str:
     return f"{slug(dataset)}__{slug(method)}__seed{seed}"
 
 
+@functools.lru_cache(maxsize=1)
 def source_hash() -> str:
-    """SHA-256 over xalbench's own ``.py``/``.toml`` sources: which code produced a result."""
+    """SHA-256 over xalbench's own ``.py``/``.toml`` sources: which code produced a result
+    (computed once per process)."""
     import hashlib
 
     root = Path(__file__).parent
