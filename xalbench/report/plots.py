@@ -28,17 +28,22 @@ def write_plots(results: list[dict[str, Any]], out_dir: str | Path) -> list[Path
     if curves.empty:
         return written
     for dataset, g in curves.groupby("dataset"):
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        methods = sorted(g["method"].unique())
+        colours = plt.get_cmap("tab20")
+        styles = ("-", "--", ":", "-.")
+        fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
         for metric, ax in zip(("accuracy", "dice"), axes, strict=True):
-            for method, gm in g.groupby("method"):
-                agg = gm.groupby("n_labelled")[metric].agg(["mean", "std"]).reset_index()
-                ax.plot(agg["n_labelled"], agg["mean"], marker="o", label=method)
+            for i, method in enumerate(methods):
+                agg = g[g["method"] == method].groupby("n_labelled")[metric].agg(["mean", "std"]).reset_index()
+                colour = colours(i % 20)
+                ax.plot(agg["n_labelled"], agg["mean"], marker="o", markersize=3, color=colour,
+                        linestyle=styles[(i // 20) % len(styles)], label=method)
                 ax.fill_between(agg["n_labelled"], agg["mean"] - agg["std"].fillna(0),
-                                agg["mean"] + agg["std"].fillna(0), alpha=0.2)
+                                agg["mean"] + agg["std"].fillna(0), color=colour, alpha=0.08)
             ax.set_xlabel("labelled samples")
             ax.set_ylabel("test accuracy" if metric == "accuracy" else "Dice (explanation vs ROI)")
             ax.grid(alpha=0.3)
-        axes[0].legend(fontsize=7)
+        axes[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), ncol=1 + len(methods) // 24)
         fig.suptitle(f"{dataset}: learning curves (mean ± std over seeds)")
         fig.tight_layout()
         path = out / f"curves_{_slug(dataset)}.png"
