@@ -11,7 +11,7 @@ Schema (every table optional except ``name``/``datasets``/methods)::
     [protocol]     base = "egal"  initial = 40  rounds = 2  query_size = 20 ...
     [training]     epochs = 8  min_steps = 100  batch_size = 32  lr = 1e-3  optimizer = "adam" ...
     [track]        pool_masks = "hidden" | "visible"
-    [evaluation]   target = "label" | "pred"
+    [evaluation]   target = "label" | "pred"   full_data_reference = false  # true: budget-to-95 %
     [[datasets]]   name = "synth-lesion-2d"  options = { size = 32 }  label = "..."  optional = false
     strategies = ["random", "entropy"]   # or "*" = every registered strategy (inapplicable cells skip)
     losses = ["ce"]                     # grid strategies × losses; "*" = every loss
@@ -94,6 +94,7 @@ class SuiteSpec:
     training: TrainingSpec = TrainingSpec()
     pool_masks: Literal["hidden", "visible"] = "hidden"
     eval_target: Literal["label", "pred"] = "label"
+    full_data_reference: bool = False
     strategy_timeout: float = 600.0
     wildcard_strategies: bool = False
     wildcard_losses: bool = False
@@ -238,8 +239,10 @@ def parse_suite(text: str, *, where: str) -> SuiteSpec:
         raise ConfigError(f"{where}: key 'track' takes only pool_masks = \"hidden\" | \"visible\"")
     evaluation = _table(data, "evaluation", where)
     target = evaluation.pop("target", "label")
-    if evaluation or target not in ("label", "pred"):
-        raise ConfigError(f"{where}: key 'evaluation' takes only target = \"label\" | \"pred\"")
+    reference = evaluation.pop("full_data_reference", False)
+    if evaluation or target not in ("label", "pred") or not isinstance(reference, bool):
+        raise ConfigError(f"{where}: key 'evaluation' takes only target = \"label\" | \"pred\" and "
+                          "full_data_reference = true | false")
     timeout = data.get("strategy_timeout", 600.0)
     if not isinstance(timeout, (int, float)) or timeout <= 0:
         raise ConfigError(f"{where}: key 'strategy_timeout' must be a positive number of seconds")
@@ -256,6 +259,7 @@ def parse_suite(text: str, *, where: str) -> SuiteSpec:
         training=training,
         pool_masks=pool_masks,
         eval_target=target,
+        full_data_reference=reference,
         strategy_timeout=float(timeout),
         wildcard_strategies=wild_s,
         wildcard_losses=wild_l,

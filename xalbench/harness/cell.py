@@ -31,12 +31,12 @@ from xalbench.harness.budget import Protocol
 from xalbench.harness.context import StrategyContext
 from xalbench.harness.evaluation import evaluate
 from xalbench.harness.training import train_round
-from xalbench.metrics import aulc
+from xalbench.metrics import aulc, budget_to_fraction
 from xalbench.registry import Registry
 from xalbench.results import SCHEMA_VERSION, atomic_write_json, cell_key, environment, read_json, source_hash
 from xalbench.suite import ComponentSpec, MethodSpec, SuiteSpec
 
-__all__ = ["CellSpec", "CellRun", "run_cell", "replay_round", "initial_set", "resolve_protocol", "applicability"]
+__all__ = ["CellSpec", "CellRun", "run_cell", "replay_round", "full_data_reference", "initial_set", "resolve_protocol", "applicability"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -321,8 +321,48 @@ def _run(spec: CellSpec) -> dict[str, Any]:
             torch.save(run.model.state_dict(), spec.partial_path.with_suffix(".pt"))
         if n_unlabelled == 0:
             break
-    return _result(spec, "ok", rounds=rounds, summary=_summary(rounds), provenance=provenance,
+    summary = _summary(rounds)
+    if suite.full_data_reference:
+        summary.update(_budget_to_95(rounds, full_data_reference(run), len(pool)))
+    return _result(spec, "ok", rounds=rounds, summary=summary, provenance=provenance,
                    initial_labelled=[int(i) for i in labelled[: run.n_init]])
+
+
+REFERENCE_ROUND = -1  # seed stream of the full-data training (distinct from every AL round)
+
+
+def full_data_reference(run: CellRun) -> dict[str, float]:
+    """Test metrics of the cell's model and loss trained on the **whole** pool (masks within the
+    protocol's mask budget), the reference of budget-to-95 % (DESIGN.md; seed 004's "% of data to
+    reach 95 % of full-data performance"). Cached per (dataset, loss, seed) under
+    ``<out>/reference/``, so methods sharing a loss share it; deterministic, so two workers that
+    race on it write the same file (atomically)."""
+    spec = run.spec
+    key = cell_key(spec.dataset.display, spec.method.loss.display, spec.seed)
+    path = Path(spec.out_dir) / "reference" / f"{key}.json"
+    if path.exists():
+        cached = read_json(path)
+        if cached.get("suite_hash") == spec.suite.config_hash() and cached.get("source") == source_hash():
+            return cached["metrics"]
+    everything = np.arange(len(run.bundle.train), dtype=np.int64)
+    run.train(REFERENCE_ROUND, everything)
+    metrics = evaluate(run.model, run.bundle.test, task=run.bundle.meta.task, explainer=run.explainer,
+                       target=spec.suite.eval_target, device=run.device,
+                       batch_size=spec.suite.training.eval_batch_size)
+    atomic_write_json(path, {"suite_hash": spec.suite.config_hash(), "source": source_hash(),
+                             "n_labelled": len(everything), "metrics": metrics})
+    return metrics
+
+
+def _budget_to_95(rounds: list[dict[str, Any]], reference: dict[str, float], n_pool: int) -> dict[str, float]:
+    x = [r["n_labelled"] for r in rounds]
+    out = {"reference_acc": reference["accuracy"], "reference_auc": reference["auc"]}
+    for metric in ("accuracy", "auc"):
+        n = budget_to_fraction(x, [r["metrics"][metric] for r in rounds], reference[metric], 0.95)
+        short = "acc" if metric == "accuracy" else metric
+        out[f"budget95_{short}"] = n
+        out[f"budget95_{short}_frac"] = n / n_pool
+    return out
 
 
 def replay_round(spec: CellSpec, result: dict[str, Any], round_index: int) -> tuple[CellRun, StrategyContext]:

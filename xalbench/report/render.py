@@ -33,11 +33,20 @@ def _p(p: float) -> str:
     return f"{p:.3g}{star}"
 
 
-def display_table(board: pd.DataFrame) -> pd.DataFrame:
-    """Human columns: mean ± std strings, p-values with '*' at 0.05."""
+def _budget95(frac: float, reached: int, n: int, has_reference: bool) -> str:
+    if not has_reference:
+        return "n/a"
+    if reached == 0:
+        return "not reached"
+    return f"{100 * frac:.0f} % ({reached}/{n})"
+
+
+def display_table(board: pd.DataFrame, references: set[tuple[str, str]] | None = None) -> pd.DataFrame:
+    """Human columns: mean ± std strings, p-values with '*' at 0.05; a budget-to-95 % column
+    when the suite computed full-data references."""
     if board.empty:
         return board
-    return pd.DataFrame({
+    table = pd.DataFrame({
         "dataset": board["dataset"],
         "rank": board["rank"],
         "method": board["method"],
@@ -48,6 +57,12 @@ def display_table(board: pd.DataFrame) -> pd.DataFrame:
         "p_vs_random (Holm)": [_p(p) for p in board["p_holm"]],
         "seeds": board["n_seeds"],
     })
+    if references:
+        table.insert(7, "to 95 % of full data (acc)", [
+            _budget95(f, r, n, (d, m) in references)
+            for d, m, f, r, n in zip(board["dataset"], board["method"], board["budget95_acc_frac_mean"],
+                                     board["budget95_reached"], board["n_seeds"], strict=True)])
+    return table
 
 
 def _dataset_notes(cells: pd.DataFrame) -> list[str]:
@@ -70,7 +85,9 @@ def render_report(run_dir: str | Path, fmt: str = "md", *, test: str = "ttest") 
         return json.dumps({"leaderboard": json.loads(board.to_json(orient="records")),
                            "problems": json.loads(bad.to_json(orient="records")),
                            "datasets": _dataset_notes(cells)}, indent=1)
-    table = display_table(board)
+    refs = {(r["cell"]["dataset"], r["cell"]["method"]) for r in results
+            if r["status"] == "ok" and "reference_acc" in r.get("summary", {})}
+    table = display_table(board, refs)
     if fmt == "html":
         body = table.to_html(index=False, escape=True, border=0, classes="leaderboard")
         probs = bad.to_html(index=False, escape=True, border=0) if not bad.empty else "<p>none</p>"

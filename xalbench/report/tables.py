@@ -21,7 +21,7 @@ from scipy import stats
 
 __all__ = ["cells_frame", "curves_frame", "leaderboard", "holm", "failures", "baseline_method"]
 
-METRICS = ("aulc_acc", "aulc_dice", "aulc_auc", "final_acc", "final_auc", "final_dice")
+METRICS = ("aulc_acc", "aulc_dice", "aulc_auc", "final_acc", "final_auc", "final_dice", "budget95_acc_frac")
 
 
 def _num(v: Any) -> float:
@@ -110,6 +110,8 @@ def leaderboard(cells: pd.DataFrame, *, test: Literal["ttest", "wilcoxon"] = "tt
             for m in METRICS:
                 row[f"{m}_mean"] = float(g[m].mean())
                 row[f"{m}_std"] = float(g[m].std(ddof=1)) if len(g) > 1 else float("nan")
+            # budget-to-95 %: "not reached" seeds are nan; report the mean over seeds that reached it
+            row["budget95_reached"] = int(g["budget95_acc_frac"].notna().sum())
             if base is not None and method != base:
                 row["p_vs_random"] = _paired_p(g.set_index("seed")["aulc_acc"], base_acc, test)
             else:
