@@ -58,6 +58,16 @@ class _CamLoss(Loss):
                                 post=post, detach_weights=detach_weights, mask_resize=mask_resize)  # type: ignore[arg-type]
 
 
+class _ResCamLoss(_CamLoss):
+    """HAICS and RES share RES.py's CAM: Grad-CAM at feature resolution, constant channel
+    weights by default, masks resized with nearest neighbour."""
+
+    def _res_forward(self, model: ExplainableNet, batch: Batch) -> tuple[CamForward, Tensor]:
+        fw = self._forward(model, batch, RES_POST, method="gradcam", resolution="feature",
+                           detach_weights=self.options.detach_weights, mask_resize="nearest")  # type: ignore[attr-defined]
+        return fw, classification_loss(fw.logits, batch)
+
+
 class DiceLoss(_CamLoss):
     """CE + α·(1 − soft Dice(Grad-CAM of the true class, ROI)) (Uddin et al., seed 000, eq. 4, α = 0.10).
 
@@ -192,7 +202,7 @@ class GradiaLoss(_CamLoss):
         return _out(ce + o.lam * expl, ce, expl, len(fw.pairs))
 
 
-class HaicsLoss(_CamLoss):
+class HaicsLoss(_ResCamLoss):
     """HAICS baseline as coded in RES (``BCELoss()(cam, M)``) and DUE's 2D baselines.
 
     ``L = CE + λ·mean_pairs BCE(cam, M)`` with the RES/GRADIA CAM (no ReLU,
@@ -213,9 +223,7 @@ class HaicsLoss(_CamLoss):
 
     def __call__(self, model: ExplainableNet, batch: Batch) -> LossOutput:
         o = self.options
-        fw = self._forward(model, batch, RES_POST, method="gradcam", resolution="feature",
-                           detach_weights=o.detach_weights, mask_resize="nearest")
-        ce = classification_loss(fw.logits, batch)
+        fw, ce = self._res_forward(model, batch)
         if fw.maps is None:
             return _out(ce, ce, None, 0)
         cam = fw.maps.clamp(1e-6, 1 - 1e-6)
@@ -223,7 +231,7 @@ class HaicsLoss(_CamLoss):
         return _out(ce + o.lam * expl, ce, expl, len(fw.pairs))
 
 
-class RESLoss(_CamLoss):
+class RESLoss(_ResCamLoss):
     """RES-G (Gao et al., NeurIPS 2022, eqs. 4–6 as in ``RES.py``).
 
     ``L = CE + λ·[relu(mean_{M≠0}|tanh(5(cam − a)) − M| − η) + mean|cam − T|]`` with
@@ -256,9 +264,7 @@ class RESLoss(_CamLoss):
 
     def __call__(self, model: ExplainableNet, batch: Batch) -> LossOutput:
         o = self.options
-        fw = self._forward(model, batch, RES_POST, method="gradcam", resolution="feature",
-                           detach_weights=o.detach_weights, mask_resize="nearest")
-        ce = classification_loss(fw.logits, batch)
+        fw, ce = self._res_forward(model, batch)
         if fw.maps is None:
             return _out(ce, ce, None, 0)
         cam, pos = fw.maps, (fw.masks > 0.5).to(fw.maps)  # type: ignore[operator]
