@@ -17,6 +17,12 @@ from xalbench.errors import ConfigError, DataNotFoundError, OptionsError
 from xalbench.plugins import load_registry
 
 
+@pytest.fixture(autouse=True)
+def _data_root(tmp_path_factory, monkeypatch):
+    """Prepared caches go to a temporary data root, never the user's."""
+    monkeypatch.setenv("XALBENCH_DATA", str(tmp_path_factory.getbasetemp() / "data-root"))
+
+
 def _npz(path, shape_img, label_cols, n=(6, 3, 4), n_classes=3, seed=0):
     rng = np.random.default_rng(seed)
     arrays = {}

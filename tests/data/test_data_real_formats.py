@@ -12,6 +12,12 @@ from xalbench.errors import DataNotFoundError
 SMALL = {"size": 32, "val_fraction": 0.25, "test_fraction": 0.25}
 
 
+@pytest.fixture(autouse=True)
+def _data_root(tmp_path_factory, monkeypatch):
+    """Prepared caches go to a temporary data root, never the user's."""
+    monkeypatch.setenv("XALBENCH_DATA", str(tmp_path_factory.getbasetemp() / "data-root"))
+
+
 def _roi_brighter(split) -> bool:
     x = split.images[:, 0].numpy()
     r = split.roi.numpy()

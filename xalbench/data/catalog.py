@@ -28,7 +28,8 @@ _EMBEDDED_SHAPE = {
     "synth-cxr-multilabel": ("multi-label", 2), "decoy-digits": ("multi-class", 2),
 }
 _REAL_TASK = {"vindr": "multi-label", "siim-covid": "multi-class", "nih": "multi-label", "ham10000": "multi-class",
-              "brats": "multi-class"}
+              "brats": "multi-class", "rsna": "multi-class", "siim-acr": "multi-class", "chexpert": "multi-label"}
+_NO_ROI = ("chexpert",)
 
 
 def md5_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -57,7 +58,7 @@ def _medmnist_rows(data_root: str | None) -> list[dict[str, Any]]:
             "sizes_present": ",".join(str(s) for s in present) or "-",
             "n": f"{n['train']}/{n['val']}/{n['test']}", "license": info.get("license", "unknown"),
             "synthetic": False, "task": "multi-label" if info["task"].startswith("multi-label") else "multi-class",
-            "dims": 3 if flag.endswith("3d") else 2, "roi": False,
+            "dims": 3 if flag.endswith("3d") else 2, "roi": False, "url": info.get("url", "-"),
         })
     return rows
 
@@ -73,7 +74,8 @@ def data_list(registry: Any, data_root: str | None = None) -> list[dict[str, Any
             continue
         if cls is ManifestDataset:
             rows.append({"name": "manifest:<csv>", "available": None, "sizes_present": "-", "n": "-",
-                         "license": "yours", "synthetic": False, "task": "either", "dims": 2, "roi": None})
+                         "license": "yours", "synthetic": False, "task": "either", "dims": 2, "roi": None,
+                         "url": "-"})
             continue
         try:
             ds = cls()
@@ -83,7 +85,7 @@ def data_list(registry: Any, data_root: str | None = None) -> list[dict[str, Any
         opts = ds.options.to_dict() if ds is not None else {}
         row: dict[str, Any] = {"name": name, "available": available, "sizes_present": "-", "n": "-",
                                "license": "unknown", "synthetic": bool(getattr(cls, "synthetic", False)),
-                               "task": "?", "dims": "?", "roi": None}
+                               "task": "?", "dims": "?", "roi": None, "url": "-"}
         if name in _EMBEDDED_SHAPE:
             row["task"], row["dims"] = _EMBEDDED_SHAPE[name]
             row["license"] = "CC BY 4.0 (UCI digits)" if name == "decoy-digits" else "BSD-3-Clause (generated)"
@@ -94,7 +96,8 @@ def data_list(registry: Any, data_root: str | None = None) -> list[dict[str, Any
                 row["sizes_present"] = str(opts["size"]) + " (any)"
         elif isinstance(ds, RealDataset) and ds.fmt in FORMATS:
             info = FORMATS[ds.fmt]
-            row.update(task=_REAL_TASK[ds.fmt], dims=2, license=info.license, roi=True)
+            row.update(task=_REAL_TASK[ds.fmt], dims=2, license=info.license, roi=ds.fmt not in _NO_ROI,
+                       url=info.url)
             if available:
                 row["sizes_present"] = f"{_dir_size(ds.root(data_root)) / 1e6:.0f} MB on disk"
         rows.append(row)

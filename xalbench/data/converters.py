@@ -1,7 +1,6 @@
 """Converters from real datasets' native files to the generic manifest (+ box table).
 
-Each converter reads the files as distributed (formats in
-shared/reference/data-and-determinism.md §2) and returns ``(manifest, boxes, class_names)``
+Each converter reads the files as distributed and returns ``(manifest, boxes, class_names)``
 for :func:`xalbench.data.manifest.build_bundle`. Rows whose image file is missing are
 dropped (partial downloads work); no image at all → :class:`DataNotFoundError`.
 """
@@ -41,9 +40,11 @@ class FormatInfo:
     convert: Callable[..., Converted]
     channels: int = 1
     note: str = ""
+    label_columns: bool = False  # the converter returns one 0/1 column per class name (multi-label)
 
     def missing(self, root: Path) -> list[str]:
-        return [r for r in self.required if not any(root.glob(r))]
+        """Required patterns with no match under ``root`` (``a|b``: either pattern will do)."""
+        return [r for r in self.required if not any(any(root.glob(alt)) for alt in r.split("|"))]
 
 
 def missing_error(info: FormatInfo, root: Path, missing: list[str]) -> DataNotFoundError:
@@ -222,6 +223,7 @@ FORMATS: dict[str, FormatInfo] = {
     "vindr": FormatInfo("vindr-cxr", "vindr-cxr", ("annotations/image_labels_*.csv",),
                         "https://physionet.org/content/vindr-cxr/1.0.0/ (credentialed)",
                         "PhysioNet Credentialed Health Data License 1.5.0", "chest X-ray (DICOM)", convert_vindr,
+                        label_columns=True,
                         note="Layout: annotations/{annotations,image_labels}_{train,test}.csv, train/*.dicom, "
                              "test/*.dicom."),
     "siim-covid": FormatInfo("siim-covid19", "siim-covid19", ("train_image_level.csv", "train_study_level.csv"),
@@ -243,3 +245,7 @@ FORMATS: dict[str, FormatInfo] = {
                         "BraTS data use agreement (research use)", "brain MRI (NIfTI)", convert_brats,
                         note="Layout: one folder per case with <case>_{t1,t1ce,t2,flair,seg}.nii.gz."),
 }
+
+from xalbench.data.converters_cxr import CXR_FORMATS  # noqa: E402  (they use this module's helpers)
+
+FORMATS.update(CXR_FORMATS)

@@ -11,10 +11,16 @@ Manifest columns (CSV; paths relative to the manifest's folder unless absolute):
 * ``split`` (optional: train/val/test; blanks or a missing column → assigned by group);
 * ``group_id`` (optional patient/case/lesion id; splits never cut a group);
 * ``mask_path`` (optional) — any non-zero pixel is ROI;
+* ``mask_rle`` (optional) — ``|``-separated run-length masks in the SIIM-ACR competition
+  encoding (:mod:`xalbench.data.rle`), decoded at the image's size; their union is ROI;
 * ``image_id`` (optional, defaults to the file stem) — joins the optional long box table
   ``image_id, class, x_min, y_min, x_max, y_max[, rater_id]`` (original pixel coordinates)
   whose boxes become masks (``box_fusion`` = union of raters, or majority vote), per class
   in ``Split.class_roi`` for multi-label data.
+
+Images are quantised to ``uint8`` (``bit_depth = 16``: ``uint16``) after resizing, by the
+same code whether they are loaded directly (:func:`build_bundle`) or prepared into the
+memory-mapped cache (:func:`plan_manifest` + :mod:`xalbench.data.prepared`).
 """
 
 from __future__ import annotations
@@ -27,12 +33,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xalbench.base import DatasetBundle, DatasetMeta, Split, Task
-from xalbench.data.common import to_split
-from xalbench.data.imageio import boxes_to_mask, read_image, read_mask
+from xalbench.base import DatasetBundle, DatasetMeta, Task
+from xalbench.data.decode import DecodeSpec, ManifestReader, RowItem
+from xalbench.data.prepared import Plan, materialize
+from xalbench.data.rle import is_empty_rle
 from xalbench.errors import ConfigError
 
-__all__ = ["ManifestSpec", "assign_splits", "build_bundle", "read_manifest"]
+__all__ = ["ManifestSpec", "assign_splits", "build_bundle", "plan_manifest", "read_manifest"]
 
 _SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                   "dev": "val", "test": "test", "testing": "test"}
@@ -55,6 +62,8 @@ class ManifestSpec:
     max_val: int = 0
     max_test: int = 0
     seed: int = 0
+    bit_depth: int = 8
+    rle_relative: bool = True
 
 
 def read_manifest(path: Path) -> pd.DataFrame:
@@ -157,49 +166,47 @@ def _cap(split: pd.Series, groups: pd.Series, spec: ManifestSpec) -> pd.Series:
     return keep
 
 
-def _rois(df: pd.DataFrame, boxes: pd.DataFrame | None, hw: Sequence[tuple[int, int]], names: Sequence[str],
-          task: Task, spec: ManifestSpec) -> tuple[np.ndarray | None, np.ndarray | None]:
-    n, s = len(df), spec.size
-    has_masks = "mask_path" in df.columns and (df["mask_path"].astype(str) != "").any()
-    if not has_masks and boxes is None:
-        return None, None
-    roi = np.zeros((n, s, s), dtype=np.float32)
-    class_roi = np.zeros((n, len(names), s, s), dtype=np.float32) if task == "multi-label" and boxes is not None \
-        else None
-    if has_masks:
-        slices = df["slice"] if "slice" in df.columns else pd.Series([None] * n)
-        for i, (mp, sl) in enumerate(zip(df["mask_path"].astype(str), slices, strict=True)):
-            if mp:
-                roi[i] = read_mask(mp, s, None if sl in (None, "") else int(sl))
-    if boxes is not None:
-        index = {n_: i for i, n_ in enumerate(names)}
-        by_image = dict(tuple(boxes.groupby("image_id", sort=False)))
-        for i, image_id in enumerate(df["image_id"].astype(str)):
-            b = by_image.get(image_id)
-            if b is None:
-                continue
-            coords = b[["x_min", "y_min", "x_max", "y_max"]].to_numpy(np.float64)
-            raters = b["rater_id"].astype(str).to_numpy() if "rater_id" in b.columns else np.zeros(len(b), str)
-            if spec.box_fusion == "majority" and len(set(raters)) > 1:
-                votes = sum(boxes_to_mask(coords[raters == r], hw[i], s) for r in sorted(set(raters)))
-                roi[i] = np.maximum(roi[i], (votes >= len(set(raters)) / 2.0).astype(np.float32))
-            else:
-                roi[i] = np.maximum(roi[i], boxes_to_mask(coords, hw[i], s))
-            if class_roi is not None and "class" in b.columns:
-                for cls, cb in b.groupby("class"):
-                    if str(cls) in index:
-                        k = index[str(cls)]
-                        class_roi[i, k] = np.maximum(class_roi[i, k], boxes_to_mask(
-                            cb[["x_min", "y_min", "x_max", "y_max"]].to_numpy(np.float64), hw[i], s))
-    return roi, class_roi
+def _box_groups(boxes: pd.DataFrame | None, names: Sequence[str]) -> dict[str, tuple[np.ndarray, tuple[str, ...],
+                                                                                 tuple[int, ...]]]:
+    """image_id → (K×4 coords, raters, class index per box; -1 for classes outside ``names``)."""
+    if boxes is None:
+        return {}
+    index = {str(n): i for i, n in enumerate(names)}
+    out = {}
+    for image_id, b in boxes.assign(image_id=boxes["image_id"].astype(str)).groupby("image_id", sort=False):
+        coords = b[["x_min", "y_min", "x_max", "y_max"]].to_numpy(np.float64)
+        raters = tuple(b["rater_id"].astype(str)) if "rater_id" in b.columns else ()
+        classes = tuple(index.get(str(c), -1) for c in b["class"]) if "class" in b.columns else ()
+        out[str(image_id)] = (coords, raters, classes)
+    return out
 
 
-def build_bundle(df: pd.DataFrame, boxes: pd.DataFrame | None, spec: ManifestSpec, *, name: str, modality: str,
-                 license: str, source: str, notes: str = "") -> DatasetBundle:
-    """Load every image of the manifest (resized to ``spec.size``) and split it by group."""
+def _items(df: pd.DataFrame, boxes: pd.DataFrame | None, names: Sequence[str]) -> list[RowItem]:
+    by_image = _box_groups(boxes, names)
+    n = len(df)
+    slices = df["slice"] if "slice" in df.columns else pd.Series([""] * n)
+    masks = df["mask_path"].astype(str) if "mask_path" in df.columns else pd.Series([""] * n)
+    rles = df["mask_rle"].astype(str) if "mask_rle" in df.columns else pd.Series([""] * n)
+    items = []
+    for path, sl, mask, rle, image_id in zip(df["image_path"].astype(str), slices, masks, rles,
+                                             df["image_id"].astype(str), strict=True):
+        coords, raters, classes = by_image.get(image_id, (None, (), ()))
+        runs = tuple(r for r in rle.split("|") if not is_empty_rle(r)) if rle else ()
+        items.append(RowItem(image_path=path, slice_index=None if sl in (None, "") else int(sl), mask_path=mask,
+                             mask_rle=runs, boxes=coords, raters=raters, box_classes=classes))
+    return items
+
+
+def plan_manifest(df: pd.DataFrame, boxes: pd.DataFrame | None, spec: ManifestSpec, *, name: str, modality: str,
+                  license: str, source: str, notes: str = "", dirname: str = "", key: dict | None = None,
+                  extra_sources: Sequence[str | Path] = ()) -> Plan:
+    """Labels, splits (by group), caps and per-row decode items of a manifest, rows stored
+    train → val → test; images are decoded later (:mod:`xalbench.data.prepared`)."""
     df = df.reset_index(drop=True).copy()
     if len(df) == 0:
         raise ConfigError(f"dataset {name!r}: the manifest has no rows")
+    if spec.bit_depth not in (8, 16):
+        raise ConfigError(f"dataset {name!r}: bit_depth must be 8 or 16, not {spec.bit_depth}")
     if "group_id" not in df.columns or (df["group_id"].astype(str) == "").all():
         df["group_id"] = df["image_path"].astype(str)
     if "image_id" not in df.columns:
@@ -207,29 +214,42 @@ def build_bundle(df: pd.DataFrame, boxes: pd.DataFrame | None, spec: ManifestSpe
     split = assign_splits(df, spec.val_fraction, spec.test_fraction, spec.seed)
     labels, names, task = _labels(df, spec)
     keep = _cap(split, df["group_id"], spec).to_numpy()
-    df, split, labels = df[keep].reset_index(drop=True), split[keep].reset_index(drop=True), labels[keep]
-    slices = df["slice"] if "slice" in df.columns else pd.Series([""] * len(df))
-    images, hw = [], []
-    for path, sl in zip(df["image_path"].astype(str), slices, strict=True):
-        img, shape = read_image(path, spec.size, spec.channels, None if sl in (None, "") else int(sl))
-        images.append(img)
-        hw.append(shape)
-    if boxes is not None:
-        boxes = boxes.assign(image_id=boxes["image_id"].astype(str))
-    roi, class_roi = _rois(df, boxes, hw, names, task, spec)
-    x = np.stack(images)
-    splits: dict[str, Split] = {}
-    for s in ("train", "val", "test"):
-        idx = np.flatnonzero(split.to_numpy() == s)
-        if idx.size == 0:
+    code = split[keep].map({"train": 0, "val": 1, "test": 2}).to_numpy(np.int8)
+    for c, s in enumerate(("train", "val", "test")):
+        if not (code == c).any():
             raise ConfigError(f"dataset {name!r}: split {s!r} is empty after splitting by group; add rows, "
                               "lower max_* caps or raise val_fraction/test_fraction")
-        groups = df["group_id"].astype(str).to_numpy()[idx]
-        splits[s] = to_split(x[idx], labels[idx], None if roi is None else roi[idx],
-                             class_roi=None if class_roi is None else class_roi[idx], groups=groups,
-                             multilabel=task == "multi-label")
+    order = np.argsort(code, kind="stable")
+    df = df[keep].reset_index(drop=True).iloc[order].reset_index(drop=True)
+    labels, code = labels[keep][order], code[order]
+    has_masks = ("mask_path" in df.columns and (df["mask_path"].astype(str) != "").any()) or \
+        ("mask_rle" in df.columns and (df["mask_rle"].astype(str) != "").any())
+    has_roi = bool(has_masks or boxes is not None)
+    n_class_roi = len(names) if task == "multi-label" and boxes is not None else 0
+    items = _items(df, boxes, names)
+    roi_rows = None
+    if has_roi:
+        cand = np.array([it.may_have_roi for it in items], dtype=bool)
+        roi_rows = np.where(cand, np.cumsum(cand) - 1, -1).astype(np.int64)
+    dtype = "uint16" if spec.bit_depth == 16 else "uint8"
     meta = DatasetMeta(name=name, task=task, class_names=tuple(str(c) for c in names), in_channels=spec.channels,
                        spatial_dims=2, image_shape=(spec.channels, spec.size, spec.size), modality=modality,
-                       license=license, source=source, synthetic=False, has_roi=roi is not None,
+                       license=license, source=source, synthetic=False, has_roi=has_roi,
                        notes=notes or "real data; splits at patient/case level (group_id)")
-    return DatasetBundle(meta, splits["train"], splits["val"], splits["test"])
+    files = {it.image_path for it in items} | {it.mask_path for it in items if it.mask_path}
+    folders = {str(Path(f).parent) for f in files}
+    decode = DecodeSpec(size=spec.size, channels=spec.channels, dtype=dtype, box_fusion=spec.box_fusion,
+                        has_roi=has_roi, n_class_roi=n_class_roi, rle_relative=spec.rle_relative)
+    return Plan(dirname=dirname or name, key=key or {"dataset": name}, meta=meta,
+                image_shape=(spec.channels, spec.size, spec.size), image_dtype=dtype,
+                labels=labels.astype(np.float32 if task == "multi-label" else np.int64), split=code,
+                reader=ManifestReader(items, decode), groups=df["group_id"].astype(str).to_numpy(),
+                roi_rows=roi_rows, class_roi_k=n_class_roi,
+                sources=sorted(files | folders | {str(p) for p in extra_sources}))
+
+
+def build_bundle(df: pd.DataFrame, boxes: pd.DataFrame | None, spec: ManifestSpec, *, name: str, modality: str,
+                 license: str, source: str, notes: str = "") -> DatasetBundle:
+    """Load every image of the manifest (resized to ``spec.size``) in memory, split by group."""
+    return materialize(plan_manifest(df, boxes, spec, name=name, modality=modality, license=license,
+                                     source=source, notes=notes))

@@ -1,14 +1,23 @@
 """Real-data datasets built on the manifest loader: ``manifest`` (any CSV, or any known format
 via ``format``) and one named dataset per converter (``vindr-cxr``, ``siim-covid19``,
-``nih-cxr14``, ``ham10000``, ``brats``) so ``xalbench data list`` can show each one.
+``nih-cxr14``, ``ham10000``, ``brats``, ``rsna-pneumonia``, ``siim-acr-pneumothorax``,
+``chexpert``) so ``xalbench data list`` can show each one.
 
 Paths: ``path`` relative → under the data root; empty → ``<data root>/<default folder>``.
+
+Loading (``cache = "auto"``, the default) maps the prepared cache
+``<data root>/.xalbench-cache/<name>@<size>/`` and prepares it on first use
+(:mod:`xalbench.data.prepared`); a dataset whose float32 images and masks take at most
+``in_memory_mb`` MiB is then read into RAM, larger ones stay memory-mapped
+(:class:`~xalbench.data.mapped.MappedArray`). ``cache = "off"`` decodes in memory every
+time. Both give bitwise-identical tensors.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -18,20 +27,32 @@ import pandas as pd
 from xalbench.base import Dataset, DatasetBundle
 from xalbench.data.common import resolve_data_root
 from xalbench.data.converters import FORMATS, FormatInfo, missing_error
-from xalbench.data.manifest import ManifestSpec, build_bundle, read_manifest
+from xalbench.data.manifest import ManifestSpec, plan_manifest, read_manifest
+from xalbench.data.prepared import Plan, identity, load_or_prepare, materialize
 from xalbench.errors import DataNotFoundError, OptionsError
 from xalbench.options import Options
 
 __all__ = ["RealDataset", "ManifestDataset", "VinDrCXR", "SIIMCovid19", "NIHChestXray14", "HAM10000", "BraTS",
-           "NAMED_REAL"]
+           "RSNAPneumonia", "SIIMPneumothorax", "CheXpert", "NAMED_REAL", "clear_bundle_cache"]
 
 _BUNDLES: OrderedDict[tuple[Any, ...], DatasetBundle] = OrderedDict()
 _LOCK = threading.Lock()
 
 
+def clear_bundle_cache() -> None:
+    """Forget the per-process bundles (the next ``load`` checks the prepared cache again)."""
+    with _LOCK:
+        _BUNDLES.clear()
+
+
 @dataclass(frozen=True)
 class RealOptions(Options):
-    """Shared options of real datasets (``max_*`` = 0: keep every image of that split)."""
+    """Shared options of real datasets (``max_*`` = 0: keep every image of that split).
+
+    ``bit_depth`` 8 or 16 (stored image precision); ``cache`` "auto" (prepare once, then
+    map) or "off" (decode in memory every time); ``in_memory_mb``: prepared datasets up to
+    this size (float32) are read into RAM, larger ones stay memory-mapped.
+    """
 
     path: str = ""
     size: int = 64
@@ -43,6 +64,16 @@ class RealOptions(Options):
     max_val: int = 0
     max_test: int = 0
     seed: int = 0
+    bit_depth: int = 8
+    cache: Literal["auto", "off"] = "auto"
+    in_memory_mb: int = 256
+
+
+def _label_files(root: Path) -> list[Path]:
+    """Label tables and split lists next to the images (they invalidate the cache too)."""
+    if not root.is_dir():
+        return [root] if root.is_file() else []
+    return sorted(p for pat in ("*.csv", "*.txt", "*/*.csv", "*/*.txt") for p in root.glob(pat) if p.is_file())
 
 
 class RealDataset(Dataset):
@@ -66,11 +97,12 @@ class RealDataset(Dataset):
 
     def _spec(self, info: FormatInfo, **extra: Any) -> ManifestSpec:
         o = self.options
-        if o.size < 8 or o.channels not in (0, 1, 3):
-            raise OptionsError(f"dataset {self.name!r}: need size ≥ 8 and channels in 0 (format default), 1 or 3")
+        if o.size < 8 or o.channels not in (0, 1, 3) or o.bit_depth not in (8, 16):
+            raise OptionsError(f"dataset {self.name!r}: need size ≥ 8, channels in 0 (format default), 1 or 3, "
+                               "and bit_depth 8 or 16")
         return ManifestSpec(size=o.size, channels=o.channels or info.channels, box_fusion=o.box_fusion,
                             val_fraction=o.val_fraction, test_fraction=o.test_fraction, max_train=o.max_train,
-                            max_val=o.max_val, max_test=o.max_test, seed=o.seed, **extra)
+                            max_val=o.max_val, max_test=o.max_test, seed=o.seed, bit_depth=o.bit_depth, **extra)
 
     def _convert(self, info: FormatInfo, root: Path) -> tuple[pd.DataFrame, pd.DataFrame | None, tuple[str, ...]]:
         missing = info.missing(root) if root.exists() else list(info.required)
@@ -78,7 +110,7 @@ class RealDataset(Dataset):
             raise missing_error(info, root, missing)
         return info.convert(root, **self.options.to_dict())
 
-    def _cached(self, key: tuple[Any, ...], build: Any) -> DatasetBundle:
+    def _cached(self, key: tuple[Any, ...], build: Callable[[], DatasetBundle]) -> DatasetBundle:
         with _LOCK:
             if key in _BUNDLES:
                 return _BUNDLES[key]
@@ -89,19 +121,39 @@ class RealDataset(Dataset):
                 _BUNDLES.popitem(last=False)
         return bundle
 
-    def load(self, data_root: str | None = None) -> DatasetBundle:
+    # ------------------------------------------------------------------ preparation
+    def _spec_extra(self) -> dict[str, Any]:
+        """Subclass hook: extra :class:`ManifestSpec` fields."""
+        return {}
+
+    def cache_identity(self, data_root: str | None = None) -> tuple[str, dict[str, Any]]:
+        """``(cache folder name, key)`` of this dataset with these options."""
+        return identity(self.name, self.options.size, self.options.to_dict(), self.Options().to_dict(),
+                        {"root": str(self.root(data_root))})
+
+    def make_plan(self, data_root: str | None = None) -> Plan:
+        """Convert the native files and plan the rows (labels, splits, decode items)."""
         info, root = self._format(), self.root(data_root)
+        df, boxes, names = self._convert(info, root)
+        task = "multi-label" if "labels" in df.columns or info.label_columns else "auto"
+        spec = self._spec(info, class_names=names, task=task, label_columns=names if info.label_columns else (),
+                          **self._spec_extra())
+        dirname, key = self.cache_identity(data_root)
+        return plan_manifest(df, boxes, spec, name=self.name, modality=info.modality, license=info.license,
+                             source=f"{info.url}; read from {root}",
+                             notes=f"real data; splits at patient/case level. {info.note}", dirname=dirname, key=key,
+                             extra_sources=_label_files(root))
 
-        def build() -> DatasetBundle:
-            df, boxes, names = self._convert(info, root)
-            task = "multi-label" if "labels" in df.columns or info.name in ("vindr-cxr",) else "auto"
-            label_columns = names if info.name == "vindr-cxr" else ()
-            spec = self._spec(info, class_names=names, task=task, label_columns=label_columns)
-            return build_bundle(df, boxes, spec, name=self.name, modality=info.modality, license=info.license,
-                                source=f"{info.url}; read from {root}",
-                                notes=f"real data; splits at patient/case level. {info.note}")
+    def load(self, data_root: str | None = None) -> DatasetBundle:
+        root = self.root(data_root)
+        key = (type(self).__name__, str(root), str(resolve_data_root(data_root)),
+               tuple(sorted(self.options.to_dict().items())))
+        return self._cached(key, lambda: self._load(data_root))
 
-        return self._cached((type(self).__name__, str(root), tuple(sorted(self.options.to_dict().items()))), build)
+    def _load(self, data_root: str | None) -> DatasetBundle:
+        if self.options.cache == "off":
+            return materialize(self.make_plan(data_root))
+        return load_or_prepare(self, data_root, in_memory_mb=self.options.in_memory_mb)
 
 
 class VinDrCXR(RealDataset):
@@ -160,10 +212,72 @@ class BraTS(RealDataset):
 
 
 @dataclass(frozen=True)
+class RSNAOptions(RealOptions):
+    """``classes``: "binary" (Target: lung opacity or not) or "detailed" (Normal / No Lung Opacity /
+    Not Normal / Lung Opacity, from ``stage_2_detailed_class_info.csv``)."""
+
+    classes: Literal["binary", "detailed"] = "binary"
+
+
+class RSNAPneumonia(RealDataset):
+    """RSNA Pneumonia Detection Challenge: lung-opacity label per patient, opacity boxes → masks."""
+
+    name: ClassVar[str] = "rsna-pneumonia"
+    summary: ClassVar[str] = "RSNA Pneumonia Detection chest X-rays (DICOM), opacity vs none (or 3 classes), boxes → masks"
+    paper: ClassVar[str] = "Shih et al., Augmenting the NIH Chest Radiograph Dataset with Expert Annotations of " \
+                           "Possible Pneumonia, Radiology: AI 1(1) (2019)"
+    fmt: ClassVar[str] = "rsna"
+    Options = RSNAOptions
+
+
+@dataclass(frozen=True)
+class SIIMPneumothoraxOptions(RealOptions):
+    """``rle_starts``: "relative" (``train-rle.csv``) or "absolute" for a file that uses absolute starts."""
+
+    rle_starts: Literal["relative", "absolute"] = "relative"
+
+
+class SIIMPneumothorax(RealDataset):
+    """SIIM-ACR Pneumothorax: pneumothorax vs none, ROI = union of the image's run-length masks."""
+
+    name: ClassVar[str] = "siim-acr-pneumothorax"
+    summary: ClassVar[str] = "SIIM-ACR Pneumothorax chest X-rays (DICOM), pneumothorax vs none, RLE masks (union) as ROI"
+    paper: ClassVar[str] = "SIIM-ACR Pneumothorax Segmentation challenge (Kaggle, 2019)"
+    fmt: ClassVar[str] = "siim-acr"
+    Options = SIIMPneumothoraxOptions
+
+    def _spec_extra(self) -> dict[str, Any]:
+        return {"rle_relative": self.options.rle_starts == "relative"}
+
+
+@dataclass(frozen=True)
+class CheXpertOptions(RealOptions):
+    """``uncertain``: label policy for −1 (CheXpert paper): U-Ones, U-Zeros, or U-Ignore (drops images
+    with an uncertain selected observation); ``view``: frontal, lateral or both; ``observations``:
+    subset of the 14 (default all); ``valid_split``: use ``valid.csv`` as "test", "val" or not ("none")."""
+
+    uncertain: Literal["U-Ones", "U-Zeros", "U-Ignore"] = "U-Ones"
+    view: Literal["frontal", "lateral", "both"] = "frontal"
+    observations: tuple[str, ...] = ()
+    valid_split: Literal["none", "test", "val"] = "none"
+
+
+class CheXpert(RealDataset):
+    """CheXpert: 14 observations (multi-label) with an uncertain-label policy; no masks."""
+
+    name: ClassVar[str] = "chexpert"
+    summary: ClassVar[str] = "CheXpert chest X-rays (JPEG), 14 observations multi-label, U-Ones/U-Zeros/U-Ignore, no ROI"
+    paper: ClassVar[str] = "Irvin et al., CheXpert, AAAI 2019"
+    fmt: ClassVar[str] = "chexpert"
+    Options = CheXpertOptions
+
+
+@dataclass(frozen=True)
 class ManifestOptions(BraTSOptions):
     """Generic manifest: ``path`` to a CSV (``format = "manifest"``) or a dataset folder of a known format."""
 
-    format: Literal["manifest", "vindr", "siim-covid", "nih", "ham10000", "brats"] = "manifest"
+    format: Literal["manifest", "vindr", "siim-covid", "nih", "ham10000", "brats", "rsna", "siim-acr",
+                    "chexpert"] = "manifest"
     boxes: str = ""
     task: Literal["auto", "multi-class", "multi-label"] = "auto"
     label_columns: tuple[str, ...] = ()
@@ -174,11 +288,11 @@ class ManifestOptions(BraTSOptions):
 
 
 class ManifestDataset(RealDataset):
-    """Any images + labels CSV (+ masks or a box table), or a known real format via ``format``."""
+    """Any images + labels CSV (+ masks, run-length masks or a box table), or a known real format via ``format``."""
 
     name: ClassVar[str] = "manifest"
-    summary: ClassVar[str] = ("Generic manifest CSV: image_path, split, group_id, label(s), mask_path or a box table; "
-                              "also vindr/siim-covid/nih/ham10000/brats folders via format")
+    summary: ClassVar[str] = ("Generic manifest CSV: image_path, split, group_id, label(s), mask_path/mask_rle or a "
+                              "box table; also vindr/siim-covid/nih/ham10000/brats/rsna/siim-acr/chexpert via format")
     Options = ManifestOptions
 
     def _csv(self, data_root: str | None) -> Path:
@@ -197,37 +311,58 @@ class ManifestDataset(RealDataset):
         p = Path(self.options.path or FORMATS[self.options.format].default_dir).expanduser()
         return p if p.is_absolute() else resolve_data_root(data_root) / p
 
-    def load(self, data_root: str | None = None) -> DatasetBundle:
+    def _inner(self) -> RealDataset:
+        named = next(c for c in NAMED_REAL if c.fmt == self.options.format)
+        return named({k: v for k, v in self.options.to_dict().items() if k in named.Options.field_names()})
+
+    def _boxes(self, csv: Path) -> Path | None:
         o = self.options
-        if o.format != "manifest":
-            named = next(c for c in NAMED_REAL if c.fmt == o.format)
-            inner = named({k: v for k, v in o.to_dict().items() if k in named.Options.field_names()})
-            return inner.load(data_root)
-        csv = self._csv(data_root)
         if not o.path or not csv.is_file():
             raise DataNotFoundError(
                 f"manifest CSV {csv if o.path else '(no path given)'} not found; write a CSV with columns image_path, "
-                "label (or labels / label_columns), optional split, group_id, mask_path, image_id, and pass "
-                "manifest:<path> (relative paths are under the data root)")
+                "label (or labels / label_columns), optional split, group_id, mask_path, mask_rle, image_id, and "
+                "pass manifest:<path> (relative paths are under the data root)")
         boxes_path = Path(o.boxes).expanduser() if o.boxes else None
         if boxes_path is not None and not boxes_path.is_absolute():
             boxes_path = csv.parent / boxes_path
         if boxes_path is not None and not boxes_path.is_file():
             raise DataNotFoundError(f"box table {boxes_path} not found (columns image_id, class, x_min, y_min, "
                                     "x_max, y_max[, rater_id])")
+        return boxes_path
 
-        def build() -> DatasetBundle:
-            df = read_manifest(csv)
-            boxes = pd.read_csv(boxes_path) if boxes_path is not None else None
-            spec = ManifestSpec(size=o.size, channels=o.channels or 1, task=o.task, label_columns=o.label_columns,
-                                class_names=o.class_names, negative_label=o.negative_label,
-                                box_fusion=o.box_fusion, val_fraction=o.val_fraction, test_fraction=o.test_fraction,
-                                max_train=o.max_train, max_val=o.max_val, max_test=o.max_test, seed=o.seed)
-            return build_bundle(df, boxes, spec, name=f"manifest:{o.path}", modality=o.modality_name,
-                                license=o.license, source=str(csv))
+    def cache_identity(self, data_root: str | None = None) -> tuple[str, dict[str, Any]]:
+        csv = self._csv(data_root)
+        boxes = self._boxes(csv)
+        return identity(f"manifest-{csv.stem}", self.options.size, self.options.to_dict(), self.Options().to_dict(),
+                        {"csv": str(csv), "boxes": str(boxes or "")})
 
-        key = ("manifest", str(csv), csv.stat().st_mtime_ns, tuple(sorted(o.to_dict().items())))
-        return self._cached(key, build)
+    def make_plan(self, data_root: str | None = None) -> Plan:
+        o = self.options
+        csv = self._csv(data_root)
+        boxes_path = self._boxes(csv)
+        if o.size < 8 or o.channels not in (0, 1, 3) or o.bit_depth not in (8, 16):
+            raise OptionsError("dataset 'manifest': need size ≥ 8, channels 0, 1 or 3 and bit_depth 8 or 16")
+        df = read_manifest(csv)
+        boxes = pd.read_csv(boxes_path) if boxes_path is not None else None
+        spec = ManifestSpec(size=o.size, channels=o.channels or 1, task=o.task, label_columns=o.label_columns,
+                            class_names=o.class_names, negative_label=o.negative_label, box_fusion=o.box_fusion,
+                            val_fraction=o.val_fraction, test_fraction=o.test_fraction, max_train=o.max_train,
+                            max_val=o.max_val, max_test=o.max_test, seed=o.seed, bit_depth=o.bit_depth)
+        dirname, key = self.cache_identity(data_root)
+        return plan_manifest(df, boxes, spec, name=f"manifest:{o.path}", modality=o.modality_name,
+                             license=o.license, source=str(csv), dirname=dirname, key=key,
+                             extra_sources=[csv] + ([boxes_path] if boxes_path else []))
+
+    def load(self, data_root: str | None = None) -> DatasetBundle:
+        o = self.options
+        if o.format != "manifest":
+            return self._inner().load(data_root)
+        csv = self._csv(data_root)
+        self._boxes(csv)
+        key = ("manifest", str(csv), csv.stat().st_mtime_ns, str(resolve_data_root(data_root)),
+               tuple(sorted(o.to_dict().items())))
+        return self._cached(key, lambda: self._load(data_root))
 
 
-NAMED_REAL: tuple[type[RealDataset], ...] = (VinDrCXR, SIIMCovid19, NIHChestXray14, HAM10000, BraTS)
+NAMED_REAL: tuple[type[RealDataset], ...] = (VinDrCXR, SIIMCovid19, NIHChestXray14, HAM10000, BraTS, RSNAPneumonia,
+                                             SIIMPneumothorax, CheXpert)
