@@ -1,0 +1,209 @@
+"""Leaderboard fixtures: a fabricated plugin distribution (a test suite, an honest strategy and one that
+peeks at the public data's labels), one real tiny run packaged as a submission, and a reference file."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DIST = "xalbench-lbtest"
+MODULE = "xalbench_lbtest"
+VERSION = "1.0.0"
+SUITE = "lb-tiny"
+DATASET = "lesions"
+DATA_OPTIONS = {"size": 32, "n_train": 120, "n_val": 30, "n_test": 60}
+
+PLUGIN_SOURCE = '''
+"""Test plugin for the leaderboard: a suite, an honest strategy, and a label-peeking one."""
+import numpy as np
+
+import xalbench
+from xalbench.suite import SuiteSource
+
+SUITE_TOML = """{suite_toml}"""
+PUBLIC = {public!r}
+
+
+class Confident(xalbench.Strategy):
+    """Least confident first (honest, deterministic)."""
+
+    name = "lbtest-confident"
+    summary = "least confident first"
+    supports_3d = True
+
+    def query(self, ctx, k):
+        conf = ctx.cache.logits().double().softmax(1).max(1).values.cpu().numpy()
+        return ctx.unlabelled[xalbench.stable_topk(-conf, min(k, len(ctx.unlabelled)))]
+
+
+class Peek(xalbench.Strategy):
+    """Regenerates the public dataset (public seed) and picks by its true labels: pool samples whose
+    shortcut marker disagrees with the label first, then class-balanced. On any other data its
+    'labels' are someone else's."""
+
+    name = "lbtest-peek"
+    summary = "memorises the public labels"
+    supports_3d = True
+
+    def query(self, ctx, k):
+        from xalbench.data.synth_lesion import SynthLesion2D
+
+        arrays = SynthLesion2D(dict(PUBLIC)).arrays()
+        labels, marker = arrays["train_labels"], arrays["train_marker"]
+        unl = np.asarray(ctx.unlabelled)
+        counter = (marker[unl] != labels[unl]).astype(float)
+        seen = np.bincount(labels[unl], minlength=labels.max() + 1)
+        rarity = 1.0 / (1.0 + seen[labels[unl]])
+        order = np.lexsort((np.arange(unl.size), -rarity, -counter))
+        return unl[order[:k]]
+
+
+@xalbench.hookimpl
+def register_strategies(register):
+    register(Confident)
+    register(Peek)
+
+
+@xalbench.hookimpl
+def register_suites(register):
+    register(SuiteSource(name="{suite}", text=SUITE_TOML, summary="leaderboard test suite"))
+'''
+
+
+def suite_toml(epochs: int = 2, rounds: int = 2, seeds: tuple[int, ...] = (0, 1), extra_training: str = "",
+               options: dict[str, Any] | None = None) -> str:
+    opts = ", ".join(f"{k} = {v}" for k, v in (options or DATA_OPTIONS).items())
+    return textwrap.dedent(f"""
+        name = "{SUITE}"
+        description = "Leaderboard test suite: synth-lesion-2d at 32 px, small pool, {rounds} rounds."
+        seeds = {list(seeds)}
+        strategies = ["random"]
+        losses = ["ce"]
+
+        [model]
+        name = "small-cnn"
+        options = {{ width = 8, n_blocks = 3 }}
+
+        [protocol]
+        base = "aeig"
+        initial = 20
+        rounds = {rounds}
+        query_size = 10
+
+        [training]
+        epochs = {epochs}
+        batch_size = 16
+        {extra_training}
+
+        [[datasets]]
+        name = "synth-lesion-2d"
+        label = "{DATASET}"
+        options = {{ {opts} }}
+        """)
+
+
+def install_plugin(site: Path, toml: str, public: dict[str, Any]) -> None:
+    """Write the test distribution (dist-info + module) under ``site``, as pip would leave it."""
+    site.mkdir(parents=True, exist_ok=True)
+    source = PLUGIN_SOURCE.format(suite_toml=toml, public=public, suite=SUITE)
+    (site / f"{MODULE}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    info = site / f"{MODULE}-{VERSION}.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {DIST}\nVersion: {VERSION}\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text(f"[xalbench]\n{MODULE} = {MODULE}\n", encoding="utf-8")
+    (info / "RECORD").write_text("", encoding="utf-8")
+
+
+def reset_caches() -> None:
+    from xalbench.leaderboard import adapter, names
+
+    importlib.invalidate_caches()
+    sys.modules.pop(MODULE, None)
+    for fn in (adapter.registry, adapter.metric_table, adapter._load, names.builtin_names):
+        fn.cache_clear()
+
+
+class PluginSite:
+    """The test plugin on ``sys.path`` and ``PYTHONPATH`` (so sandbox and re-run processes see it)."""
+
+    def __init__(self, site: Path, toml: str, public: dict[str, Any]) -> None:
+        self.site = site
+        install_plugin(site, toml, public)
+        self._old_path = os.environ.get("PYTHONPATH")
+
+    def __enter__(self) -> PluginSite:
+        sys.path.insert(0, str(self.site))
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(self.site), self._old_path) if p)
+        reset_caches()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        sys.path.remove(str(self.site))
+        if self._old_path is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = self._old_path
+        reset_caches()
+
+
+def run_suite(out: Path, strategies: list[str]) -> Path:
+    import xalbench.api
+
+    xalbench.api.run(SUITE, out_dir=str(out), strategies=strategies, workers=1, quiet=True)
+    return out
+
+
+def reference(band: tuple[float, float] = (0.0, 1.0)) -> dict[str, Any]:
+    return {"schema_version": 1, "suites": {SUITE: {"canary": {DATASET: {"acc": list(band)}}}}}
+
+
+@pytest.fixture(scope="session")
+def lb_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PluginSite]:
+    site = tmp_path_factory.mktemp("lb-site")
+    with PluginSite(site, suite_toml(), DATA_OPTIONS) as ps:
+        yield ps
+
+
+@pytest.fixture(scope="session")
+def lb_run(lb_site: PluginSite, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real run of the test suite: random + the honest plugin strategy, 2 seeds (4 cells)."""
+    return run_suite(tmp_path_factory.mktemp("lb-run") / "run", ["random", "lbtest-confident"])
+
+
+@pytest.fixture(scope="session")
+def lb_submission(lb_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from xalbench.leaderboard.submit import submit
+
+    board = tmp_path_factory.mktemp("lb-board")
+    return submit(lb_run, submitter="acme-lab", out=board / "submissions", source_url="https://example.org/acme")
+
+
+@pytest.fixture
+def board(lb_submission: Path, tmp_path: Path) -> Path:
+    """A fresh board folder holding a copy of the accepted submission and a README with markers."""
+    from xalbench.leaderboard.build import BEGIN, END
+
+    root = tmp_path / "leaderboard"
+    target = root / "submissions" / lb_submission.parent.name / lb_submission.name
+    shutil.copytree(lb_submission, target)
+    (root / "README.md").write_text(f"# Board\n\nHand-written text.\n\n{BEGIN}\n{END}\n\nMore text.\n",
+                                    encoding="utf-8")
+    (root / "reference.json").write_text(json.dumps(reference()), encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def sub_copy(lb_submission: Path, tmp_path: Path) -> Path:
+    """A writable copy of the submission at submissions/<submitter>/<plugin>-<version>."""
+    target = tmp_path / "submissions" / lb_submission.parent.name / lb_submission.name
+    shutil.copytree(lb_submission, target)
+    return target

@@ -1,0 +1,43 @@
+"""Byte-stable PNG plots for the board: per dataset, each entry's headline AULC with its 95 % CI.
+
+Rendered with the Agg canvas directly (no pyplot state), fixed size, DPI and fonts, and
+``metadata={"Software": None}`` so the PNG carries no version string: the same rows give the
+same bytes on rebuild.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+from xalbench.leaderboard.stats import Row
+
+__all__ = ["entry_plot"]
+
+_COLOURS = {"verified": "#1b7837", "self-reported": "#4d4d4d", "flagged": "#b2182b"}
+
+
+def entry_plot(rows: Sequence[Row], key: str, title: str) -> bytes:
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    shown = [r for r in rows if r.aulc[key].mean is not None][:40]
+    with matplotlib.rc_context({"font.family": "DejaVu Sans", "font.size": 8, "svg.hashsalt": "xalbench",
+                                "path.simplify": False}):
+        fig = Figure(figsize=(6.4, 0.6 + 0.28 * max(1, len(shown))), dpi=100)
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        for i, r in enumerate(reversed(shown)):
+            stat = r.aulc[key]
+            ax.errorbar([stat.mean], [i], xerr=[[stat.ci or 0.0], [stat.ci or 0.0]], fmt="o",
+                        color=_COLOURS.get(r.status, "#4d4d4d"), capsize=2, markersize=4)
+        ax.set_yticks(range(len(shown)))
+        ax.set_yticklabels([f"{r.method} ({r.submitter})" for r in reversed(shown)])
+        ax.set_xlabel(f"AULC {key} (mean, 95 % CI over seeds)")
+        ax.set_title(title)
+        ax.grid(axis="x", alpha=0.3)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", metadata={"Software": None})
+    return buf.getvalue()

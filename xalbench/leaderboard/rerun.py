@@ -1,0 +1,113 @@
+"""The single place the leaderboard runs cells (``verify``'s re-runs and held-out runs).
+
+:func:`run_cells` starts a fresh Python process (its own session, the maintainer secret
+scrubbed from its environment, killed with its process group on time-out) that plans the
+requested cells with the runner and runs them; the parent reads the results back through
+:mod:`.adapter`. The runner call itself is :func:`adapter.run_suite` (``xalbench.api.run`` with
+``isolation="process"``: every strategy query runs in its own sandboxed process).
+
+Limit (see the leaderboard README): process isolation is containment, not a sandbox — the
+plugin runs with the verifier's user rights and can read the job file (which holds the
+held-out data seeds). Run ``verify`` inside a container without the secret file mounted
+beyond what it reads at start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CellRequest", "run_cells", "SECRET_ENV", "RerunError"]
+
+SECRET_ENV = "XALBENCH_LEADERBOARD_SECRET"
+
+
+class RerunError(RuntimeError):
+    """The re-run process failed or timed out."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CellRequest:
+    dataset: str
+    method: str
+    components: dict[str, str]  # kind → name (strategy, loss, trainer, mask_source)
+    seed: int
+
+
+def run_cells(suite: Any, requests: Sequence[CellRequest], out_dir: Path, *,
+              dataset_seeds: Mapping[str, int] | None = None, timeout: float | None = None) -> list[Any]:
+    """Run ``requests`` of ``suite`` (datasets optionally regenerated from other data seeds) in a
+    child process; returns the finished cells as :class:`adapter.RunCell` in request order."""
+    from xalbench.leaderboard import adapter
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    job = out_dir / "job.json"
+    job.write_text(json.dumps({
+        "suite": dataclasses.asdict(suite),
+        "requests": [dataclasses.asdict(r) for r in requests],
+        "dataset_seeds": dict(dataset_seeds or {}),
+        "out_dir": str(out_dir),
+    }, default=str), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != SECRET_ENV}
+    proc = subprocess.Popen([sys.executable, "-m", "xalbench.leaderboard.rerun", str(job)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise RerunError(f"re-run exceeded {timeout} s and was killed") from None
+    finally:
+        job.unlink(missing_ok=True)
+    if proc.returncode != 0:
+        tail = output.decode("utf-8", "replace").strip().splitlines()[-3:]
+        raise RerunError(f"re-run process exited with {proc.returncode}: {' | '.join(tail)}")
+    run = adapter.read_run(out_dir)
+    found = {(c.dataset, c.method, c.seed): c for c in run.cells}
+    out = []
+    for r in requests:
+        cell = found.get((r.dataset, r.method, r.seed))
+        if cell is None or cell.status != "ok":
+            why = "missing" if cell is None else f"{cell.status}"
+            raise RerunError(f"re-run of {r.dataset}/{r.method}/seed {r.seed} is {why}")
+        out.append(cell)
+    return out
+
+
+def _child(job_path: str) -> int:
+    from xalbench.leaderboard import adapter
+    from xalbench.suite import SuiteSpec
+
+    job = json.loads(Path(job_path).read_text(encoding="utf-8"))
+    suite = SuiteSpec.from_dict(job["suite"])
+    requests = [CellRequest(**r) for r in job["requests"]]
+    seeds_by_label = job["dataset_seeds"]
+    fields = {f.name for f in dataclasses.fields(suite)}
+    groups: dict[tuple[str, tuple[int, ...]], list[CellRequest]] = {}
+    by_cell: dict[tuple[str, str], set[int]] = {}
+    for r in requests:
+        by_cell.setdefault((r.dataset, r.method), set()).add(r.seed)
+    for (dataset, method), seeds in by_cell.items():
+        groups.setdefault((dataset, tuple(sorted(seeds))), []).append(
+            next(r for r in requests if (r.dataset, r.method) == (dataset, method)))
+    for (dataset, seeds), reqs in sorted(groups.items()):
+        spec = adapter.dataset_spec(suite, dataset)
+        if dataset in seeds_by_label:
+            spec = adapter.with_dataset_seed(spec, seeds_by_label[dataset])
+        methods = tuple(adapter.method_spec(suite, r.method, r.components) for r in reqs)
+        changes: dict[str, Any] = {"datasets": (spec,), "methods": methods, "seeds": seeds}
+        changes.update({k: v for k, v in (("grids", ()), ("wildcard_strategies", False),
+                                          ("wildcard_losses", False)) if k in fields})
+        adapter.run_suite(dataclasses.replace(suite, **changes), job["out_dir"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1]))

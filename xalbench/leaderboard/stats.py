@@ -1,0 +1,101 @@
+"""Board rows: mean ± 95 % CI over seeds of each recomputed AULC, the paired Δ against the
+same submission's ``random+ce`` canary, the verification status and the held-out score.
+
+The 95 % interval is Student's t: mean ± t(0.975, n − 1) · s / √n with the sample standard
+deviation s (``None`` for a single seed). Δ is paired over seeds (same initial set and
+weights per seed): the interval is that of the per-seed differences.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from xalbench.leaderboard import CANARY_METHOD
+from xalbench.leaderboard.check import CheckedSubmission
+
+__all__ = ["Stat", "Row", "mean_ci", "board_rows", "STATUS_ORDER"]
+
+STATUS_ORDER = {"verified": 0, "self-reported": 1, "flagged": 2}
+
+
+@dataclasses.dataclass(frozen=True)
+class Stat:
+    mean: float | None
+    ci: float | None
+    n: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    suite: str
+    status: str
+    submitter: str
+    plugin: str
+    version: str
+    dataset: str
+    method: str
+    n_seeds: int
+    aulc: dict[str, Stat]
+    delta: dict[str, Stat]
+    held_out: dict[str, float | None]
+    held_out_submitted: dict[str, float | None]
+    manifest_sha256: str
+
+    def sort_key(self, primary: str) -> tuple[Any, ...]:
+        value = self.aulc.get(primary, Stat(None, None, 0)).mean
+        return (self.suite, self.dataset, STATUS_ORDER.get(self.status, 9), 1 if value is None else 0,
+                -(value or 0.0), self.submitter, self.plugin, self.version, self.method)
+
+
+def mean_ci(values: Sequence[float | None]) -> Stat:
+    xs = [float(v) for v in values if v is not None]
+    if not xs or len(xs) != len(values):
+        return Stat(None, None, len(xs))
+    mean = math.fsum(xs) / len(xs)
+    if len(xs) < 2:
+        return Stat(mean, None, 1)
+    from scipy import stats
+
+    sd = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
+    return Stat(mean, float(stats.t.ppf(0.975, len(xs) - 1)) * sd / math.sqrt(len(xs)), len(xs))
+
+
+def board_rows(subs: Sequence[CheckedSubmission], verifications: dict[str, dict[str, Any] | None],
+               keys: Sequence[str]) -> list[Row]:
+    """One row per (submission, dataset, own method); ``verifications`` maps manifest sha → record."""
+    rows: list[Row] = []
+    for sub in subs:
+        m = sub.manifest
+        record = verifications.get(sub.manifest_sha256)
+        status = record["status"] if record else "self-reported"
+        held = (record or {}).get("held_out") or {}
+        by_cell = {(c.dataset, c.method, c.seed): c for c in sub.cells}
+        datasets = sorted({c.dataset for c in sub.cells})
+        for d in datasets:
+            for method in sub.own_methods:
+                seeds = sorted(s for (dd, mm, s) in by_cell if dd == d and mm == method)
+                if not seeds:
+                    continue  # skipped on this dataset
+                aulc = {k: mean_ci([by_cell[(d, method, s)].aulc.get(k) for s in seeds]) for k in keys}
+                delta: dict[str, Stat] = {}
+                for k in keys:
+                    if method == CANARY_METHOD:
+                        delta[k] = Stat(None, None, 0)
+                        continue
+                    diffs: list[float | None] = []
+                    for s in seeds:
+                        a = by_cell[(d, method, s)].aulc.get(k)
+                        b = by_cell[(d, CANARY_METHOD, s)].aulc.get(k)
+                        diffs.append(None if a is None or b is None else a - b)
+                    delta[k] = mean_ci(diffs)
+                entry = (held.get(d) or {}).get(method) or {}
+                rows.append(Row(m["suite"]["name"], status, m["submitter"], m["plugin"]["name"], m["plugin"]["version"], d, method,
+                                len(seeds), aulc, delta,
+                                {k: entry.get("held_out", {}).get(k) for k in keys},
+                                {k: entry.get("submitted", {}).get(k) for k in keys},
+                                sub.manifest_sha256))
+    primary = keys[0] if keys else "acc"
+    return sorted(rows, key=lambda r: r.sort_key(primary))
