@@ -13,7 +13,8 @@ Composites (zennit 0.5.1 ``composites.py``):
   Recognition 2017), as zennit's EpsilonPlus (z⁺ on convolutions, ε on the classifier).
 
 Canonisation (valid in eval mode only; the call runs in eval mode and restores flags):
-``resnet18`` → ``ResNetCanonizer`` (BatchNorm merged, residual ``Sum`` module);
+``resnet18`` and wrapped torchvision ResNets (``resnet50``, ``xalbench.wrap``) → ``ResNetCanonizer``
+(BatchNorm merged, residual ``Sum`` module);
 ``small-cnn`` → ``SequentialMergeBatchNorm``. Other models are **unsupported** (e.g.
 DenseNet has no zennit canonizer: concatenations and functional in-place ReLUs are not
 canonised) unless ``allow_unknown_models = true``, which applies only
@@ -48,16 +49,26 @@ def canonizers_for(model: ExplainableNet, allow_unknown: bool) -> list[Any]:
     from xalbench.models.resnet import ResNetNet
     from xalbench.models.small_cnn import SmallCNNNet
 
-    if isinstance(model, ResNetNet):
+    if isinstance(model, ResNetNet) or _wraps_torchvision_resnet(model):
         return [ResNetCanonizer()]
     if isinstance(model, SmallCNNNet):
         return [SequentialMergeBatchNorm()]
     if allow_unknown:
         return [SequentialMergeBatchNorm()]
     raise UnsupportedError(
-        f"LRP has no canonizer for model class {type(model).__name__} (supported: small-cnn, resnet18); "
+        f"LRP has no canonizer for model class {type(model).__name__} (supported: small-cnn, resnet18, "
+        "torchvision ResNets through xalbench.wrap); "
         "set allow_unknown_models = true for an approximate attribution, or use 'gradcam'"
     )
+
+
+def _wraps_torchvision_resnet(model: ExplainableNet) -> bool:
+    """A :func:`xalbench.wrap`-ped torchvision ResNet (``resnet50`` …): its blocks are zennit's canonizer targets."""
+    from torchvision.models.resnet import ResNet
+
+    from xalbench.models.wrap import WrappedNet
+
+    return isinstance(model, WrappedNet) and isinstance(model.model, ResNet)
 
 
 class LRPExplainer(Explainer):
