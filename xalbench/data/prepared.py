@@ -133,7 +133,9 @@ def source_stats(paths: list[str]) -> dict[str, list[Any]]:
 
 
 def _stale_source(stats: dict[str, list[Any]]) -> str | None:
-    for p, size, mtime in zip(stats["paths"], stats["size"], stats["mtime_ns"], strict=True):
+    entries = list(zip(stats["paths"], stats["size"], stats["mtime_ns"], strict=True))
+    entries.sort(key=lambda e: e[1] < 0)  # files first: name the file, not its folder
+    for p, size, mtime in entries:
         try:
             st = os.stat(p)
         except OSError:
