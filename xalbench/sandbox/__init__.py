@@ -1,0 +1,126 @@
+"""Strategy sandboxes: each cell's strategy queries run in a separate process.
+
+A leaderboard of third-party strategies is only worth something if a strategy cannot see
+what the oracle has not revealed — and no check inside one Python process can promise that:
+code in the harness's process can reach whatever the harness holds (through the garbage
+collector, stack frames, module-level caches, private attributes). So the strategy runs
+elsewhere.
+
+**What the sandbox guarantees**
+
+* *No hidden data in the process.* The sandbox receives only what the contract allows
+  (:mod:`xalbench.sandbox.messages`): the model's class, options and per-round state dict
+  (rebuilt there, fresh every round), the pool images and the val split (private copies, sent
+  once per cell), the labelled indices with their labels and *revealed* masks, pool masks
+  only on a ``pool_masks = "visible"`` track, round seeds and the strategy's options. Its
+  pool cache is computed there. Pool labels, hidden masks, the test split and the oracle are
+  never sent — the message types have no fields for them — and the process is forked from a
+  fork server that never held them (never a fork of the harness).
+* *No way back.* The sandbox returns indices (and scores) and nothing else; the harness
+  validates them again. Copies cannot write into the harness's tensors (no shared memory);
+  model attribute, hook and ``requires_grad`` changes die with the round's model; writes
+  into the pool or val copy fail the cell (``pool-mutated`` / ``val-mutated``).
+* *Real timeouts.* Past ``strategy_timeout`` the sandbox's process group (including any
+  process the strategy started, unless it left the group) is killed; the cell fails with
+  rule ``timeout``.
+* *Crash containment.* A segfault, ``os._exit`` or out-of-memory kill of the sandbox fails
+  that cell only (rules ``crash`` / ``memory``, with the last traceback lines); an optional
+  address-space limit (``SandboxSpec.memory_limit``) turns runaway allocations into ``memory``.
+* *No cross-cell state.* One sandbox per cell, reused across its rounds (the strategy
+  instance lives for the whole cell) and discarded after it.
+
+**What it does not guarantee: it is not an OS security boundary.** The sandbox runs as the
+same user on the same machine: it can read files (including the dataset's files on disk and
+``/proc`` of other processes of that user — depending on the kernel's ``ptrace_scope``, even
+their memory), open network connections where there is a network, start processes, signal
+other processes, and import any installed package — including a dataset generator it can
+re-run with the suite's public options (closing *that* is the leaderboard's job: verification
+on data seeds submitters never see). Variables whose names contain TOKEN, SECRET, KEY,
+PASSWORD, PASSWD, CREDENTIAL, AUTH, PRIVATE or COOKIE are removed from the sandbox's
+environment, but the fork server's environment (readable under ``/proc``) still has them.
+For untrusted code, run the whole benchmark in a container or as a separate user.
+
+``--isolation inline`` (:class:`InlineQuerier`) runs the same code in the harness's process,
+for debugging and profiling; honest strategies give bitwise-identical indices in both modes.
+
+Use::
+
+    spec = make_spec(registry, strategy=("entropy", {}), model=("small-cnn", {...}), explainer=None,
+                     meta=bundle.meta, pool_masks_visible=False, timeout=600, batch_size=256)
+    with make_querier("process", spec, make_cell_data(pool, val, pool_masks_visible=False)) as q:
+        reply = q.query(make_round_request(r, model, pool, labelled, revealed,
+                                           rng_seed=..., torch_seed=..., k=k))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from xalbench.sandbox.client import ProcessQuerier, warm_up
+from xalbench.sandbox.inline import InlineQuerier
+from xalbench.sandbox.messages import (
+    CellData,
+    ComponentRef,
+    ErrorReply,
+    QueryReply,
+    Ready,
+    RoundRequest,
+    SandboxSpec,
+    digest,
+    make_cell_data,
+    make_round_request,
+)
+
+__all__ = [
+    "CellData",
+    "ComponentRef",
+    "ErrorReply",
+    "ISOLATION_MODES",
+    "InlineQuerier",
+    "ProcessQuerier",
+    "QueryReply",
+    "Querier",
+    "Ready",
+    "RoundRequest",
+    "SandboxSpec",
+    "digest",
+    "make_cell_data",
+    "make_querier",
+    "make_round_request",
+    "make_spec",
+    "warm_up",
+]
+
+ISOLATION_MODES = ("process", "inline")
+Querier = ProcessQuerier | InlineQuerier
+
+
+def make_spec(registry: Any, *, strategy: tuple[str, Mapping[str, Any]], model: tuple[str, Mapping[str, Any]],
+              explainer: tuple[str, Mapping[str, Any]] | None, meta: Any, pool_masks_visible: bool,
+              selection: Any = None, **settings: Any) -> SandboxSpec:
+    """A :class:`SandboxSpec` whose components are the classes ``registry`` resolves the names to
+    (the sandbox then needs no registry of its own; a class that cannot be pickled by reference
+    falls back to a name lookup in the sandbox's registry of ``selection``). ``meta`` is the
+    dataset's :class:`~xalbench.base.DatasetMeta`; ``settings`` are the other spec fields
+    (``threads``, ``device``, ``timeout``, ``boot_timeout``, ``batch_size``, ``memory_limit``)."""
+
+    def ref(kind: str, pair: tuple[str, Mapping[str, Any]]) -> ComponentRef:
+        name, options = pair
+        return ComponentRef(kind, name, dict(options), registry.get(kind, name)).portable()
+
+    return SandboxSpec(strategy=ref("strategy", strategy), model=ref("model", model),
+                       explainer=None if explainer is None or not explainer[0] else ref("explainer", explainer),
+                       task=meta.task, num_classes=meta.num_classes, in_channels=meta.in_channels,
+                       spatial_dims=meta.spatial_dims, pool_masks_visible=pool_masks_visible, selection=selection,
+                       **settings)
+
+
+def make_querier(isolation: Literal["process", "inline"], spec: SandboxSpec, data: CellData,
+                 registry: Any = None) -> Querier:
+    """A started querier for one cell (``registry`` is used by ``inline`` only, to skip a rebuild)."""
+    if isolation == "process":
+        return ProcessQuerier(spec, data).start()
+    if isolation == "inline":
+        return InlineQuerier(spec, data, registry).start()
+    raise ValueError(f"isolation must be one of {', '.join(ISOLATION_MODES)}, got {isolation!r}")

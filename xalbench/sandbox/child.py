@@ -1,0 +1,102 @@
+"""The sandbox process's main loop (runs in a ``forkserver`` child, never in the harness).
+
+:func:`main` first puts the process in its own session and process group (``os.setsid``, so
+the harness can kill it together with anything it spawned), removes environment variables
+that look like credentials, applies the optional address-space limit (``RLIMIT_AS``),
+writes Python tracebacks of fatal signals to ``fault.log`` in the cell's data directory,
+gives numpy's legacy global generator a fresh random state (as a new process would have),
+and sets the cell's thread count and deterministic kernels. It then loads the cell's data
+(its own copy), creates the strategy and replies :class:`~xalbench.sandbox.messages.Ready`;
+after that it answers one :class:`~xalbench.sandbox.messages.RoundRequest` at a time until
+it receives ``None`` or the pipe closes. Messages are plain :mod:`pickle` bytes both ways.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import multiprocessing
+import os
+import pickle
+import resource
+import signal
+import threading
+import time
+from collections.abc import MutableMapping
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from xalbench.harness.seeding import configure_determinism
+from xalbench.sandbox.messages import CellData, Ready, SandboxSpec
+from xalbench.sandbox.session import QuerySession, failure_of
+
+__all__ = ["FAULT_LOG", "SECRET_WORDS", "main", "scrub_environment"]
+
+#: File (in the cell's data directory) that receives tracebacks of fatal signals.
+FAULT_LOG = "fault.log"
+#: Environment variables whose names contain one of these (any case) are removed in the sandbox.
+SECRET_WORDS = ("TOKEN", "SECRET", "KEY", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH", "PRIVATE", "COOKIE")
+
+
+def scrub_environment(env: MutableMapping[str, str]) -> list[str]:
+    """Remove variables that look like credentials from ``env``; return their names."""
+    names = [name for name in env if any(word in name.upper() for word in SECRET_WORDS)]
+    for name in names:
+        del env[name]
+    return sorted(names)
+
+
+def send(conn: Connection, message: Any) -> None:
+    conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def receive(conn: Connection) -> Any:
+    return pickle.loads(conn.recv_bytes())
+
+
+def _die_with_parent() -> None:
+    """Kill this process group as soon as the harness process is gone (no orphaned sandboxes)."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()
+        os.killpg(os.getpgid(0), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="xalbench-sandbox-watchdog", daemon=True).start()
+
+
+def main(conn: Connection, spec: SandboxSpec, data_dir: str) -> None:
+    """Entry point of the sandbox process (a top-level function, so it can be a Process target)."""
+    os.setsid()
+    _die_with_parent()
+    scrub_environment(os.environ)
+    if spec.memory_limit is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (spec.memory_limit, spec.memory_limit))
+    fault_log = open(Path(data_dir) / FAULT_LOG, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+    faulthandler.enable(fault_log, all_threads=True)
+    np.random.seed(int.from_bytes(os.urandom(4), "little"))
+    t0 = time.perf_counter()
+    try:
+        configure_determinism(spec.threads, torch.device(spec.device))
+        session = QuerySession(spec, CellData.load(Path(data_dir)))
+    except BaseException as exc:  # noqa: BLE001 - reported to the harness, which fails the cell
+        send(conn, failure_of(exc, during="start"))
+        return
+    send(conn, Ready(os.getpid(), time.perf_counter() - t0))
+    while True:
+        try:
+            request = receive(conn)
+        except EOFError:
+            return
+        if request is None:
+            return
+        try:
+            reply: Any = session.answer(request)
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes a named rule
+            reply = failure_of(exc)
+        send(conn, reply)

@@ -1,0 +1,266 @@
+"""The harness's side of a strategy sandbox: :class:`ProcessQuerier`.
+
+One querier per cell. :meth:`ProcessQuerier.start` returns at once: it writes the cell's
+data (:class:`~xalbench.sandbox.messages.CellData`, private copies) as ``.npy`` files into a
+fresh private temporary directory and starts the sandbox process from a background thread,
+so the sandbox boots while round 0 trains. :meth:`ProcessQuerier.query` sends one round's
+request, waits at most the spec's ``timeout`` (plus :data:`GRACE` seconds for the sandbox's
+own model rebuild and checks) and validates the returned indices again with
+:func:`~xalbench.harness.guard.validate_indices`. :meth:`ProcessQuerier.close` stops the
+process group and removes the directory; it also runs at garbage collection and at exit.
+
+Processes come from ``multiprocessing.get_context("forkserver")`` (never the global start
+method, never ``fork``: the fork server is a fresh interpreter that imports torch, numpy and
+xalbench's built-in plugins once — :data:`PRELOAD`, :mod:`xalbench.sandbox.preload` — and forks each sandbox from that clean
+state in milliseconds). Failures become :class:`~xalbench.errors.StrategyContractError` s:
+
+* ``timeout`` — no answer in time (or no start within ``boot_timeout``): the process group
+  gets SIGTERM, then SIGKILL, and the querier is spent;
+* ``memory`` — the strategy hit the address-space limit (``MemoryError``, "can't allocate
+  memory") or the process was SIGKILLed by someone else (the kernel's out-of-memory killer);
+* ``crash`` — the process died without answering (segfault, ``os._exit``); the message has the
+  exit code or signal and the last lines of ``fault.log`` (tracebacks of fatal signals);
+* any rule the strategy broke inside the sandbox (``exception`` with its last traceback
+  lines, ``forbidden-access``, ``model-mutated``, ``pool-mutated``, ``val-mutated``, ``nan``,
+  the index rules), raised here with the same rule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+import weakref
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xalbench.errors import StrategyContractError, StrategyTimeoutError
+from xalbench.harness.guard import validate_indices
+from xalbench.sandbox.child import FAULT_LOG, main, receive, send
+from xalbench.sandbox.messages import CellData, ErrorReply, QueryReply, Ready, RoundRequest, SandboxSpec
+from xalbench.sandbox.session import TAIL_LINES, error_from_reply
+
+__all__ = ["GRACE", "PRELOAD", "ProcessQuerier", "warm_up"]
+
+#: Modules the fork server imports once, so that a sandbox starts in milliseconds.
+PRELOAD = ("numpy", "torch", "xalbench.sandbox.preload", "xalbench.strategies.plugin", "xalbench.models.plugin",
+           "xalbench.explain.plugin")
+#: Seconds added to the strategy's timeout for the sandbox's own per-round work.
+GRACE = 2.0
+_TERM_WAIT = 0.5
+
+
+def _context() -> Any:
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(list(PRELOAD))  # effective only before the server's first start
+    return ctx
+
+
+def warm_up() -> None:
+    """Start this process's fork server now (blocking, about one torch import). Optional: the
+    first :meth:`ProcessQuerier.start` does it in its background thread otherwise."""
+    _context()
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
+
+
+def _stop(proc: Any, directory: str | None, conn: Connection | None) -> None:
+    """Kill the sandbox's process group (stragglers included), reap it, remove its files."""
+    if proc is not None and proc.pid is not None:
+        if proc.is_alive() and conn is not None:
+            try:
+                send(conn, None)
+            except (OSError, ValueError):
+                pass
+            proc.join(_TERM_WAIT)
+        _kill_group(proc, signal.SIGKILL)
+        proc.join()
+    if conn is not None:
+        conn.close()
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _kill_group(proc: Any, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)  # the sandbox called setsid(): its group id is its pid
+    except (ProcessLookupError, PermissionError):
+        if proc.is_alive():  # killed before setsid(): signal the process alone
+            os.kill(proc.pid, sig)
+
+
+class ProcessQuerier:
+    """Runs one cell's strategy in a sandbox process (see the module docstring)."""
+
+    isolation = "process"
+
+    def __init__(self, spec: SandboxSpec, data: CellData) -> None:
+        self.spec = dataclasses.replace(
+            spec, strategy=spec.strategy.portable(), model=spec.model.portable(),
+            explainer=None if spec.explainer is None else spec.explainer.portable())
+        self._data: CellData | None = data
+        self._dir: str | None = None
+        self._proc: Any = None
+        self._conn: Connection | None = None
+        self._starter: threading.Thread | None = None
+        self._start_error: BaseException | None = None
+        self._ready: Ready | None = None
+        self._n_pool = 0
+        self._t_start = 0.0
+        self._failed: StrategyContractError | None = None
+        self._finalizer: weakref.finalize | None = None
+        self.boot_seconds: float | None = None
+
+    # ------------------------------------------------------------------ life cycle
+    def start(self) -> ProcessQuerier:
+        """Start the sandbox in the background; returns at once (idempotent)."""
+        if self._starter is not None:
+            return self
+        if self._data is None:
+            raise RuntimeError("this sandbox was closed; create a new querier for the next cell")
+        self._dir = tempfile.mkdtemp(prefix="xalbench-sandbox-")
+        self._data.save(Path(self._dir))
+        self._data = None  # the sandbox has its copy; drop ours
+        ctx = _context()
+        parent_conn, child_conn = ctx.Pipe(duplex=True)
+        self._conn = parent_conn
+        self._proc = ctx.Process(target=main, args=(child_conn, self.spec, self._dir),
+                                 name="xalbench-sandbox", daemon=True)
+        self._t_start = time.perf_counter()
+
+        def launch() -> None:
+            try:
+                self._proc.start()
+            except BaseException as exc:  # noqa: BLE001 - reported by the first query
+                self._start_error = exc
+            finally:
+                child_conn.close()
+
+        self._starter = threading.Thread(target=launch, name="xalbench-sandbox-start", daemon=True)
+        self._starter.start()
+        self._finalizer = weakref.finalize(self, _stop, self._proc, self._dir, self._conn)
+        return self
+
+    def close(self) -> None:
+        """Stop the sandbox and remove its files (safe to call twice)."""
+        if self._starter is not None:
+            self._starter.join(self.spec.boot_timeout)
+        if self._finalizer is not None:
+            self._finalizer()
+        self._data = None
+
+    def __enter__(self) -> ProcessQuerier:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    # ------------------------------------------------------------------ rounds
+    def query(self, request: RoundRequest) -> QueryReply:
+        """The strategy's validated answer for ``request``; raises :class:`StrategyContractError`."""
+        if self._failed is not None:
+            raise RuntimeError(f"this sandbox already failed ({self._failed.rule}); the cell is over")
+        self.start()
+        try:
+            self._wait_ready()
+            t0 = time.perf_counter()
+            try:
+                send(self._conn, request)
+            except OSError:
+                pass  # the process died; _receive reports how
+            reply = self._receive(self.spec.timeout + GRACE, what="answer", limit=self.spec.timeout)
+            wall = time.perf_counter() - t0
+            if isinstance(reply, ErrorReply):
+                raise error_from_reply(reply)
+            if not isinstance(reply, QueryReply):
+                raise StrategyContractError("type", f"the sandbox of {self._name} answered {type(reply).__name__}")
+            n_unlabelled = self._n_pool - len(request.labelled)
+            indices = validate_indices(reply.indices, k=request.k, n_pool=self._n_pool,
+                                       labelled=np.asarray(request.labelled, dtype=np.int64),
+                                       n_unlabelled=n_unlabelled, name=self._name)
+        except StrategyContractError as err:
+            self._failed = err
+            self.close()
+            raise
+        scores = None if reply.scores is None else np.asarray(reply.scores, dtype=np.float64)
+        if scores is not None and scores.shape != (n_unlabelled,):
+            scores = None
+        return QueryReply(indices=indices, scores=scores, seconds=float(reply.seconds), wall_seconds=wall)
+
+    @property
+    def _name(self) -> str:
+        return f"strategy {self.spec.strategy.name!r}"
+
+    def _wait_ready(self) -> None:
+        if self._ready is not None:
+            return
+        assert self._starter is not None
+        self._starter.join(self.spec.boot_timeout)
+        if self._start_error is not None:
+            raise StrategyContractError("crash", f"the sandbox for {self._name} could not start: "
+                                                 f"{type(self._start_error).__name__}: {self._start_error}")
+        if self._starter.is_alive():
+            raise StrategyTimeoutError(f"the sandbox for {self._name} did not start within "
+                                       f"{self.spec.boot_timeout:g} s")
+        left = max(0.0, self.spec.boot_timeout - (time.perf_counter() - self._t_start))
+        reply = self._receive(left, what="start", limit=self.spec.boot_timeout)
+        if isinstance(reply, ErrorReply):
+            raise error_from_reply(reply)
+        if not isinstance(reply, Ready):
+            raise StrategyContractError("crash", f"the sandbox for {self._name} sent {type(reply).__name__} "
+                                                 "instead of starting")
+        self._ready = reply
+        self.boot_seconds = time.perf_counter() - self._t_start
+        self._n_pool = int(np.load(Path(self._dir) / "pool_images.npy", mmap_mode="r").shape[0])
+
+    def _receive(self, timeout: float, *, what: str, limit: float) -> Any:
+        """The next message, or the right error if the process dies or stays silent."""
+        assert self._conn is not None and self._proc is not None
+        ready = wait([self._conn, self._proc.sentinel], timeout)
+        if self._conn in ready or self._conn.poll():
+            try:
+                return receive(self._conn)
+            except (EOFError, OSError):
+                pass  # died while sending: a crash
+        if not ready:
+            _kill_group(self._proc, signal.SIGTERM)
+            self._proc.join(_TERM_WAIT)
+            _kill_group(self._proc, signal.SIGKILL)
+            self._proc.join()
+            verb = "start" if what == "start" else "return"
+            setting = "boot_timeout" if what == "start" else "strategy_timeout"
+            raise StrategyTimeoutError(
+                f"{self._name} did not {verb} within {limit:g} s ({setting}); its sandbox was killed — "
+                "raise strategy_timeout in the suite if the strategy is just slow")
+        raise self._death()
+
+    def _death(self) -> StrategyContractError:
+        self._proc.join(5)
+        code = self._proc.exitcode
+        tail = ""
+        log = Path(self._dir or "") / FAULT_LOG
+        if self._dir and log.exists():
+            lines = [ln.rstrip() for ln in log.read_text(encoding="utf-8", errors="replace").splitlines()
+                     if ln.strip()]
+            tail = "\n".join(lines[-TAIL_LINES:])
+        if code == -signal.SIGKILL:
+            reply = ErrorReply("memory", f"the sandbox of {self._name} was killed (SIGKILL) without answering, "
+                                         "most likely by the out-of-memory killer", tail)
+        else:
+            how = (f"signal {signal.Signals(-code).name}" if code is not None and code < 0
+                   else f"exit code {code}")
+            reply = ErrorReply("crash", f"the sandbox of {self._name} died ({how}) without answering", tail)
+        return error_from_reply(reply)

@@ -1,0 +1,287 @@
+"""What crosses the sandbox boundary: one spec and one data bundle per cell, one request and one
+reply per round.
+
+The dataclasses below are the **whole** vocabulary between the harness and a strategy's
+sandbox, and they are deliberately narrow: none of them has a field for pool labels, for
+pool masks on a hidden-mask track, for the test split or for the oracle, so there is no way
+to send those by mistake. :class:`CellData` refuses pool masks unless the track shows them.
+
+Everything is sent by value with the standard :mod:`pickle` module (never through
+``multiprocessing``'s own pickler, which moves torch tensors to shared memory that the
+receiver could write), and every builder copies what it takes from the harness, so neither
+side ever holds a reference into the other's tensors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from xalbench.base import Split, Task
+
+__all__ = [
+    "CellData",
+    "ComponentRef",
+    "ErrorReply",
+    "QueryReply",
+    "Ready",
+    "RoundRequest",
+    "SandboxSpec",
+    "digest",
+    "make_cell_data",
+    "make_round_request",
+    "state_dict_tensors",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class ComponentRef:
+    """A component the sandbox instantiates: a registered ``name`` looked up in the sandbox's
+    own registry (built from :attr:`SandboxSpec.selection`), or the class itself (``cls``,
+    pickled by reference: importable as ``module.QualName``), which skips building a registry."""
+
+    kind: str
+    name: str
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    cls: type | None = None
+
+    @classmethod
+    def of(cls, kind: str, component: str | type, options: Mapping[str, Any] | None = None) -> ComponentRef:
+        """From a registered name or a component class."""
+        if isinstance(component, str):
+            return cls(kind, component, dict(options or {}))
+        return cls(kind, getattr(component, "name", component.__name__), dict(options or {}), component)
+
+    def resolve(self, registry: Any) -> type:
+        """The class (``registry`` is a zero-argument callable returning a registry, called only if needed)."""
+        if self.cls is not None:
+            return self.cls
+        return registry().get(self.kind, self.name)
+
+    def portable(self) -> ComponentRef:
+        """This reference with ``cls`` dropped when the class cannot be pickled by reference
+        (defined in a function, created with ``type()``): the sandbox then looks the name up."""
+        if self.cls is None or _picklable_by_reference(self.cls):
+            return self
+        return dataclasses.replace(self, cls=None)
+
+
+def _picklable_by_reference(obj: type) -> bool:
+    try:
+        return pickle.loads(pickle.dumps(obj)) is obj
+    except Exception:  # noqa: BLE001 - any failure means "not by reference"
+        return False
+
+
+@dataclasses.dataclass(frozen=True)
+class SandboxSpec:
+    """Everything fixed for one cell's sandbox (small, picklable)."""
+
+    strategy: ComponentRef
+    model: ComponentRef
+    explainer: ComponentRef | None
+    task: Task
+    num_classes: int
+    in_channels: int
+    spatial_dims: int
+    pool_masks_visible: bool = False
+    selection: Any = None  #: a :class:`xalbench.plugins.PluginSelection` (``None``: every installed plugin)
+    threads: int = 1
+    device: str = "cpu"
+    timeout: float = 600.0  #: seconds per query (the suite's ``strategy_timeout``)
+    boot_timeout: float = 300.0  #: seconds for the sandbox to start (imports, strategy construction)
+    batch_size: int = 256  #: the pool cache's batch size (the suite's eval batch size)
+    memory_limit: int | None = None  #: bytes of address space (RLIMIT_AS) the sandbox may map, or None
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0 or self.boot_timeout <= 0:
+            raise ValueError(f"timeouts must be > 0 seconds, got {self.timeout} and {self.boot_timeout}")
+        if self.memory_limit is not None and self.memory_limit < (1 << 30):
+            raise ValueError(f"memory_limit must be ≥ 1 GiB (torch alone maps more), got {self.memory_limit} bytes")
+
+
+def _np(t: torch.Tensor | np.ndarray | None) -> np.ndarray | None:
+    """A private, C-contiguous numpy copy (never a view of the harness's storage)."""
+    if t is None:
+        return None
+    if isinstance(t, torch.Tensor):
+        t = t.detach().cpu()
+        if t.dtype == torch.bfloat16:
+            t = t.float()
+        return np.array(t.numpy(), copy=True, order="C")
+    arr = np.array(t, copy=True, order="C")
+    return arr.astype(str) if arr.dtype == object else arr
+
+
+#: Array fields of :class:`CellData`, in file order.
+CELL_ARRAYS = ("pool_images", "val_images", "val_labels", "val_roi", "val_has_roi", "val_class_roi",
+               "val_annotated_slices", "val_groups", "pool_roi", "pool_has_roi", "pool_annotated_slices")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class CellData:
+    """Per-cell data, sent once: pool images, the val split and — only on a visible-mask track —
+    the pool's ROIs, ROI flags and annotated-slice flags. There is no field for pool labels."""
+
+    pool_images: np.ndarray
+    val_images: np.ndarray
+    val_labels: np.ndarray
+    pool_masks_visible: bool = False
+    val_roi: np.ndarray | None = None
+    val_has_roi: np.ndarray | None = None
+    val_class_roi: np.ndarray | None = None
+    val_annotated_slices: np.ndarray | None = None
+    val_groups: np.ndarray | None = None
+    pool_roi: np.ndarray | None = None
+    pool_has_roi: np.ndarray | None = None
+    pool_annotated_slices: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        hidden = [f for f in ("pool_roi", "pool_has_roi", "pool_annotated_slices") if getattr(self, f) is not None]
+        if hidden and not self.pool_masks_visible:
+            raise ValueError(f"{', '.join(hidden)} may only be sent on a track with pool_masks = 'visible'")
+
+    def save(self, directory: Path) -> None:
+        """One ``.npy`` per array (no pickles), for :meth:`load` in the sandbox."""
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in CELL_ARRAYS:
+            arr = getattr(self, name)
+            if arr is not None:
+                np.save(directory / f"{name}.npy", arr, allow_pickle=False)
+        (directory / "visible").write_text("1" if self.pool_masks_visible else "0", encoding="ascii")
+
+    @classmethod
+    def load(cls, directory: Path) -> CellData:
+        """Map each file read-only and copy it into this process's own memory."""
+        arrays: dict[str, np.ndarray] = {}
+        for name in CELL_ARRAYS:
+            path = directory / f"{name}.npy"
+            if path.exists():
+                arrays[name] = np.array(np.load(path, mmap_mode="r", allow_pickle=False), copy=True)
+        visible = (directory / "visible").read_text(encoding="ascii") == "1"
+        return cls(pool_masks_visible=visible, **arrays)
+
+    def val_split(self) -> Split:
+        def t(a: np.ndarray | None) -> torch.Tensor | None:
+            return None if a is None else torch.from_numpy(a)
+
+        return Split(images=torch.from_numpy(self.val_images), labels=torch.from_numpy(self.val_labels),
+                     roi=t(self.val_roi), has_roi=t(self.val_has_roi), class_roi=t(self.val_class_roi),
+                     annotated_slices=t(self.val_annotated_slices), groups=self.val_groups)
+
+    def digests(self) -> tuple[str, str]:
+        """Full SHA-256 of (pool images, val split) as held now."""
+        return digest(self.pool_images), digest(*(getattr(self, f) for f in CELL_ARRAYS if f.startswith("val_")))
+
+
+def make_cell_data(pool: Split, val: Split, *, pool_masks_visible: bool) -> CellData:
+    """Private copies of what a strategy may see of one cell's data (pool ROIs only if visible)."""
+    show = pool_masks_visible and pool.roi is not None
+    return CellData(
+        pool_images=_np(pool.images), val_images=_np(val.images), val_labels=_np(val.labels),
+        pool_masks_visible=pool_masks_visible,
+        val_roi=_np(val.roi), val_has_roi=_np(val.has_roi), val_class_roi=_np(val.class_roi),
+        val_annotated_slices=_np(val.annotated_slices), val_groups=_np(val.groups),
+        pool_roi=_np(pool.roi) if show else None, pool_has_roi=_np(pool.has_roi) if show else None,
+        pool_annotated_slices=_np(pool.annotated_slices) if show else None,
+    )
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RoundRequest:
+    """One round's query: the trained weights and the labelled set with what the oracle revealed."""
+
+    round_index: int
+    state_dict: dict[str, np.ndarray | torch.Tensor]  #: numpy copies (torch only for dtypes numpy lacks)
+    module_training: tuple[bool, ...]  #: ``m.training`` for every module in ``model.modules()`` order
+    labelled: np.ndarray  #: int64 pool indices, acquisition order
+    labelled_labels: np.ndarray
+    labelled_roi: np.ndarray | None  #: zero where the mask is not revealed
+    labelled_has_roi: np.ndarray | None  #: revealed and non-empty
+    rng_seed: int  #: seeds ``ctx.rng``
+    torch_seed: int  #: ``ctx.seed``, and the global torch CPU generator during the query
+    k: int
+
+
+def make_round_request(round_index: int, model: torch.nn.Module, pool: Split, labelled: np.ndarray,
+                       revealed: np.ndarray, *, rng_seed: int, torch_seed: int, k: int) -> RoundRequest:
+    """Build round ``round_index``'s request from the harness's pool split (labels of the labelled
+    set only; ROIs only where ``revealed`` — a bool per labelled sample, acquisition order)."""
+    labelled = np.array(labelled, dtype=np.int64, copy=True)
+    lab = torch.as_tensor(labelled)
+    roi = has_roi = None
+    if pool.roi is not None:
+        shown = torch.as_tensor(np.asarray(revealed, dtype=bool)) & pool.has_roi[lab].bool()
+        roi = _np(pool.roi[lab] * shown.view((-1,) + (1,) * (pool.roi.dim() - 1)).to(pool.roi.dtype))
+        has_roi = _np(shown)
+    state = {k_: _state_value(v) for k_, v in model.state_dict().items()}
+    return RoundRequest(round_index=int(round_index), state_dict=state,
+                        module_training=tuple(m.training for m in model.modules()), labelled=labelled,
+                        labelled_labels=_np(pool.labels[lab]), labelled_roi=roi, labelled_has_roi=has_roi,
+                        rng_seed=int(rng_seed), torch_seed=int(torch_seed), k=int(k))
+
+
+def _state_value(t: torch.Tensor) -> np.ndarray | torch.Tensor:
+    """A CPU copy; numpy when the dtype allows (pickling numpy is ~30× cheaper than torch tensors)."""
+    t = t.detach().to("cpu", copy=True)
+    try:
+        return t.numpy()
+    except TypeError:  # bfloat16 and friends: stay a tensor (pickled by value all the same)
+        return t
+
+
+def state_dict_tensors(state: dict[str, np.ndarray | torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The request's state dict as tensors (for ``load_state_dict``)."""
+    return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in state.items()}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class QueryReply:
+    """The strategy's answer: pool indices (int64, in order), its scores aligned with the round's
+    unlabelled pool (or ``None``), the strategy's own seconds, and the parent's wall seconds."""
+
+    indices: np.ndarray
+    scores: np.ndarray | None
+    seconds: float
+    wall_seconds: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ErrorReply:
+    """The strategy (or its sandbox) failed: a rule of :class:`~xalbench.errors.StrategyContractError`,
+    the message, and the last lines of the traceback from inside the sandbox."""
+
+    rule: str
+    message: str
+    traceback_tail: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Ready:
+    """The sandbox booted: its process id and how long the boot took."""
+
+    pid: int
+    boot_seconds: float
+
+
+def digest(*arrays: np.ndarray | torch.Tensor | None) -> str:
+    """SHA-256 over the bytes, dtypes and shapes of ``arrays`` (``None`` counts as a marker)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        if a is None:
+            h.update(b"none")
+            continue
+        if isinstance(a, torch.Tensor):
+            a = a.detach().cpu()
+            a = (a.float() if a.dtype == torch.bfloat16 else a).numpy()
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a)
+    return h.hexdigest()

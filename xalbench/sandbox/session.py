@@ -1,0 +1,200 @@
+"""One cell's strategy session: the code that answers a round, shared by the sandbox process
+(:mod:`xalbench.sandbox.child`) and its in-process twin (:mod:`xalbench.sandbox.inline`).
+
+Per cell the session creates the strategy **once** (it lives for the whole cell, like in the
+harness) and keeps private copies of the pool images and the val split. Per round it
+
+1. builds a **fresh** model from the model class, the spec's build arguments and the round's
+   state dict (attribute, hook or ``requires_grad`` changes a strategy makes cannot reach the
+   next round), with the per-module train/eval flags the harness had;
+2. builds the concrete :class:`~xalbench.harness.context.StrategyContext` from what the
+   contract allows (pool ROIs only on a visible-mask track) with ``ctx.rng`` seeded by the
+   request's ``rng_seed`` and ``ctx.seed`` = ``torch_seed``;
+3. seeds torch's global CPU generator with ``torch_seed`` (restored afterwards), so a strategy
+   that draws from it (dropout in train mode) gives the same picks in both isolation modes;
+4. runs the strategy through :func:`~xalbench.harness.guard.call_strategy` (the same gate as
+   always: forbidden reads, parameter changes, NaN scores, the index rules);
+5. checks a full SHA-256 of its pool and val copies (a strategy that writes into them through a
+   numpy view fails with ``pool-mutated`` / ``val-mutated`` instead of corrupting its later rounds).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from xalbench.errors import (
+    InformationAccessError,
+    ModelMutationError,
+    StrategyContractError,
+    StrategyTimeoutError,
+)
+from xalbench.harness.context import StrategyContext
+from xalbench.harness.guard import call_strategy
+from xalbench.sandbox.messages import (
+    CellData,
+    ErrorReply,
+    QueryReply,
+    RoundRequest,
+    SandboxSpec,
+    state_dict_tensors,
+)
+
+__all__ = ["QuerySession", "error_from_reply", "failure_of", "seeded_torch"]
+
+#: Lines of the strategy's traceback kept in a cell's error.
+TAIL_LINES = 6
+_PREFIX = "strategy contract violated [{}]: "
+
+
+@contextlib.contextmanager
+def seeded_torch(seed: int) -> Iterator[None]:
+    """Seed torch's global CPU generator for the block and restore the previous state after."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed % (2**63))
+        yield
+
+
+class QuerySession:
+    """Answers :class:`RoundRequest` s for one cell (see the module docstring)."""
+
+    def __init__(self, spec: SandboxSpec, data: CellData, registry: Any = None) -> None:
+        self.spec = spec
+        self.data = data
+        if data.pool_masks_visible != spec.pool_masks_visible:
+            raise ValueError("the cell data's pool-mask visibility differs from the sandbox spec's")
+        self._registry = registry
+        self.device = torch.device(spec.device)
+        self.strategy = spec.strategy.resolve(self.registry)(dict(spec.strategy.options))
+        self.model_cls = spec.model.resolve(self.registry)
+        self.explainer_cls = None if spec.explainer is None else spec.explainer.resolve(self.registry)
+        self.digests = data.digests()
+
+    def registry(self) -> Any:
+        """The plugin registry of :attr:`SandboxSpec.selection`, built on first use only."""
+        if self._registry is None:
+            from xalbench.plugins import PluginSelection
+
+            selection = self.spec.selection if self.spec.selection is not None else PluginSelection()
+            self._registry = selection.registry()
+        return self._registry
+
+    def build_model(self, request: RoundRequest) -> torch.nn.Module:
+        spec = self.spec
+        with torch.random.fork_rng(devices=[]):  # building must not move any global generator
+            model = self.model_cls(dict(spec.model.options)).build(spec.in_channels, spec.num_classes,
+                                                                   spec.spatial_dims)
+        model.load_state_dict(state_dict_tensors(request.state_dict), strict=True)
+        model.to(self.device)
+        modules = list(model.modules())
+        if len(modules) != len(request.module_training):
+            raise ValueError(f"the round's model has {len(request.module_training)} modules, the rebuilt one "
+                             f"{len(modules)}: the sandbox spec's model options differ from the harness's")
+        for module, flag in zip(modules, request.module_training, strict=True):
+            module.training = flag
+        return model
+
+    def context(self, request: RoundRequest, model: torch.nn.Module) -> StrategyContext:
+        def t(a: np.ndarray | None) -> torch.Tensor | None:
+            return None if a is None else torch.from_numpy(np.array(a, copy=True))
+
+        def view(a: np.ndarray | None) -> torch.Tensor | None:  # fresh tensor objects over the cell's copy
+            return None if a is None else torch.from_numpy(a)
+
+        spec, data = self.spec, self.data
+        explainer = None if self.explainer_cls is None else self.explainer_cls(dict(spec.explainer.options))
+        return StrategyContext(
+            model=model, pool_images=view(data.pool_images), labelled=np.array(request.labelled, dtype=np.int64),
+            labelled_labels=t(request.labelled_labels), labelled_roi=t(request.labelled_roi),
+            labelled_has_roi=t(request.labelled_has_roi), val=data.val_split(), task=spec.task,
+            num_classes=spec.num_classes, spatial_dims=spec.spatial_dims,
+            rng=np.random.default_rng(request.rng_seed), device=self.device, round_index=request.round_index,
+            seed=request.torch_seed, explainer=explainer, pool_roi=view(data.pool_roi),
+            pool_has_roi=view(data.pool_has_roi), pool_masks_visible=spec.pool_masks_visible,
+            batch_size=spec.batch_size, pool_annotated_slices=view(data.pool_annotated_slices),
+        )
+
+    def answer(self, request: RoundRequest, *, timeout: float = threading.TIMEOUT_MAX) -> QueryReply:
+        """Run the strategy on ``request``; raise :class:`StrategyContractError` on any broken rule."""
+        model = self.build_model(request)
+        ctx = self.context(request, model)
+        with seeded_torch(request.torch_seed):
+            t0 = time.perf_counter()
+            indices = call_strategy(self.strategy, ctx, request.k, timeout=timeout)
+            seconds = time.perf_counter() - t0
+        self.check_data()
+        return QueryReply(indices=indices, scores=self._scores(len(ctx.unlabelled)), seconds=seconds)
+
+    def _scores(self, n_unlabelled: int) -> np.ndarray | None:
+        scores = getattr(self.strategy, "last_scores", None)
+        if scores is None:
+            return None
+        if isinstance(scores, torch.Tensor):
+            scores = scores.detach().cpu().double().numpy()
+        arr = np.array(scores, dtype=np.float64, copy=True).reshape(-1)
+        return arr if arr.shape[0] == n_unlabelled else None
+
+    def check_data(self) -> None:
+        """Fail if the strategy wrote into its pool or val copy (full SHA-256)."""
+        pool, val = self.data.digests()
+        name = f"strategy {getattr(self.strategy, 'name', type(self.strategy).__name__)!r}"
+        if pool != self.digests[0]:
+            raise StrategyContractError("pool-mutated", f"{name} wrote into ctx.pool_images; treat ctx as read-only")
+        if val != self.digests[1]:
+            raise StrategyContractError("val-mutated", f"{name} wrote into ctx.val; treat ctx as read-only")
+
+
+def _is_memory(exc: BaseException | None) -> bool:
+    while exc is not None:
+        text = str(exc).lower()
+        if isinstance(exc, MemoryError) or "can't allocate memory" in text or "out of memory" in text:
+            return True
+        exc = exc.__cause__
+    return False
+
+
+def _tail(exc: BaseException) -> str:
+    lines = [ln.rstrip() for ln in "".join(traceback.format_exception(exc)).splitlines() if ln.strip()]
+    return "\n".join(lines[-TAIL_LINES:])
+
+
+def failure_of(exc: BaseException, *, during: str = "query") -> ErrorReply:
+    """The :class:`ErrorReply` for an exception raised while answering (``during="query"``) or
+    while starting the session (``during="start"``: the strategy's import or constructor)."""
+    if isinstance(exc, StrategyContractError):
+        rule = exc.rule
+        message = str(exc).removeprefix(_PREFIX.format(rule))
+        cause = exc.__cause__
+        if rule == "exception" and _is_memory(cause):
+            rule = "memory"
+        return ErrorReply(rule, message, _tail(cause) if cause is not None else "")
+    if _is_memory(exc):
+        return ErrorReply("memory", f"the sandbox ran out of memory during the {during}: {exc}", _tail(exc))
+    what = "the strategy failed to start" if during == "start" else "the sandbox failed around the strategy call"
+    return ErrorReply("exception", f"{what}: {type(exc).__name__}: {exc}", _tail(exc))
+
+
+_CLASSES: dict[str, Callable[[str], StrategyContractError]] = {
+    "timeout": StrategyTimeoutError,
+    "forbidden-access": InformationAccessError,
+    "model-mutated": ModelMutationError,
+}
+
+
+def error_from_reply(reply: ErrorReply) -> StrategyContractError:
+    """The exception the harness raises for ``reply`` (rule kept; traceback tail on one line in the
+    message and, with its line breaks, as ``err.traceback_tail``)."""
+    message = reply.message
+    if reply.traceback_tail:
+        message += f" [sandbox traceback: {' | '.join(ln.strip() for ln in reply.traceback_tail.splitlines())}]"
+    make = _CLASSES.get(reply.rule)
+    err = make(message) if make is not None else StrategyContractError(reply.rule, message)
+    err.traceback_tail = reply.traceback_tail  # type: ignore[attr-defined]
+    return err
