@@ -1,1 +1,2 @@
-"""Built-in model factories: ``small-cnn`` (fast on CPU, 2D/3D) and ``resnet18`` (torchvision)."""
+"""Built-in model factories (``small-cnn``, ``resnet18``, ``resnet50``, ``densenet121``, ``monai-resnet18``,
+``monai-densenet121``) and :func:`xalbench.wrap` for any torchvision/MONAI conv classifier."""
