@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from xalbench import hookimpl
+from xalbench.explain.captum_attr import CAPTUM_EXPLAINERS
 from xalbench.explain.core import CAMExplainer, GradCAMExplainer, HiResCAMExplainer
 from xalbench.explain.gradcam_lib import (
     EigenCAMExplainer,
@@ -26,6 +27,7 @@ BUILTIN_EXPLAINERS = (
     LRPEpsilonPlusFlat,
     LRPEpsilonGammaBox,
     DeepTaylorExplainer,
+    *CAPTUM_EXPLAINERS,
 )
 
 
