@@ -218,6 +218,7 @@ def wrap(
         raise ConfigError(f"wrap: expected a torch.nn.Module classifier, got {type(model).__name__}")
     if isinstance(model, ExplainableNet) and target_layer is None and classifier is None:
         return model
+    spatial_dims = _spatial_dims(model)
     recipe: Recipe | None = find_recipe(model)
     if target_layer is None and recipe is None:
         raise UnsupportedError(
@@ -249,7 +250,7 @@ def wrap(
             post = _get(model, recipe.post_module, "target_layer")
     dropout = drops[0] if len(drops) == 1 else nn.Sequential(*drops) if drops else nn.Identity()
     kwargs: dict[str, Any] = dict(target_layer=target, classifier=linear, dropout=dropout, post=post,
-                                  spatial_dims=_spatial_dims(model),
+                                  spatial_dims=spatial_dims,
                                   arch=recipe.arch if recipe is not None else "custom")
     pooled_4d = bool(use_recipe_head and recipe.pooled_4d)  # type: ignore[union-attr]
     net: WrappedNet
@@ -271,14 +272,19 @@ def _verify(net: WrappedNet, model: nn.Module, example: Tensor) -> None:
     net.eval()
     try:
         with torch.no_grad():
-            ref, ours = model(example), net(example)
+            ref = model(example)
+            try:
+                ours: Tensor | None = net(example)
+            except RuntimeError:  # e.g. the classifier's in_features do not match the target layer's channels
+                ours = None
     finally:
         for m, flag in flags:
             m.training = flag
-    if not isinstance(ref, Tensor) or ref.shape != ours.shape or not torch.allclose(ours, ref, rtol=1e-4, atol=1e-5):
-        diff = float((ours - ref).abs().max()) if isinstance(ref, Tensor) and ref.shape == ours.shape else "shape"
+    same = isinstance(ref, Tensor) and ours is not None and ref.shape == ours.shape
+    if not same or not torch.allclose(ours, ref, rtol=1e-4, atol=1e-5):  # type: ignore[arg-type]
+        diff = f"max |Δ| {float((ours - ref).abs().max()):.3g}" if same else "shape mismatch"  # type: ignore[operator]
         raise ConfigError(
-            f"wrap: head(features(x)) differs from {type(model).__name__}(x) (max |Δ| {diff}): the classifier is not "
+            f"wrap: head(features(x)) differs from {type(model).__name__}(x) ({diff}): the classifier is not "
             f"fed by the global average pool of target_layer {net.target_layer!r}; pass the layer whose pooled output "
             "feeds the classifier"
         )
