@@ -48,19 +48,24 @@ def frozen(model: nn.Module) -> Iterator[nn.Module]:
             m.training = flag
 
 
+def _minmax(maps: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-map minimum and range (1 where the map is constant) over the spatial axes, ``B×1``."""
+    flat = maps.flatten(1)
+    lo = flat.amin(1, keepdim=True)
+    span = flat.amax(1, keepdim=True) - lo
+    return lo, torch.where(span > 0, span, torch.ones_like(span))
+
+
 def normalise_maps(maps: Tensor) -> Tensor:
     """Per-map min-max to [0, 1] over the spatial axes of ``B×spatial`` maps (float32).
 
     A constant map becomes all zeros. Positive rescaling of a map does not change the result
-    (up to float rounding), so GESTALT is invariant to the explainer's map scale.
+    (exactly for powers of two, up to float rounding otherwise), so GESTALT is invariant to the
+    explainer's map scale.
     """
-    m = maps.detach().to(torch.float64)
-    flat = m.flatten(1)
-    lo = flat.amin(1, keepdim=True)
-    span = flat.amax(1, keepdim=True) - lo
-    out = torch.where(span > 0, (flat - lo) / torch.where(span > 0, span, torch.ones_like(span)),
-                      torch.zeros_like(flat))
-    return out.reshape(m.shape).to(torch.float32)
+    m = maps.detach().to(torch.float32)
+    lo, span = _minmax(m)
+    return ((m.flatten(1) - lo) / span).reshape(m.shape)
 
 
 def _resample(x: Tensor, size: int) -> Tensor:
@@ -109,6 +114,9 @@ def pixel_encoder(maps: Tensor, *, grid: int = 8) -> np.ndarray:
     if grid < 1:
         raise ConfigError(f"gestalt: the pixels encoder needs grid ≥ 1, got {grid}")
     n, k = maps.shape[:2]
-    flat = normalise_maps(maps.reshape(n * k, *maps.shape[2:]))[:, None]
-    pooled = _resample(flat, grid) if all(s >= grid for s in flat.shape[2:]) else flat
+    flat = maps.detach().to(torch.float32).reshape(n * k, 1, *maps.shape[2:])
+    lo, span = _minmax(flat)  # min-max is affine: pool the raw map, then normalise with its own min/range
+    if all(s >= grid for s in flat.shape[2:]):
+        flat = _resample(flat, grid)
+    pooled = (flat.flatten(1) - lo) / span
     return pooled.reshape(n, k, -1).to("cpu", torch.float64).numpy()
