@@ -10,13 +10,13 @@ the change is still there. So a cheater's picks say what it found.
 
 from __future__ import annotations
 
-import functools
 import gc
 import os
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -54,6 +54,12 @@ def _pool_split(obj: Any, ctx: Any) -> Split | None:
     return None
 
 
+def roi_key(roi: torch.Tensor) -> np.ndarray:
+    """A per-sample number that depends on where each ROI lies (what ``cheat-private`` ranks by)."""
+    flat = roi.flatten(1).double()
+    return (flat @ torch.arange(flat.shape[1], dtype=torch.float64)).numpy()
+
+
 class _Base(xalbench.Strategy):
     summary: ClassVar[str] = "fixture strategy of the sandbox tests"
     supports_multilabel: ClassVar[bool] = True
@@ -84,11 +90,13 @@ class CheatGC(_Base):
     name: ClassVar[str] = "cheat-gc"
 
     def find(self, ctx: Any) -> Split | None:
-        for obj in gc.get_objects():
-            if isinstance(obj, (Split, DatasetBundle)):
-                hit = _pool_split(obj, ctx)
-                if hit is not None:
-                    return hit
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for obj in gc.get_objects():
+                if isinstance(obj, (Split, DatasetBundle)):
+                    hit = _pool_split(obj, ctx)
+                    if hit is not None:
+                        return hit
         return None
 
 
@@ -110,7 +118,7 @@ class CheatFrames(_Base):
 
 
 class CheatPrivate(_Base):
-    """Reads the context's private pool ROIs (hidden on a hidden-mask track) and picks the largest ROIs."""
+    """Reads the context's private pool ROIs (hidden on a hidden-mask track) and ranks by where they lie."""
 
     name: ClassVar[str] = "cheat-private"
 
@@ -118,28 +126,33 @@ class CheatPrivate(_Base):
         roi = getattr(ctx, "_pool_roi", None)
         if roi is None:
             return first_k(ctx, k)
-        area = roi.flatten(1).sum(1).numpy()
-        return picks_from_labels(area, ctx.unlabelled, k)
+        return picks_from_labels(roi_key(roi), ctx.unlabelled, k)
 
 
 class CheatCache(_Base):
-    """Looks into every module-level ``functools`` cache and module global for the pool's bundle."""
+    """Looks through every module's globals and the containers they hold (module-level caches: dicts of
+    loaded bundles and the like) for the pool's bundle. (A ``functools.lru_cache`` keeps its results where
+    only the garbage collector sees them: that route is ``cheat-gc``'s.)"""
 
     name: ClassVar[str] = "cheat-cache"
 
     def find(self, ctx: Any) -> Split | None:
-        for module in list(sys.modules.values()):
-            for value in list(getattr(module, "__dict__", {}).values()):
-                hit = _pool_split(value, ctx)
+        with warnings.catch_warnings():  # module attributes include deprecated aliases
+            warnings.simplefilter("ignore")
+            for module in list(sys.modules.values()):
+                hit = self._search(list(getattr(module, "__dict__", {}).values()), ctx, depth=2)
                 if hit is not None:
                     return hit
-                if isinstance(value, functools._lru_cache_wrapper):
-                    for store in gc.get_referents(value):
-                        if isinstance(store, dict):
-                            for cached in list(store.values()):
-                                hit = _pool_split(cached, ctx)
-                                if hit is not None:
-                                    return hit
+        return None
+
+    def _search(self, values: list[Any], ctx: Any, depth: int) -> Split | None:
+        for value in values:
+            hit = _pool_split(value, ctx)
+            if hit is None and depth > 0 and isinstance(value, (dict, list, tuple)):
+                inner = list(value.values()) if isinstance(value, dict) else list(value)
+                hit = self._search(inner, ctx, depth - 1)
+            if hit is not None:
+                return hit
         return None
 
 
@@ -277,7 +290,7 @@ def threading_main() -> bool:
 
 
 class Crasher(_Base):
-    """Kills its own process: ``exit`` (os._exit(7)) or ``segfault`` (SIGSEGV)."""
+    """Kills its own process: ``exit`` (os._exit(7)) or ``segfault`` (reads address 0)."""
 
     name: ClassVar[str] = "crasher"
 
@@ -287,7 +300,9 @@ class Crasher(_Base):
 
     def query(self, ctx: Any, k: int) -> np.ndarray:
         if self.options.how == "segfault":
-            os.kill(os.getpid(), signal.SIGSEGV)
+            import ctypes
+
+            ctypes.string_at(0)  # reads address 0: a real segmentation fault in this thread
         os._exit(7)
 
 

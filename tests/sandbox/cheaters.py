@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.conftest import make_dist
 
-__all__ = ["CHEATER_MODULE", "LABEL_CHEATERS", "MUTATION_CHEATERS", "WRITE_CHEATERS", "cheat_suite_text",
+__all__ = ["CHEATER_MODULE", "HARNESS_CACHE", "LABEL_CHEATERS", "MUTATION_CHEATERS", "WRITE_CHEATERS", "cheat_suite_text",
            "install_cheaters"]
 
 CHEATER_MODULE = "xalbench_cheaters"
@@ -21,6 +21,8 @@ DIST_NAME = "xalbench-cheaters"
 LABEL_CHEATERS = ("cheat-gc", "cheat-frames", "cheat-private", "cheat-cache")
 #: Change the model in round 0; pick the last k from round 1 on if the change persisted.
 MUTATION_CHEATERS = ("cheat-dropout", "cheat-hook", "cheat-requires-grad")
+#: A module-level cache of loaded bundles, like a harness's (tests put bundles here as positive controls).
+HARNESS_CACHE: dict[str, object] = {}
 #: Write into their data; the rule each must fail with.
 WRITE_CHEATERS = {"cheat-pool-write": "pool-mutated", "cheat-val-write": "val-mutated"}
 

@@ -11,7 +11,7 @@ process group and removes the directory; it also runs at garbage collection and 
 
 Processes come from ``multiprocessing.get_context("forkserver")`` (never the global start
 method, never ``fork``: the fork server is a fresh interpreter that imports torch, numpy and
-xalbench's built-in plugins once — :data:`PRELOAD`, :mod:`xalbench.sandbox.preload` — and forks each sandbox from that clean
+xalbench's built-in plugins once — :data:`PRELOAD`, :func:`main_imports`, :mod:`xalbench.sandbox.preload` — and forks each sandbox from that clean
 state in milliseconds). Failures become :class:`~xalbench.errors.StrategyContractError` s:
 
 * ``timeout`` — no answer in time (or no start within ``boot_timeout``): the process group
@@ -32,9 +32,11 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
+import types
 import weakref
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -50,17 +52,35 @@ from xalbench.sandbox.session import TAIL_LINES, error_from_reply
 
 __all__ = ["GRACE", "PRELOAD", "ProcessQuerier", "warm_up"]
 
-#: Modules the fork server imports once, so that a sandbox starts in milliseconds.
-PRELOAD = ("numpy", "torch", "xalbench.sandbox.preload", "xalbench.strategies.plugin", "xalbench.models.plugin",
-           "xalbench.explain.plugin")
+#: Modules the fork server imports once, so that a sandbox starts in milliseconds (plus, from
+#: :func:`main_imports`, the modules the main script imported; :mod:`xalbench.sandbox.preload` last).
+PRELOAD = ("numpy", "torch", "xalbench.strategies.plugin", "xalbench.models.plugin", "xalbench.explain.plugin")
 #: Seconds added to the strategy's timeout for the sandbox's own per-round work.
 GRACE = 2.0
 _TERM_WAIT = 0.5
 
 
+def main_imports() -> tuple[str, ...]:
+    """Modules the main script took names from (already imported here).
+
+    Every sandbox re-runs the harness's main script as ``__mp_main__`` (multiprocessing's rule for
+    ``forkserver``/``spawn``: guard entry points with ``if __name__ == "__main__":``); Python 3.11's
+    fork server does not pre-import it, so a script whose imports are not in the server would
+    re-import them in every sandbox (about a second for a script that imports pytest). Preloading
+    what the script imported makes that re-run cheap."""
+    main = sys.modules.get("__main__")
+    names: set[str] = set()
+    for value in list(vars(main).values()) if main is not None else []:
+        name = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
+        if isinstance(name, str) and name not in ("__main__", "__mp_main__", "builtins") and name in sys.modules:
+            names.add(name)
+    return tuple(sorted(names))
+
+
 def _context() -> Any:
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(list(PRELOAD))  # effective only before the server's first start
+    # effective only before the server's first start; a module that fails to import is skipped
+    ctx.set_forkserver_preload([*PRELOAD, *main_imports(), "xalbench.sandbox.preload"])
     return ctx
 
 
@@ -96,6 +116,22 @@ def _kill_group(proc: Any, sig: int) -> None:
     except (ProcessLookupError, PermissionError):
         if proc.is_alive():  # killed before setsid(): signal the process alone
             os.kill(proc.pid, sig)
+
+
+def fault_summary(text: str) -> str:
+    """From a ``faulthandler`` dump: the fatal error line and the innermost frames of the thread that
+    crashed (most recent first), e.g. the strategy's ``query``."""
+    lines = [ln.rstrip() for ln in text.splitlines() if ln.strip()]
+    head = [ln for ln in lines if ln.startswith("Fatal Python error")][:1]
+    frames: list[str] = []
+    for i, line in enumerate(lines):
+        if line.startswith("Current thread"):
+            for frame in lines[i + 1:]:
+                if not frame.startswith("  "):
+                    break
+                frames.append(frame)
+            break
+    return "\n".join(head + frames[: TAIL_LINES - len(head)])
 
 
 class ProcessQuerier:
@@ -250,12 +286,8 @@ class ProcessQuerier:
     def _death(self) -> StrategyContractError:
         self._proc.join(5)
         code = self._proc.exitcode
-        tail = ""
         log = Path(self._dir or "") / FAULT_LOG
-        if self._dir and log.exists():
-            lines = [ln.rstrip() for ln in log.read_text(encoding="utf-8", errors="replace").splitlines()
-                     if ln.strip()]
-            tail = "\n".join(lines[-TAIL_LINES:])
+        tail = fault_summary(log.read_text(encoding="utf-8", errors="replace")) if self._dir and log.exists() else ""
         if code == -signal.SIGKILL:
             reply = ErrorReply("memory", f"the sandbox of {self._name} was killed (SIGKILL) without answering, "
                                          "most likely by the out-of-memory killer", tail)

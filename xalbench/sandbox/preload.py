@@ -8,9 +8,13 @@ again) without changing any setting. It creates no CUDA context (forking after o
 
 from __future__ import annotations
 
+import gc
+
 import torch
 
 import xalbench.sandbox.child  # noqa: F401 - the sandbox's main loop and everything it imports
 
 torch.use_deterministic_algorithms(torch.are_deterministic_algorithms_enabled(),
                                    warn_only=torch.is_deterministic_algorithms_warn_only_enabled())
+
+gc.freeze()  # listed last in PRELOAD: what the server imported is never scanned (or copied) in a sandbox
