@@ -25,7 +25,7 @@ from xalbench.errors import PretrainedWeightsError
 
 __all__ = ["cached_weights_path", "resolve_pretrained", "load_backbone"]
 
-_LEGACY_DENSENET = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+_LEGACY_DENSENET = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$")
 
 
 def cached_weights_path(weights: Any) -> str:
@@ -93,7 +93,7 @@ def load_backbone(net: nn.Module, path: str, *, model: str, first_conv: str, hea
         raise PretrainedWeightsError(
             f"model {model!r}: checkpoint {path!r} does not fit this architecture ({detail}); check the model options"
         ) from None
-    missing = [k for k in missing if not k.startswith(head_prefixes)]
+    missing = [k for k in missing if not k.startswith(head_prefixes) and not k.endswith("num_batches_tracked")]
     if missing or unexpected:
         raise PretrainedWeightsError(
             f"model {model!r}: checkpoint {path!r} does not fit this architecture "
