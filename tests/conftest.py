@@ -67,9 +67,8 @@ def make_dist(site: Path, dist_name: str, module: str, source: str, version: str
 
 @pytest.fixture
 def fake_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Path]]:
-    """Install a fabricated plugin distribution on sys.path for this test only."""
-    from xalbench.harness import cell
-
+    """Install a fabricated plugin distribution on sys.path for this test only (every registry
+    built afterwards sees it; worker processes get it through PYTHONPATH)."""
     site = tmp_path / "site"
     added: list[str] = []
 
@@ -79,9 +78,6 @@ def fake_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Calla
             monkeypatch.syspath_prepend(str(site))
             added.append(str(site))
         monkeypatch.setenv("PYTHONPATH", str(site))
-        cell._registry.cache_clear()
         return site
 
     yield _make
-    cell._registry.cache_clear()
-    cell._load_dataset.cache_clear()

@@ -1,51 +1,131 @@
-"""xalbench: which active-learning strategy, explainer and explanation-guided loss really
-helps medical-imaging models learn from few labels for the right reasons.
+"""xalbench: which active-learning strategy, explainer and explanation-guided loss really helps
+medical-imaging models learn from few labels for the right reasons.
 
-Public API for plugin authors: ``hookimpl``, the component contracts and ``Options``.
+Public API for plugin authors: ``hookimpl``, the component contracts, ``Options`` and
+``wrap`` (turn any torchvision/MONAI classifier into an :class:`ExplainableNet`). The
+contracts are imported lazily, so ``import xalbench`` (and ``xalbench --help``) does not
+import torch.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 import pluggy
 
-from xalbench.base import (
-    Batch,
-    Component,
-    Dataset,
-    DatasetBundle,
-    DatasetMeta,
-    ExplainableNet,
-    Explainer,
-    Loss,
-    LossOutput,
-    Model,
-    RoundInfo,
-    Split,
-    Strategy,
-    stable_topk,
-)
-from xalbench.options import Options
-
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 hookimpl = pluggy.HookimplMarker("xalbench")
 
+#: public name → module that defines it (imported on first access)
+_LAZY = {
+    "Batch": "xalbench.base",
+    "Component": "xalbench.base",
+    "Dataset": "xalbench.base",
+    "DatasetBundle": "xalbench.base",
+    "DatasetMeta": "xalbench.base",
+    "ExplainableNet": "xalbench.base",
+    "Explainer": "xalbench.base",
+    "Loss": "xalbench.base",
+    "LossOutput": "xalbench.base",
+    "Model": "xalbench.base",
+    "PoolCacheView": "xalbench.base",
+    "RoundInfo": "xalbench.base",
+    "Split": "xalbench.base",
+    "Strategy": "xalbench.base",
+    "StrategyContext": "xalbench.base",
+    "stable_topk": "xalbench.base",
+    "Options": "xalbench.options",
+    "Metric": "xalbench.metrics.base",
+    "Evaluation": "xalbench.metrics.base",
+    "ReportFormat": "xalbench.report.base",
+    "Trainer": "xalbench.training.base",
+    "MaskSource": "xalbench.training.base",
+    "Executor": "xalbench.execution.base",
+    "Command": "xalbench.commands",
+    "SuiteSource": "xalbench.suite",
+    "wrap": "xalbench.models.wrap",
+    "run": "xalbench.api",
+    "Registry": "xalbench.registry",
+    "load_registry": "xalbench.plugins",
+}
+
 __all__ = (
+    "__version__",
+    "hookimpl",
     "Batch",
+    "Command",
     "Component",
     "Dataset",
     "DatasetBundle",
     "DatasetMeta",
+    "Evaluation",
+    "Executor",
     "ExplainableNet",
     "Explainer",
     "Loss",
     "LossOutput",
+    "MaskSource",
+    "Metric",
     "Model",
     "Options",
+    "PoolCacheView",
+    "Registry",
+    "ReportFormat",
     "RoundInfo",
     "Split",
     "Strategy",
-    "__version__",
-    "hookimpl",
+    "StrategyContext",
+    "SuiteSource",
+    "Trainer",
+    "load_registry",
+    "run",
     "stable_topk",
+    "wrap",
 )
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'xalbench' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from xalbench.api import run
+    from xalbench.base import (
+        Batch,
+        Component,
+        Dataset,
+        DatasetBundle,
+        DatasetMeta,
+        ExplainableNet,
+        Explainer,
+        Loss,
+        LossOutput,
+        Model,
+        PoolCacheView,
+        RoundInfo,
+        Split,
+        Strategy,
+        StrategyContext,
+        stable_topk,
+    )
+    from xalbench.commands import Command
+    from xalbench.execution.base import Executor
+    from xalbench.metrics.base import Evaluation, Metric
+    from xalbench.models.wrap import wrap
+    from xalbench.options import Options
+    from xalbench.plugins import load_registry
+    from xalbench.registry import Registry
+    from xalbench.report.base import ReportFormat
+    from xalbench.suite import SuiteSource
+    from xalbench.training.base import MaskSource, Trainer

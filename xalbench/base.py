@@ -1,4 +1,4 @@
-"""Component contracts: Dataset, Model, Explainer, Loss, Strategy (see DESIGN.md).
+"""Component contracts: Dataset, Model, Explainer, Loss, Strategy and what a strategy may read.
 
 Conventions shared by every component:
 
@@ -21,16 +21,13 @@ import abc
 import dataclasses
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from xalbench.options import Options
-
-if TYPE_CHECKING:
-    from xalbench.harness.context import StrategyContext
 
 __all__ = [
     "Component",
@@ -45,8 +42,11 @@ __all__ = [
     "LossOutput",
     "RoundInfo",
     "Loss",
+    "PoolCacheView",
     "Strategy",
+    "StrategyContext",
     "Task",
+    "stable_topk",
 ]
 
 Task = Literal["multi-class", "multi-label"]
@@ -290,7 +290,14 @@ class LossOutput:
 
 @dataclasses.dataclass(frozen=True)
 class RoundInfo:
-    """What a loss may know at round start (no test data)."""
+    """What a loss may know at round start (no test data, no unlabelled pool labels).
+
+    ``labelled`` is the round's labelled set as a :class:`Split` (acquisition order) whose
+    ``roi``/``has_roi``/``class_roi``/``annotated_slices`` carry only the masks revealed
+    under the protocol's mask budget (zero and ``has_roi`` False elsewhere), so a stateful
+    loss can fit auxiliary models (e.g. DUE's slice interpolator) at round start; ``index``
+    are their pool indices. ``None`` when the harness has no labelled set to give (tests).
+    """
 
     round_index: int
     n_labelled: int
@@ -299,6 +306,8 @@ class RoundInfo:
     task: Task
     num_classes: int
     spatial_dims: int
+    labelled: Split | None = None
+    index: np.ndarray | None = None
 
 
 class Loss(Component, abc.ABC):
@@ -317,8 +326,88 @@ class Loss(Component, abc.ABC):
 
 
 # --------------------------------------------------------------------------- strategies
+@runtime_checkable
+class PoolCacheView(Protocol):
+    """Per-round quantities over the **unlabelled** pool, computed once and shared (rows
+    aligned with ``ctx.unlabelled``; tensors on ``ctx.device``)."""
+
+    def features(self) -> Tensor:
+        """Explanation-layer activations ``U×C'×(d×)h×w``."""
+
+    def logits(self) -> Tensor:
+        """Model outputs ``U×K``."""
+
+    def probs(self) -> Tensor:
+        """Softmax (multi-class) or sigmoid (multi-label) of the logits, ``U×K``."""
+
+    def embeddings(self) -> Tensor:
+        """Penultimate features ``U×d``."""
+
+    def predictions(self) -> Tensor:
+        """Predicted class ``U`` (multi-label: ``U×K`` in {0, 1})."""
+
+    def saliency(self, target: str = "pred") -> Tensor:
+        """Maps of the predicted class ``U×(D×)H×W`` (``"pred"``) or of every class ``U×K×…`` (``"all"``)."""
+
+    def mc_probs(self, n_samples: int = 20) -> Tensor:
+        """MC-dropout probabilities ``T×U×K`` (head dropout on cached embeddings, seeded)."""
+
+
+@runtime_checkable
+class StrategyContext(Protocol):
+    """Everything a strategy may read in one round (pool coordinates throughout).
+
+    The harness builds it in the strategy's own sandbox process from what the contract
+    allows — pool labels, hidden pool masks, the test split and the oracle do not exist
+    there. Pool masks (``pool_roi``, ``pool_has_roi``, ``pool_annotated_slices``) are
+    readable only when ``pool_masks_visible`` (a track that shows expert ROIs for the
+    pool); elsewhere reading them raises ``InformationAccessError``.
+    """
+
+    model: ExplainableNet
+    pool_images: Tensor
+    n_pool: int
+    labelled: np.ndarray
+    unlabelled: np.ndarray
+    labelled_labels: Tensor
+    labelled_roi: Tensor | None
+    labelled_has_roi: Tensor | None
+    val: Split
+    task: Task
+    num_classes: int
+    spatial_dims: int
+    rng: np.random.Generator
+    device: torch.device
+    round_index: int
+    seed: int
+    explainer: Explainer | None
+    batch_size: int
+    cache: PoolCacheView
+
+    @property
+    def unlabelled_images(self) -> Tensor: ...
+
+    @property
+    def pool_masks_visible(self) -> bool: ...
+
+    @property
+    def pool_roi(self) -> Tensor: ...
+
+    @property
+    def pool_has_roi(self) -> Tensor: ...
+
+    @property
+    def pool_annotated_slices(self) -> Tensor | None: ...
+
+
 class Strategy(Component, abc.ABC):
-    """Chooses ``k`` distinct unlabelled pool indices from a read-only context.
+    """Chooses ``k`` distinct unlabelled pool indices from a read-only :class:`StrategyContext`.
+
+    Most strategies only score: implement :meth:`scores` (one finite number per unlabelled
+    sample, higher = query first) and the default :meth:`query` takes the top ``k`` (ties →
+    lower pool index); the harness logs each round's top-k scores. Strategies that select
+    otherwise (batch-aware, random) override :meth:`query` and may return ``None`` from
+    :meth:`scores`.
 
     Indices are *pool coordinates* (rows of ``ctx.pool_images``) and must come from
     ``ctx.unlabelled``. Use ``ctx.cache`` for logits/embeddings/saliency (computed once
@@ -332,8 +421,20 @@ class Strategy(Component, abc.ABC):
     supports_multilabel: ClassVar[bool] = False
     supports_3d: ClassVar[bool] = True
 
-    @abc.abstractmethod
-    def query(self, ctx: StrategyContext, k: int) -> Sequence[int] | np.ndarray: ...
+    def scores(self, ctx: StrategyContext) -> np.ndarray | Tensor | None:
+        """Per-sample acquisition scores aligned with ``ctx.unlabelled`` (higher = more informative),
+        or ``None`` for strategies that do not rank by a score."""
+        return None
+
+    def query(self, ctx: StrategyContext, k: int) -> Sequence[int] | np.ndarray:
+        """``min(k, |unlabelled|)`` pool indices; default: the top ``k`` of :meth:`scores`."""
+        from xalbench.strategies.common import topk_by_score
+
+        scores = self.scores(ctx)
+        if scores is None:
+            raise NotImplementedError(f"strategy {self.name!r} implements neither scores() nor query()")
+        self.last_scores = scores  # read by the harness to log the round's top-k scores
+        return topk_by_score(scores, ctx, k, who=f"strategy {self.name!r}")
 
 
 def stable_topk(scores: np.ndarray, k: int) -> np.ndarray:

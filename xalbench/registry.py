@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +18,8 @@ from xalbench.options import did_you_mean
 
 __all__ = ["KINDS", "ComponentRecord", "Registry", "SLUG"]
 
-KINDS = ("strategy", "explainer", "loss", "dataset", "model", "suite", "protocol")
+KINDS = ("strategy", "explainer", "loss", "dataset", "model", "suite", "protocol", "metric", "report_format",
+         "trainer", "mask_source", "executor", "command")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9._+-]*$")
 
 
@@ -55,10 +57,25 @@ class ComponentRecord:
 
 
 class Registry:
-    """All registered components, keyed by kind then name."""
+    """All registered components, keyed by kind then name, plus the plugin manager they came
+    from (so lifecycle hooks reach the same plugins). Build one per process with
+    :func:`xalbench.plugins.load_registry` (or ``PluginSelection.registry()``) and pass it on."""
 
-    def __init__(self) -> None:
+    def __init__(self, pm: Any = None) -> None:
         self._items: dict[str, dict[str, ComponentRecord]] = {k: {} for k in KINDS}
+        self._pm = pm
+
+    def notify(self, hook: str, **kwargs: Any) -> None:
+        """Call lifecycle hook ``hook`` on every plugin; a listener that raises is reported as a
+        warning naming it and never fails the run."""
+        if self._pm is None:
+            return
+        caller = getattr(self._pm.hook, hook)
+        for impl in caller.get_hookimpls():
+            try:
+                impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
+            except Exception as exc:  # noqa: BLE001 - observers never break a run
+                warnings.warn(f"plugin {impl.plugin_name} failed in {hook}: {exc!r}", RuntimeWarning, stacklevel=2)
 
     def add(self, kind: str, name: str, obj: Any, *, distribution: str, version: str, plugin: str) -> None:
         if kind not in self._items:

@@ -1,33 +1,52 @@
-"""Result files: one JSON per cell, written atomically (temp file + ``os.replace``).
+"""Result files: one JSON per cell, written atomically, self-verifying, never silently reused.
 
-Layout under the run directory::
+Layout under a run directory::
 
-    cells/<cell_key>.json          finished cell (status ok | failed | skipped)
-    cells/<cell_key>.partial.json  checkpoint of an unfinished cell (rounds done so far)
-    cells/<cell_key>.partial.pt    model weights (warm-start suites only)
-    run.json                       the suite, the cell list, the environment
+    cells/<cell_key>.json            finished cell (status ok | failed | skipped)
+    cells/<cell_key>.partial.json    checkpoint of an unfinished cell (rounds done so far)
+    cells/<cell_key>.partial.pt      model weights (warm-start suites) / generated masks
+    cells/.superseded/               finished cells whose configuration changed (kept, never overwritten)
+    cells/*.corrupt                  damaged files moved aside (truncated, edited by hand)
+    run.json                         the last plan: suite, cells, plugin selection, environment
 
-A reader never sees half a file: readers ignore ``*.tmp`` and partial files.
+Every cell file stores ``identity_sha256`` (the hash of what determines its result, see
+:mod:`xalbench.harness.identity`) and ``content_sha256`` (the hash of its own canonical
+content). A file whose content no longer matches its hash is damaged: it is named in one
+line, moved aside and its cell redone.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import os
 import platform
-import re
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_json", "read_json", "iter_results", "cell_key", "environment", "source_hash",
-           "SCHEMA_VERSION"]
+from xalbench.errors import XalbenchError
 
-SCHEMA_VERSION = 1
+__all__ = ["CorruptResultError", "DamagedResultWarning", "SCHEMA_VERSION", "atomic_write_json", "canonical_json",
+           "content_hash", "environment", "iter_results", "move_aside", "read_json", "read_verified",
+           "seal", "source_hash"]
+
+SCHEMA_VERSION = 2
+
+
+class CorruptResultError(XalbenchError):
+    """A result, checkpoint or cell file is truncated, not JSON, or its content hash does not match."""
+
+    exit_code = 1
+
+
+class DamagedResultWarning(UserWarning):
+    """A damaged result file was skipped (the report then exits 1)."""
 
 
 def _clean(obj: Any) -> Any:
@@ -41,6 +60,24 @@ def _clean(obj: Any) -> Any:
     if hasattr(obj, "item") and callable(obj.item):
         return _clean(obj.item())
     return obj
+
+
+def canonical_json(data: Any) -> str:
+    """Sorted keys, no whitespace, NaN/inf as null: the form every hash is taken over."""
+    return json.dumps(_clean(data), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def content_hash(data: dict[str, Any]) -> str:
+    """SHA-256 of ``data`` without its own ``content_sha256`` field."""
+    body = {k: v for k, v in data.items() if k != "content_sha256"}
+    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+
+
+def seal(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with ``content_sha256`` set (call last, on the final dict)."""
+    clean = _clean(data)
+    clean["content_sha256"] = content_hash(clean)
+    return clean
 
 
 def atomic_write_json(path: str | os.PathLike[str], data: Any) -> None:
@@ -64,31 +101,63 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         return json.load(fh)
 
 
-def iter_results(run_dir: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Every finished cell result under ``run_dir`` (recursively), sorted by path."""
+def read_verified(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A sealed file's content; :class:`CorruptResultError` if truncated, not an object, or edited."""
+    try:
+        data = read_json(path)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptResultError(f"{path} is damaged ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(data, dict):
+        raise CorruptResultError(f"{path} is damaged (not a JSON object)")
+    if "content_sha256" in data and data["content_sha256"] != content_hash(data):
+        raise CorruptResultError(f"{path} is damaged (its content does not match its content_sha256: edited?)")
+    return data
+
+
+def move_aside(path: Path, *, to: str = "corrupt") -> Path:
+    """Move a damaged file to ``<name>.corrupt`` (or a superseded one to ``.superseded/``), never overwriting."""
+    if to == "superseded":
+        folder = path.parent / ".superseded"
+        folder.mkdir(exist_ok=True)
+        target = folder / path.name
+        n = 1
+        while target.exists():
+            target = folder / f"{path.stem}.{n}{path.suffix}"
+            n += 1
+    else:
+        target = path.with_name(path.name + ".corrupt")
+        n = 1
+        while target.exists():
+            target = path.with_name(f"{path.name}.{n}.corrupt")
+            n += 1
+    os.replace(path, target)
+    return target
+
+
+def iter_results(run_dir: str | os.PathLike[str], *, damaged: list[Path] | None = None) -> Iterator[dict[str, Any]]:
+    """Every finished cell result under ``run_dir`` (recursively), sorted by path.
+
+    Damaged files are skipped with a :class:`DamagedResultWarning` (and appended to ``damaged``).
+    """
     root = Path(run_dir)
     for path in sorted(root.rglob("*.json")):
         if path.name.endswith(".partial.json") or path.parent.name != "cells":
             continue
-        data = read_json(path)
-        if isinstance(data, dict) and data.get("schema") == SCHEMA_VERSION and "cell" in data:
+        try:
+            data = read_verified(path)
+        except CorruptResultError as exc:
+            warnings.warn(str(exc), DamagedResultWarning, stacklevel=2)
+            if damaged is not None:
+                damaged.append(path)
+            continue
+        if data.get("schema") in (1, SCHEMA_VERSION) and "cell" in data:
+            data["_path"] = str(path)
             yield data
-
-
-def cell_key(dataset: str, method: str, seed: int) -> str:
-    """A filesystem-safe, readable, unique-enough key for a cell."""
-    def slug(text: str) -> str:
-        return re.sub(r"[^A-Za-z0-9.=,+-]+", "_", text).strip("_")
-
-    return f"{slug(dataset)}__{slug(method)}__seed{seed}"
 
 
 @functools.lru_cache(maxsize=1)
 def source_hash() -> str:
-    """SHA-256 over xalbench's own ``.py``/``.toml`` sources: which code produced a result
-    (computed once per process)."""
-    import hashlib
-
+    """SHA-256 over xalbench's own ``.py``/``.toml`` sources (computed once per process)."""
     root = Path(__file__).parent
     h = hashlib.sha256()
     for path in sorted(root.rglob("*")):
@@ -109,7 +178,7 @@ def environment(threads: int, device: str) -> dict[str, Any]:
         eps = [ep for ep in dist.entry_points if ep.group == "xalbench"]
         if eps or dist.metadata["Name"] == "xalbench":
             versions[dist.metadata["Name"]] = dist.version
-    return {
+    env = {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "machine": platform.machine(),
@@ -121,3 +190,9 @@ def environment(threads: int, device: str) -> dict[str, Any]:
         "plugin_distributions": dict(sorted(versions.items())),
         "xalbench_source_sha256": source_hash(),
     }
+    if device.startswith("cuda"):
+        env["cuda_determinism"] = {"CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+                                   "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+                                   "cudnn_deterministic": torch.backends.cudnn.deterministic,
+                                   "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+    return env

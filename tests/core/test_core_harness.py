@@ -17,7 +17,7 @@ import torch
 from tests.conftest import tiny_suite_text
 from xalbench.base import Split
 from xalbench.cli import main
-from xalbench.harness.cell import initial_set
+from xalbench.harness.budget import initial_set
 from xalbench.results import iter_results
 
 

@@ -1,4 +1,4 @@
-"""Full-data reference and budget-to-95 % (DESIGN.md metric; seed 004's data-efficiency claim)."""
+"""Full-data reference and budget-to-95 % (AEIG's data-efficiency measure)."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+import xalbench
 from xalbench.cli import main
 from xalbench.errors import DuplicateComponentError, UnknownComponentError
 from xalbench.plugins import get_plugin_manager, load_registry
@@ -64,7 +65,7 @@ def test_duplicate_names_both_distributions(fake_dist) -> None:
     with pytest.raises(DuplicateComponentError) as err:
         load_registry()
     msg = str(err.value)
-    assert "xalbench-dupe 0.9" in msg and "xalbench 0.1.0" in msg and "XALBENCH_DISABLE_PLUGINS" in msg
+    assert "xalbench-dupe 0.9" in msg and f"xalbench {xalbench.__version__}" in msg and "XALBENCH_DISABLE_PLUGINS" in msg
 
 
 def test_disable_plugins_blocks_by_plugin_or_distribution(fake_dist, monkeypatch) -> None:

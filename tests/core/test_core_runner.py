@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from xalbench.planning import plan_suite
 from xalbench.plugins import load_registry
-from xalbench.runner import plan_suite
 from xalbench.suite import parse_suite
 
 BASE = """

@@ -1,9 +1,9 @@
-"""Named budget protocols (the seed papers' settings) and their resolution to counts.
+"""Named budget protocols (the papers' settings), their resolution to counts, and the initial set.
 
-* ``egal`` — seed 000: 150 class-balanced initial samples, 7 rounds × 60 (→ 570).
-* ``sal``  — seed 002: 5 % random initial, 20 rounds × 5 % of the pool, human masks
+* ``egal`` — EG-AL: 150 class-balanced initial samples, 7 rounds × 60 (→ 570).
+* ``sal``  — SAL: 5 % random initial, 20 rounds × 5 % of the pool, human masks
   until 20 % of the pool is labelled (the change point C).
-* ``aeig`` — seed 004: 10 % random initial, 6 rounds × 6 %.
+* ``aeig`` — AEIG: 10 % random initial, 6 rounds × 6 %.
 
 A suite starts from one of them and may override any field (CPU-scaled variants); the
 suite's description must say what was scaled. Integers are counts, floats in (0, 1) are
@@ -14,13 +14,20 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
 
 from xalbench import hookimpl
 from xalbench.errors import ConfigError
 from xalbench.hookspecs import Register
 
-__all__ = ["Protocol", "BUILTIN_PROTOCOLS", "resolve_count"]
+if TYPE_CHECKING:
+    from xalbench.base import Split
+    from xalbench.registry import Registry
+    from xalbench.suite import SuiteSpec
+
+__all__ = ["Protocol", "BUILTIN_PROTOCOLS", "initial_set", "resolve_count", "resolve_protocol"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,14 +76,40 @@ def resolve_count(value: int | float, n_pool: int) -> int:
 BUILTIN_PROTOCOLS = (
     Protocol("egal", 150, 7, 60, "class-balanced", None,
              "EG-AL: 150 class-balanced + 7 rounds × 60 = 570 labelled",
-             "Uddin et al., Learning to Select Like Humans (seed 000)"),
+             "Uddin et al., Learning to Select Like Humans (EG-AL)"),
     Protocol("sal", 0.05, 20, 0.05, "random", 0.20,
              "SAL: 5 % initial + 20 rounds × 5 %, human masks until 20 % labelled",
-             "Boyd et al., Increasing Interpretability ... Human Visual Saliency (seed 002)"),
+             "Boyd et al., Increasing Interpretability of Neural Networks by Approximating Human Visual Saliency (SAL)"),
     Protocol("aeig", 0.10, 6, 0.06, "random", None,
              "AEIG: 10 % initial + 6 rounds × 6 %",
-             "Mehta et al., Information Gain Sampling for Active Learning (seed 004)"),
+             "Mehta et al., Information Gain Sampling for Active Learning in Medical Image Classification (AEIG)"),
 )
+
+
+def resolve_protocol(registry: Registry, suite: SuiteSpec) -> Protocol:
+    """The suite's protocol: its registered base with the suite's overrides applied."""
+    base = registry.get("protocol", suite.protocol_base)
+    return base.with_overrides(suite.protocol_overrides, where=f"suite {suite.name!r} [protocol]")
+
+
+def initial_set(pool: Split, n: int, how: str, rng: np.random.Generator, task: str) -> np.ndarray:
+    """Initial labelled pool indices; ``class-balanced`` takes ⌊n/K⌋ per class, rest at random."""
+    n_pool = len(pool)
+    if how == "class-balanced" and task == "multi-class":
+        labels = pool.labels.numpy()
+        classes = np.unique(labels)
+        per = n // len(classes)
+        chosen: list[int] = []
+        for c in classes:
+            members = np.flatnonzero(labels == c)
+            take = min(per, members.size)
+            chosen.extend(rng.choice(members, size=take, replace=False).tolist())
+        rest = np.setdiff1d(np.arange(n_pool), np.asarray(chosen, dtype=np.int64))
+        extra = n - len(chosen)
+        if extra > 0:
+            chosen.extend(rng.choice(rest, size=min(extra, rest.size), replace=False).tolist())
+        return np.asarray(chosen, dtype=np.int64)
+    return rng.choice(n_pool, size=min(n, n_pool), replace=False).astype(np.int64)
 
 
 @hookimpl

@@ -1,72 +1,118 @@
-"""Test-set evaluation of one round: classification metrics and explanation vs ROI.
+"""Test-set evaluation of one round through the registered metrics.
 
+:class:`TestEvaluation` implements the :class:`~xalbench.metrics.base.Evaluation` view a
+metric reads: probabilities and explanation maps are computed lazily, once, and shared.
 Explanation target (suite ``[evaluation] target``): ``label`` (default) explains the
-ground-truth class — "right for the right reasons" is about the true finding — or
-``pred`` the predicted class. Multi-label with per-finding ROIs: every (sample, positive
-finding) pair compares that finding's map with its own ROI; without ``class_roi`` the
-union ROI is compared with the map of the first positive finding.
+ground-truth class — "right for the right reasons" is about the true finding — or ``pred``
+the predicted class. Multi-label with per-finding ROIs: every (sample, positive finding)
+pair compares that finding's map with its own ROI; without ``class_roi`` the union ROI is
+compared with the map of the first positive finding.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from xalbench.base import ExplainableNet, Explainer, Split, Task
-from xalbench.harness.context import EvalMode
-from xalbench.metrics import classification_metrics, explanation_metrics
+from xalbench.explain.cam import eval_mode
+from xalbench.metrics.base import Metric
+from xalbench.registry import Registry
 
-__all__ = ["evaluate"]
-
-
-def _scores(model: ExplainableNet, split: Split, task: Task, device: torch.device, bs: int) -> torch.Tensor:
-    out = []
-    with torch.no_grad(), EvalMode(model):
-        for s in range(0, len(split), bs):
-            z = model(split.images[s : s + bs].to(device))
-            out.append(torch.sigmoid(z) if task == "multi-label" else torch.softmax(z, 1))
-    return torch.cat(out).cpu()
+__all__ = ["TestEvaluation", "evaluate", "select_metrics"]
 
 
-def _maps(model: ExplainableNet, explainer: Explainer, images: torch.Tensor, targets: torch.Tensor | None,
-          all_classes: bool, device: torch.device, bs: int) -> torch.Tensor:
-    out = []
-    with EvalMode(model):
-        for s in range(0, images.shape[0], bs):
-            x = images[s : s + bs].to(device)
-            t = None if targets is None else targets[s : s + bs].to(device)
-            out.append(explainer.explain(model, x, t, all_classes=all_classes).detach().cpu())
-    return torch.cat(out)
+class TestEvaluation:
+    """The lazily computed quantities of one model on one split (see ``Evaluation``)."""
 
+    def __init__(self, model: ExplainableNet, split: Split, *, task: Task, num_classes: int, spatial_dims: int,
+                 explainer: Explainer | None, target: str, device: torch.device, batch_size: int = 256,
+                 seed: int = 0) -> None:
+        self.model, self.split, self.task = model, split, task
+        self.num_classes, self.spatial_dims = num_classes, spatial_dims
+        self.explainer, self.target, self.device = explainer, target, device
+        self.batch_size, self.seed = batch_size, seed
+        self._cache: dict[Any, Any] = {}
 
-def evaluate(model: ExplainableNet, split: Split, *, task: Task, explainer: Explainer | None, target: str,
-             device: torch.device, batch_size: int = 256) -> dict[str, float]:
-    scores = _scores(model, split, task, device, batch_size)
-    labels = split.labels.numpy()
-    metrics = classification_metrics(scores.numpy(), labels, task)
-    nan = float("nan")
-    metrics.update({"dice": nan, "soft_dice": nan, "iou": nan, "pointing": nan, "n_roi": 0.0})
-    if explainer is None or split.roi is None:
-        return metrics
-    has = split.has_roi.numpy().astype(bool) if split.has_roi is not None else np.ones(len(split), bool)
-    rows = np.flatnonzero(has)
-    if rows.size == 0:
-        return metrics
-    idx = torch.as_tensor(rows)
-    images = split.images[idx]
-    if task == "multi-label":
-        maps = _maps(model, explainer, images, None, True, device, batch_size)  # N×K×...
-        lab = split.labels[idx] > 0.5
-        if split.class_roi is not None:
-            croi = split.class_roi[idx]
-            sel = lab & (croi.flatten(2).amax(2) > 0)
-            metrics.update(explanation_metrics(maps[sel], croi[sel]))
-        else:
+    def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    @property
+    def probs(self) -> np.ndarray:
+        def compute() -> np.ndarray:
+            out = []
+            with torch.no_grad(), eval_mode(self.model):
+                for s in range(0, len(self.split), self.batch_size):
+                    z = self.model(self.split.images[s : s + self.batch_size].to(self.device))
+                    out.append(torch.sigmoid(z) if self.task == "multi-label" else torch.softmax(z, 1))
+            return torch.cat(out).cpu().numpy()
+
+        return self.cached("probs", compute)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.split.labels.numpy()
+
+    def explain(self, images: torch.Tensor, targets: torch.Tensor | None, *, all_classes: bool = False) -> torch.Tensor:
+        """The suite's explainer on ``images`` (batched, eval mode, detached, on the CPU)."""
+        if self.explainer is None:
+            raise RuntimeError("this suite configured no explainer")
+        out = []
+        with eval_mode(self.model):
+            for s in range(0, images.shape[0], self.batch_size):
+                x = images[s : s + self.batch_size].to(self.device)
+                t = None if targets is None else targets[s : s + self.batch_size].to(self.device)
+                out.append(self.explainer.explain(self.model, x, t, all_classes=all_classes).detach().cpu())
+        return torch.cat(out)
+
+    def roi_pairs(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        return self.cached("roi_pairs", self._roi_pairs)
+
+    def _roi_pairs(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        split = self.split
+        if self.explainer is None or split.roi is None:
+            return None
+        has = split.has_roi.numpy().astype(bool) if split.has_roi is not None else np.ones(len(split), bool)
+        rows = np.flatnonzero(has)
+        if rows.size == 0:
+            return None
+        idx = torch.as_tensor(rows)
+        images = split.images[idx]
+        if self.task == "multi-label":
+            maps = self.explain(images, None, all_classes=True)  # N×K×...
+            lab = split.labels[idx] > 0.5
+            if split.class_roi is not None:
+                croi = split.class_roi[idx]
+                sel = lab & (croi.flatten(2).amax(2) > 0)
+                return maps[sel], croi[sel]
             first = lab.float().argmax(1)
-            pick = maps[torch.arange(maps.shape[0]), first]
-            metrics.update(explanation_metrics(pick, split.roi[idx]))
-        return metrics
-    targets = split.labels[idx] if target == "label" else torch.as_tensor(scores.numpy()[rows].argmax(1))
-    maps = _maps(model, explainer, images, targets, False, device, batch_size)
-    metrics.update(explanation_metrics(maps, split.roi[idx]))
-    return metrics
+            return maps[torch.arange(maps.shape[0]), first], split.roi[idx]
+        targets = split.labels[idx] if self.target == "label" else torch.as_tensor(self.probs[rows].argmax(1))
+        return self.explain(images, targets), split.roi[idx]
+
+
+def select_metrics(registry: Registry, *, requested: Sequence[str], task: str, has_roi: bool,
+                   has_explainer: bool) -> list[Metric]:
+    """The metrics a cell computes: every ``default`` metric plus the suite's ``[evaluation] metrics``,
+    restricted to those that apply to the dataset (in registration order, round scope first)."""
+    out = []
+    for name in registry.names("metric"):
+        cls = registry.get("metric", name)
+        if (cls.default or name in requested) and cls.applies(task=task, has_roi=has_roi, has_explainer=has_explainer):
+            out.append(registry.create("metric", name))
+    return out
+
+
+def evaluate(ev: TestEvaluation, metrics: Sequence[Metric]) -> dict[str, float]:
+    """Every metric's value on ``ev`` (name → float), plus ``n_roi`` when ROIs were compared."""
+    out = {m.name: float(m.compute(ev)) for m in metrics}
+    pairs = ev._cache.get("roi_pairs")
+    if any(m.needs_roi for m in metrics):
+        roi = pairs[1] if pairs is not None else None
+        out["n_roi"] = 0.0 if roi is None else float((roi.reshape(roi.shape[0], -1).amax(1) > 0.5).sum().item())
+    return out

@@ -43,6 +43,7 @@ from xalbench.errors import (
     StrategyContractError,
     StrategyTimeoutError,
 )
+from xalbench.harness.applicability import strategy_skip_reason as skip_reason
 from xalbench.harness.context import model_fingerprint
 
 if TYPE_CHECKING:
@@ -50,21 +51,6 @@ if TYPE_CHECKING:
     from xalbench.harness.context import StrategyContext
 
 __all__ = ["call_strategy", "skip_reason", "pool_checksum", "validate_indices"]
-
-
-def skip_reason(strategy_cls: Any, *, task: str, spatial_dims: int, pool_masks_visible: bool) -> str | None:
-    """``None`` if the strategy can run in this setting, else why the harness skips it."""
-    name = getattr(strategy_cls, "name", getattr(strategy_cls, "__name__", "strategy"))
-    if task == "multi-label" and not getattr(strategy_cls, "supports_multilabel", False):
-        return f"strategy {name!r} does not support multi-label datasets (supports_multilabel = False)"
-    if spatial_dims == 3 and not getattr(strategy_cls, "supports_3d", True):
-        return f"strategy {name!r} does not support 3D volumes (supports_3d = False)"
-    if getattr(strategy_cls, "requires_pool_masks", False) and not pool_masks_visible:
-        return (
-            f"strategy {name!r} needs pool ROI masks, which this suite's track hides "
-            "(run it on a track with pool_masks = 'visible')"
-        )
-    return None
 
 
 def pool_checksum(images: torch.Tensor) -> tuple[int, int, float, float]:

@@ -42,7 +42,7 @@ def derive(seed: int, *purpose: str | int) -> int:
 
 
 def configure_determinism(threads: int, device: torch.device) -> None:
-    """Deterministic kernels, explicit thread count, cuDNN deterministic (DESIGN.md)."""
+    """Deterministic kernels, explicit thread count, cuDNN deterministic."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.set_num_threads(max(1, int(threads)))
     torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")

@@ -4,7 +4,7 @@ Each row shows a selected pool image with its acquisition score (eq. 3) and term
 expert ROI, and the model's Grad-CAM of the predicted class (the map eq. 2 compares).
 
 The model is **recomputed, not stored**: :func:`replay_round` reads one finished cell of
-a results directory and asks the harness (:func:`xalbench.harness.cell.replay_round`) to
+a results directory and asks the harness (:func:`xalbench.harness.replay.replay_round`) to
 rebuild round ``r``: the labelled set from the recorded queries, the same initial weights,
 seeds, loss and settings, the same :class:`StrategyContext`; it scores the pool with
 :class:`~xalbench_egal.EGAL`. It then checks that its top-``k`` equals the
@@ -30,10 +30,10 @@ import numpy as np
 
 from xalbench.base import stable_topk
 from xalbench.errors import ConfigError, XalbenchError
-from xalbench.harness.cell import CellSpec
-from xalbench.harness.cell import replay_round as harness_replay
 from xalbench.harness.context import StrategyContext
-from xalbench.runner import resolve_dataset_spec
+from xalbench.harness.identity import CellSpec
+from xalbench.harness.replay import replay_round as harness_replay
+from xalbench.planning import resolve_dataset_spec
 from xalbench.suite import SuiteSpec
 from xalbench_egal.strategy import EGAL, EGALScores
 
@@ -96,8 +96,10 @@ def replay_round(results_dir: str | Path, *, method: str | None = None, seed: in
     dataset_spec = next((d for d in spec_suite.datasets if d.display == cell["dataset"]), None)
     if method_spec is None or dataset_spec is None:
         raise ConfigError(f"{run_file} does not describe cell {cell['key']}; was the directory reused by another suite?")
+    visible = bool(cell.get("pool_masks_visible", spec_suite.pool_masks == "visible"))
     spec = CellSpec(spec_suite, resolve_dataset_spec(dataset_spec), method_spec, int(cell["seed"]), str(results_dir),
-                    "cpu", int(result["provenance"]["environment"]["threads"]), data_root)
+                    "cpu", int(result["provenance"]["environment"]["threads"]), data_root,
+                    identity=result.get("identity", {}), pool_masks_visible=visible)
     _run, ctx = harness_replay(spec, result, round_index)  # the harness's own seeds and round steps
     r = round_index
     strategy = EGAL(cell["strategy_options"])

@@ -6,13 +6,13 @@ multi-label: macro ROC-AUC, LRAP, ranking loss (and subset/element accuracy).
 Explanation vs ROI, on samples with a non-empty ROI only (``nan`` when there are none,
 shown as "n/a" in reports — never 0):
 
-* ``dice_topn`` — the map binarised at its top-N pixels with N = |ROI| (seed 002):
+* ``dice_topn`` — the map binarised at its top-N pixels with N = |ROI| (SAL):
   Dice = 2|T∩G| / (|T|+|G|) = |T∩G| / N; ties broken by lower flat index.
-* ``soft_dice`` — seed 000 eq. 2: 2Σ(s·m) / (Σs + Σm).
-* ``iou`` — IoU of the map thresholded at 0.5 with the ROI (seed 003).
+* ``soft_dice`` — EG-AL eq. 2: 2Σ(s·m) / (Σs + Σm).
+* ``iou`` — IoU of the map thresholded at 0.5 with the ROI (DUE).
 * ``pointing_game`` — 1 if the argmax pixel lies inside the ROI.
 
-AULC (DESIGN.md): trapezoid of the curve over the number of labelled samples from the
+AULC : trapezoid of the curve over the number of labelled samples from the
 first to the last round, divided by that range, so a metric in [0, 1] gives AULC in
 [0, 1]; a single point returns its value.
 """
@@ -100,7 +100,7 @@ def dice_topn(maps: Tensor, roi: Tensor) -> Tensor:
 
 
 def soft_dice(maps: Tensor, roi: Tensor, eps: float = 1e-8) -> Tensor:
-    """Per-sample soft Dice 2Σ(s·m)/(Σs+Σm) (seed 000 eq. 2); ``nan`` for empty ROIs."""
+    """Per-sample soft Dice 2Σ(s·m)/(Σs+Σm) (EG-AL eq. 2); ``nan`` for empty ROIs."""
     s, g = _flat(maps, roi)
     inter = (s * g).sum(1)
     dice = 2 * inter / (s.sum(1) + g.sum(1) + eps)

@@ -1,0 +1,186 @@
+"""The architecture's promises: one explicit registry, registered metrics / report formats /
+commands, lifecycle hooks, the allow-list, small harness modules, a torch-free ``--help``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+import xalbench
+from tests.conftest import tiny_suite_text
+from xalbench.cli import main
+from xalbench.plugins import PluginSelection, get_plugin_manager, load_registry
+
+
+class EchoMetric(xalbench.Metric):
+    """Fraction of test samples predicted as class 0 (a metric a third party could add)."""
+
+    name: ClassVar[str] = "class0-share"
+    key: ClassVar[str] = "c0"
+    display: ClassVar[str] = "class0"
+    summary: ClassVar[str] = "share of class-0 predictions"
+    default: ClassVar[bool] = False
+
+    def compute(self, ev):
+        return float((ev.probs.argmax(1) == 0).mean())
+
+
+class Recorder:
+    """A plugin object listening to every lifecycle hook and adding a command and a report format."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    @xalbench.hookimpl
+    def register_metrics(self, register):
+        register(EchoMetric)
+
+    @xalbench.hookimpl
+    def run_started(self, run):
+        self.calls.append(f"run_started:{len(run.cells)}")
+
+    @xalbench.hookimpl
+    def cell_started(self, cell):
+        self.calls.append(f"cell_started:{cell.key}")
+
+    @xalbench.hookimpl
+    def round_finished(self, cell, round):
+        self.calls.append(f"round_finished:{round['round']}")
+
+    @xalbench.hookimpl
+    def cell_finished(self, cell, result):
+        self.calls.append(f"cell_finished:{result['status']}")
+
+    @xalbench.hookimpl
+    def run_finished(self, run, results):
+        self.calls.append(f"run_finished:{len(results)}")
+
+
+def test_programmatic_run_with_an_extra_plugin_and_lifecycle_hooks(tmp_path) -> None:
+    recorder = Recorder()
+    registry = load_registry(get_plugin_manager(extra=[recorder]))
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(tiny_suite_text(["random"], rounds=1).replace("[training]", '[evaluation]\nmetrics = ["class0-share"]\n\n[training]'))
+    results = xalbench.run(str(suite), registry=registry, out_dir=str(tmp_path / "out"), seeds=[0], isolation="inline")
+    assert [r["status"] for r in results] == ["ok"]
+    summary = results[0]["summary"]
+    assert 0 <= summary["aulc_c0"] <= 1 and "final_c0" in summary  # the registered metric got an AULC
+    assert recorder.calls == ["run_started:1", "cell_started:lesions__random+ce__seed0", "round_finished:0",
+                              "round_finished:1", "cell_finished:ok", "run_finished:1"]
+
+
+def test_a_failing_listener_never_fails_the_run(tmp_path) -> None:
+    class Broken:
+        @xalbench.hookimpl
+        def round_finished(self, cell, round):
+            raise RuntimeError("listener bug")
+
+    registry = load_registry(get_plugin_manager(extra=[Broken()]))
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(tiny_suite_text(["random"], rounds=1))
+    with pytest.warns(RuntimeWarning, match="listener bug"):
+        results = xalbench.run(str(suite), registry=registry, out_dir=str(tmp_path / "out"), seeds=[0],
+                               isolation="inline")
+    assert results[0]["status"] == "ok"
+
+
+PLUGIN = '''
+import xalbench
+from xalbench.commands import Command
+
+class Shout(xalbench.ReportFormat):
+    name = "shout"
+    summary = "upper-case markdown"
+    def render(self, report):
+        return "\\n".join(r["method"].upper() for r in report.rows)
+
+def add_arguments(parser):
+    parser.add_argument("word")
+
+def hello(args):
+    print("hello " + args.word)
+    return 0
+
+@xalbench.hookimpl
+def register_report_formats(register):
+    register(Shout)
+
+@xalbench.hookimpl
+def register_commands(register):
+    register(Command("hello", "say hello", add_arguments, hello))
+'''
+
+
+def test_plugins_add_report_formats_and_commands(fake_dist, tmp_path, capsys) -> None:
+    fake_dist("xalbench-shout", "xalbench_shout", PLUGIN)
+    assert main(["hello", "world"]) == 0
+    assert capsys.readouterr().out.strip() == "hello world"
+    from tests.core.test_core_report import fake_result
+    from xalbench.results import atomic_write_json
+
+    atomic_write_json(tmp_path / "cells" / "a.json", fake_result("random+ce", "random", 0, [0.4, 0.5], [0.1, 0.2]))
+    assert main(["report", str(tmp_path), "--format", "shout"]) == 0
+    assert capsys.readouterr().out.strip() == "RANDOM+CE"
+    assert main(["report", str(tmp_path), "--format", "shuot"]) == 2
+    assert "did you mean 'shout'" in capsys.readouterr().err
+
+
+def test_allow_list_loads_exactly_the_named_plugins(fake_dist) -> None:
+    fake_dist("xalbench-shout", "xalbench_shout", PLUGIN)
+    everything = PluginSelection().registry()
+    assert "shout" in everything.names("report_format")
+    only_core = PluginSelection(allow=("xalbench-egal",)).registry()
+    assert "shout" not in only_core.names("report_format")
+    assert "md" in only_core.names("report_format")  # built-ins always load
+    assert "egal" in only_core.names("strategy") and "aeig" not in only_core.names("strategy")
+    from_env = PluginSelection.from_env({"XALBENCH_PLUGINS": "xalbench-shout"})
+    assert from_env.allow == ("xalbench-shout",) and "shout" in from_env.registry().names("report_format")
+
+
+def test_help_imports_no_torch() -> None:
+    code = ("import sys\nfrom xalbench.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "for cmd in ('run', 'report', 'plugins', 'suites', 'data', 'check-plugin', 'leaderboard'):\n"
+            "    try:\n        main([cmd, '--help'])\n    except SystemExit:\n        pass\n"
+            "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip().splitlines()[-1] == "NO-TORCH", proc.stderr
+
+
+def test_every_option_has_help_text() -> None:
+    from xalbench.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    for name, p in sub.choices.items():
+        for action in p._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help, f"`xalbench {name} {action.option_strings[0]}` has no help text"
+
+
+def test_harness_modules_are_small() -> None:
+    root = Path(xalbench.__file__).parent / "harness"
+    sizes = {p.name: len(p.read_text().splitlines()) for p in root.glob("*.py")}
+    assert max(sizes.values()) <= 260, sizes
+
+
+def test_plugins_listing_fits_100_columns_and_show_prints_options(capsys) -> None:
+    assert main(["plugins"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    assert main(["plugins", "show", "dice"]) == 0
+    shown = capsys.readouterr().out
+    assert "alpha: float = 0.1" in shown and "EG-AL" in shown
+    assert main(["plugins", "show", "entrpy"]) == 2
+    assert "did you mean 'entropy'" in capsys.readouterr().err
+
+
+def test_suites_listing_shows_cells_json(capsys) -> None:
+    assert main(["suites", "--json"]) == 0
+    rows = {r["suite"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["smoke"]["cells"] == 16 and rows["smoke"]["seeds"] == 2

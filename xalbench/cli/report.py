@@ -1,0 +1,45 @@
+"""``xalbench report``: the leaderboard of a results directory in any registered format."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from xalbench.cli.common import add_debug
+
+NAME = "report"
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(NAME, help="leaderboard (and plots, findings) from a results directory",
+                       description="Rank the methods of a results directory: AULC of every registered metric, "
+                       "mean ± 95 %% interval over seeds, Δ vs random+ce, the paired test.")
+    p.add_argument("dir", help="a results directory written by `xalbench run`")
+    p.add_argument("--format", default="md", metavar="FMT",
+                   help="md (default), csv, json, html or any installed report format (`xalbench plugins --kind report_format`)")
+    p.add_argument("--plots", default=None, metavar="DIR", help="also write PNG learning curves and accuracy-vs-explanation planes here")
+    p.add_argument("--test", default="ttest", choices=["ttest", "wilcoxon"], help="paired test over seeds (default: t-test)")
+    p.add_argument("--allow-mixed", action="store_true",
+                   help="rank cells of one (dataset, method) run under different configurations (adds a column)")
+    p.add_argument("--output", "-o", default=None, metavar="FILE", help="write the report here instead of stdout")
+    add_debug(p)
+    p.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from xalbench.report.render import build_report, render
+
+    report = build_report(args.dir, test=args.test, allow_mixed=args.allow_mixed, plots_dir=args.plots,
+                          embed_plots=args.format == "html")
+    text = render(report, args.format)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        print(text)
+    for path in report.plot_paths:
+        print(f"wrote {path}", file=sys.stderr)
+    for path in report.damaged:
+        print(f"xalbench: damaged result file skipped: {path}", file=sys.stderr)
+    return 1 if report.damaged else 0

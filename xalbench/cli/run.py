@@ -1,0 +1,110 @@
+"""``xalbench run``: plan, validate, then run a suite (resumable: rerun the same command to continue)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from typing import Any
+
+from xalbench.cli.common import add_debug, data_root, device, positive_int, seeds_arg
+from xalbench.errors import ConfigError
+
+NAME = "run"
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(NAME, help="run a suite (resumable: rerun the same command to continue)",
+                       description="Plan and run a suite. Everything is validated before the first cell; "
+                       "finished cells are kept, unfinished ones resume, new ones run.")
+    p.add_argument("--suite", required=True, help="a registered suite name (`xalbench suites`) or a TOML file")
+    p.add_argument("--datasets", nargs="+", metavar="NAME", help="only these datasets (comma or space separated)")
+    p.add_argument("--strategies", nargs="+", metavar="NAME",
+                   help="only these strategies; ones the suite lacks are paired with every loss it uses")
+    p.add_argument("--losses", nargs="+", metavar="NAME", help="only these losses (added to every strategy if absent)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--seeds", type=seeds_arg, help="comma-separated seeds, e.g. 0,1 (unique, ≥ 0)")
+    group.add_argument("--n-seeds", type=positive_int("--n-seeds"), metavar="N", help="seeds 0..N-1 (N ≥ 1)")
+    p.add_argument("--protocol", default=None, metavar="NAME",
+                   help="run under this registered budget protocol as published (drops the suite's overrides)")
+    p.add_argument("--out", default=None, metavar="DIR", help="results directory (default: results/<suite>)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="auto = cuda when available (part of a cell's identity)")
+    p.add_argument("--workers", type=positive_int("--workers", 0), default=0, metavar="N",
+                   help="parallel cells; 0 = one per CPU core (results are identical for any N)")
+    p.add_argument("--threads", type=positive_int("--threads"), default=1, metavar="N",
+                   help="torch threads per cell (part of a cell's identity; default 1)")
+    p.add_argument("--executor", default="local", metavar="NAME",
+                   help="where cells run: local (default) or an installed executor (`xalbench plugins --kind executor`)")
+    p.add_argument("--isolation", default="process", choices=["process", "inline"],
+                   help="process (default): each cell's strategy runs in its own sandbox process; inline: in the "
+                   "cell's process, for debugging/profiling (recorded in the results)")
+    p.add_argument("--data-root", default=None, metavar="DIR", help="folder with real datasets (default: $XALBENCH_DATA)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan (finished / resume / to run, estimate) and exit")
+    p.add_argument("--quiet", action="store_true", help="no progress and no leaderboard")
+    add_debug(p)
+    p.set_defaults(handler=handle)
+
+
+def _summary_line(counts: dict[str, int], na: int) -> str:
+    return (f"{counts.get('finished', 0)} finished, {counts.get('resume', 0)} resumed, {counts.get('run', 0)} to run"
+            + (f" ({na} of them not applicable: n/a)" if na else ""))
+
+
+def handle(args: argparse.Namespace) -> int:
+    from xalbench.harness.runtime import Runtime
+    from xalbench.planning import load_suite, plan_suite
+    from xalbench.plugins import PluginSelection
+    from xalbench.runner import classify, run_plan
+
+    selection = PluginSelection.from_env()
+    registry = selection.registry()
+    suite = load_suite(registry, args.suite)
+    if args.protocol:
+        registry.get("protocol", args.protocol)  # unknown → did-you-mean
+        suite = dataclasses.replace(suite, protocol_base=args.protocol, protocol_overrides={})
+    executor = registry.create("executor", args.executor)
+    seeds = args.seeds if args.seeds is not None else (list(range(args.n_seeds)) if args.n_seeds else None)
+    workers = args.workers or max(1, (os.cpu_count() or 1) // args.threads)
+    out = args.out or os.path.join("results", suite.name)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ConfigError(f"--out {out} exists and is not a directory; choose another results directory")
+    plan = plan_suite(registry, suite, out_dir=out, datasets=args.datasets, strategies=args.strategies,
+                      losses=args.losses, seeds=seeds, device=device(args.device), threads=args.threads,
+                      data_root=data_root(args.data_root), isolation=args.isolation,
+                      runtime=Runtime(registry, selection))
+    for name, why in plan.skipped_datasets:
+        print(f"skipped dataset {name}: {why}", file=sys.stderr)
+    statuses = classify(plan)
+    for status in statuses.values():
+        for note in status.notes:
+            print(f"xalbench: {note}", file=sys.stderr)
+    counts: dict[str, int] = {}
+    for s in statuses.values():
+        counts[s.status] = counts.get(s.status, 0) + 1
+    if args.dry_run:
+        from xalbench.cli.estimate import estimate_seconds
+        from xalbench.progress import format_seconds
+
+        todo = [c for c in plan.cells if statuses[c.key].status != "finished"]
+        seconds, basis = estimate_seconds(plan, todo, workers)
+        print(f"suite {plan.suite.name}: {len(plan.cells)} cells — {_summary_line(counts, 0)}")
+        for c in plan.cells:
+            print(f"  {statuses[c.key].status:8s} {c.key}")
+        est = format_seconds(seconds) if seconds is not None else "unknown"
+        print(f"estimated time for the cells to run with {workers} worker(s): {est} ({basis})")
+        return 0
+    if not args.quiet:
+        print(f"{plan.suite.name}: {len(plan.cells)} cells — {_summary_line(counts, 0)}", file=sys.stderr)
+    results = run_plan(plan, workers=workers, quiet=args.quiet, executor=executor, statuses=statuses)
+    failed = [r for r in results if r["status"] == "failed"]
+    if not args.quiet and results:
+        from xalbench.report.render import render_report
+
+        print(render_report(out))
+    for r in failed:
+        err = r.get("error", {})
+        print(f"FAILED {r['cell']['key']}: {err.get('type')}: {err.get('message')}", file=sys.stderr)
+    print(f"results: {os.path.abspath(out)} ({len(results)} cells, {len(failed)} failed)", file=sys.stderr)
+    return 1 if failed else 0

@@ -1,0 +1,140 @@
+"""The fixed parts of one cell and its two round steps: train (via the trainer) and the strategy's view.
+
+Seeds (see :mod:`xalbench.harness.seeding`): the **pair** seed over (suite, dataset, seed)
+fixes the initial labelled set, the initial weights and the training shuffles, so every
+method of a (dataset, seed) pair starts from the same point (paired comparisons); the
+**cell** seed adds the method and drives the strategy's RNG.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import torch
+
+from xalbench.base import DatasetBundle, ExplainableNet
+from xalbench.harness import seeding
+from xalbench.harness.budget import initial_set, resolve_protocol
+from xalbench.harness.context import StrategyContext
+from xalbench.harness.evaluation import TestEvaluation, select_metrics
+from xalbench.harness.identity import CellSpec
+from xalbench.harness.masks import MaskBank
+from xalbench.registry import Registry
+from xalbench.training.base import MaskRequest, TrainedModels, TrainJob
+
+__all__ = ["CellRun"]
+
+
+class CellRun:
+    """Data, seeds, initial weights and components of one cell."""
+
+    def __init__(self, spec: CellSpec, bundle: DatasetBundle, registry: Registry) -> None:
+        self.spec, self.bundle, self.registry = spec, bundle, registry
+        suite, meta = spec.suite, bundle.meta
+        self.device = torch.device(spec.device)
+        self.protocol = resolve_protocol(registry, suite)
+        self.pair = seeding.name_seed(suite.name, spec.dataset.display, spec.seed)
+        self.cell = seeding.name_seed(suite.name, spec.dataset.display, spec.method.display, spec.seed)
+        self.n_init, self.k = self.protocol.counts(len(bundle.train))
+        init_rng = np.random.default_rng(seeding.derive(self.pair, "initial"))
+        self.initial = initial_set(bundle.train, self.n_init, self.protocol.initial_sampling, init_rng, meta.task)
+        torch.manual_seed(seeding.derive(self.pair, "weights") % (2**63))
+        self.template = self.build_model().to(self.device)
+        self.init_state = copy.deepcopy(self.template.state_dict())
+        method = spec.method
+        self.loss_fn = registry.create("loss", method.loss.name, method.loss.options)
+        self.trainer = registry.create("trainer", method.trainer.name, method.trainer.options)
+        self.mask_source = registry.create("mask_source", method.mask_source.name, method.mask_source.options)
+        self.explainer = (registry.create("explainer", suite.explainer.name, suite.explainer.options)
+                          if suite.explainer.name else None)
+        self.masks = MaskBank(bundle.train, None if self.mask_source.ignores_budget
+                              else self.protocol.mask_limit(len(bundle.train)))
+        self.metrics = select_metrics(registry, requested=suite.metrics, task=meta.task,
+                                      has_roi=bundle.test.roi is not None, has_explainer=self.explainer is not None)
+        self.trained: TrainedModels | None = None
+
+    def build_model(self) -> ExplainableNet:
+        """A fresh model of the suite's architecture for this dataset (random weights)."""
+        meta, model = self.bundle.meta, self.spec.suite.model
+        return self.registry.create("model", model.name, model.options).build(
+            meta.in_channels, meta.num_classes, meta.spatial_dims)
+
+    def new_model(self) -> ExplainableNet:
+        """The cell's model at its initial weights (a separate copy each call)."""
+        model = copy.deepcopy(self.template)
+        model.load_state_dict(self.init_state)
+        return model
+
+    def _create(self, kind: str, name: str, options: dict[str, Any] | None = None) -> Any:
+        return self.registry.create(kind, name, options)
+
+    def train(self, r: int, labelled: np.ndarray) -> TrainedModels:
+        """Round ``r``'s training through the method's trainer; deterministic in (seed, r)."""
+        meta = self.bundle.meta
+        job = TrainJob(
+            round_index=r, data=self.masks.labelled_split(labelled), index=np.asarray(labelled, dtype=np.int64),
+            n_pool=len(self.bundle.train), cell_seed=self.cell, task=meta.task, num_classes=meta.num_classes,
+            spatial_dims=meta.spatial_dims, training=self.spec.suite.training, device=self.device,
+            loss=self.loss_fn, new_model=self.new_model,
+            derive=lambda *purpose: seeding.derive(self.pair, *purpose[:1], r, *purpose[1:]),
+            create=self._create, previous=self.trained,
+        )
+        self.trained = self.trainer.fit(job)
+        return self.trained
+
+    def evaluation(self, r: int) -> TestEvaluation:
+        """The round's test-set evaluation view of the main model."""
+        meta, suite = self.bundle.meta, self.spec.suite
+        assert self.trained is not None
+        return TestEvaluation(self.trained.main, self.bundle.test, task=meta.task, num_classes=meta.num_classes,
+                              spatial_dims=meta.spatial_dims, explainer=self.explainer, target=suite.eval_target,
+                              device=self.device, batch_size=suite.training.eval_batch_size,
+                              seed=seeding.derive(self.pair, "evaluation", r))
+
+    def query_seeds(self, r: int) -> tuple[int, int]:
+        """(numpy RNG seed, torch seed) of the strategy in round ``r``."""
+        return seeding.derive(self.cell, "strategy", r), seeding.derive(self.cell, "strategy-torch", r) % (2**63)
+
+    def context(self, r: int, labelled: np.ndarray) -> StrategyContext:
+        """The strategy's read-only view after round ``r``'s training (in-process form)."""
+        suite, meta, pool = self.spec.suite, self.bundle.meta, self.bundle.train
+        assert self.trained is not None
+        data = self.masks.labelled_split(labelled)
+        visible = self.spec.pool_masks_visible
+        rng_seed, torch_seed = self.query_seeds(r)
+        return StrategyContext(
+            model=self.trained.main, pool_images=pool.images, labelled=labelled, labelled_labels=data.labels,
+            labelled_roi=data.roi, labelled_has_roi=data.has_roi,
+            val=self.bundle.val, task=meta.task, num_classes=meta.num_classes, spatial_dims=meta.spatial_dims,
+            rng=np.random.default_rng(rng_seed), device=self.device, round_index=r, seed=torch_seed,
+            explainer=self.explainer, pool_roi=pool.roi if visible else None,
+            pool_has_roi=pool.has_roi if visible else None, pool_masks_visible=visible,
+            batch_size=suite.training.eval_batch_size,
+            pool_annotated_slices=pool.annotated_slices if visible else None,
+        )
+
+    def acquire_masks(self, r: int, labelled: np.ndarray, new: np.ndarray) -> float | None:
+        """Masks from the method's mask source for ``new`` samples past the human budget; returns
+        the mean Dice of the generated masks against the (hidden) true ROIs, or ``None``."""
+        beyond = self.masks.beyond_budget(labelled, new)
+        if beyond.size == 0 or self.trained is None:
+            return None
+        pool = self.bundle.train
+        idx = torch.as_tensor(beyond)
+        request = MaskRequest(round_index=r, index=beyond, images=pool.images[idx], labels=pool.labels[idx],
+                              models=self.trained, explainer=self.explainer, task=self.bundle.meta.task,
+                              spatial_dims=self.bundle.meta.spatial_dims, device=self.device, create=self._create)
+        masks = self.mask_source.generate(request)
+        if masks is None:
+            return None
+        masks = masks.detach().cpu()
+        self.masks.add(beyond, masks)
+        truth = (pool.roi[idx] > 0.5).float().flatten(1)
+        pred = (masks > 0.5).float().flatten(1)
+        has = truth.sum(1) > 0
+        if not bool(has.any()):
+            return None
+        dice = 2 * (truth * pred).sum(1) / (truth.sum(1) + pred.sum(1)).clamp_min(1e-12)
+        return float(dice[has].mean())

@@ -1,0 +1,13 @@
+"""Registers the built-in report formats through the public hook."""
+
+from __future__ import annotations
+
+from xalbench import hookimpl
+from xalbench.hookspecs import Register
+from xalbench.report.formats import BUILTIN_FORMATS
+
+
+@hookimpl
+def register_report_formats(register: Register) -> None:
+    for cls in BUILTIN_FORMATS:
+        register(cls)

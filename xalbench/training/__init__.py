@@ -1,0 +1,1 @@
+"""Round trainers and mask sources: the contracts (:mod:`.base`) and the built-ins."""

@@ -1,0 +1,124 @@
+"""Contracts for how a round's model(s) are trained and where masks come from.
+
+* :class:`Trainer` — trains the round's model(s) on the labelled set and says which model is
+  evaluated and queried (``TrainedModels.main``); auxiliary models (e.g. SAL's M_interp)
+  go in ``TrainedModels.extra``. The built-in ``standard`` trainer retrains one model from
+  the cell's initial weights with the method's loss (warm start optional).
+* :class:`MaskSource` — where the masks of newly labelled samples come from once the
+  protocol's human-mask budget is spent: ``none`` (no mask, the default), ``human`` (the
+  expert's mask regardless of the budget) or a model's CAM (``model-cam``).
+
+Both are registered components (``register_trainers``, ``register_mask_sources``) named per
+method in a suite (``[[methods]] trainer = "..." mask_source = "..."``). They run in the
+harness's process and see only the labelled set (with the masks the method may use).
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from xalbench.base import Component, ExplainableNet, Explainer, Loss, Split, Task
+
+__all__ = ["MaskRequest", "MaskSource", "TrainJob", "TrainedModels", "Trainer"]
+
+
+@dataclasses.dataclass
+class TrainedModels:
+    """The outcome of one round's training: ``main`` is evaluated and queried."""
+
+    main: ExplainableNet
+    extra: dict[str, ExplainableNet] = dataclasses.field(default_factory=dict)
+    terms: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def get(self, which: str) -> ExplainableNet:
+        """``"main"`` or the name of an extra model (one-line error listing the available ones)."""
+        if which == "main":
+            return self.main
+        if which not in self.extra:
+            from xalbench.errors import ConfigError
+
+            raise ConfigError(f"the trainer produced no model {which!r}; available: main, {', '.join(self.extra)}")
+        return self.extra[which]
+
+
+@dataclasses.dataclass
+class TrainJob:
+    """What a trainer may use in round ``round_index``.
+
+    ``data`` is the labelled set in acquisition order with only the masks the method may use
+    (human masks within the budget, generated masks beyond it); ``index`` its pool indices.
+    ``new_model()`` returns the cell's model at its initial weights (the same for every method
+    of a (dataset, seed) pair); ``derive(purpose)`` gives the deterministic seed of a named
+    purpose in this round; ``create(kind, name, options)`` builds a registered component (e.g.
+    a second loss); ``previous`` is last round's outcome (warm start, frozen generators).
+    """
+
+    round_index: int
+    data: Split
+    index: np.ndarray
+    n_pool: int
+    cell_seed: int
+    task: Task
+    num_classes: int
+    spatial_dims: int
+    training: Any  # xalbench.suite.TrainingSpec
+    device: torch.device
+    loss: Loss
+    new_model: Callable[[], ExplainableNet]
+    derive: Callable[..., int]
+    create: Callable[[str, str, dict[str, Any] | None], Any]
+    previous: TrainedModels | None = None
+
+
+class Trainer(Component, abc.ABC):
+    """Trains a round's model(s); see :class:`TrainJob` for what it may use."""
+
+    kind: ClassVar[str] = "trainer"
+
+    @abc.abstractmethod
+    def fit(self, job: TrainJob) -> TrainedModels:
+        """Train on ``job.data`` and return the models (``main`` is evaluated and queried)."""
+
+
+@dataclasses.dataclass
+class MaskRequest:
+    """Newly labelled samples beyond the human-mask budget, for which a mask source may make masks.
+
+    ``labels`` are the labels the oracle just revealed; ``models`` the round's trained models
+    (the round in which these samples were queried); ``explainer`` the suite's evaluation
+    explainer (build another with ``create``).
+    """
+
+    round_index: int
+    index: np.ndarray
+    images: Tensor
+    labels: Tensor
+    models: TrainedModels
+    explainer: Explainer | None
+    task: Task
+    spatial_dims: int
+    device: torch.device
+    create: Callable[[str, str, dict[str, Any] | None], Any]
+
+
+class MaskSource(Component, abc.ABC):
+    """Where masks of samples labelled beyond the human-mask budget come from.
+
+    ``ignores_budget = True`` means every labelled sample gets its human mask (the budget is
+    not applied); otherwise :meth:`generate` is called for samples beyond it and returns
+    masks ``N×(D×)H×W`` in {0, 1} (or ``None`` = no masks)."""
+
+    kind: ClassVar[str] = "mask_source"
+    ignores_budget: ClassVar[bool] = False
+    supports_multilabel: ClassVar[bool] = True
+
+    @abc.abstractmethod
+    def generate(self, request: MaskRequest) -> Tensor | None:
+        """Masks for ``request.index`` (rows aligned), or ``None``."""

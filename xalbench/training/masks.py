@@ -1,0 +1,82 @@
+"""Built-in mask sources: ``none`` (default), ``human`` and ``model-cam``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from torch import Tensor
+
+from xalbench.options import Options
+from xalbench.training.base import MaskRequest, MaskSource
+
+__all__ = ["HumanMasks", "ModelCamMasks", "NoMasks", "cam_masks"]
+
+
+class NoMasks(MaskSource):
+    """Samples labelled beyond the human-mask budget get no mask (the protocol as published)."""
+
+    name: ClassVar[str] = "none"
+    summary: ClassVar[str] = "No mask beyond the human-mask budget (default)"
+
+    def generate(self, request: MaskRequest) -> Tensor | None:
+        return None
+
+
+class HumanMasks(MaskSource):
+    """Every labelled sample gets the expert's mask; the protocol's mask budget is ignored
+    (SAL's B2 baseline: saliency for every sample)."""
+
+    name: ClassVar[str] = "human"
+    summary: ClassVar[str] = "Expert masks for every labelled sample (ignores the mask budget)"
+    ignores_budget: ClassVar[bool] = True
+
+    def generate(self, request: MaskRequest) -> Tensor | None:
+        return None
+
+
+def cam_masks(maps: Tensor, threshold: float) -> Tensor:
+    """Binary masks from maps: per-sample min-max normalisation, then ``> threshold`` (SAL Alg. 1)."""
+    flat = maps.reshape(maps.shape[0], -1)
+    lo = flat.amin(1, keepdim=True)
+    hi = flat.amax(1, keepdim=True)
+    norm = (flat - lo) / (hi - lo).clamp_min(1e-12)
+    return (norm > threshold).float().reshape(maps.shape)
+
+
+class ModelCamMasks(MaskSource):
+    """Masks from a trained model's CAM: min-max normalised and thresholded (``> threshold``),
+    for the newly revealed label (``target = "label"``) or the model's prediction (``"pred"``).
+    ``model`` names which of the round's models draws them (``"main"`` or an extra model of the
+    trainer, e.g. SAL's ``"interp"``); ``explainer`` defaults to the suite's."""
+
+    name: ClassVar[str] = "model-cam"
+    summary: ClassVar[str] = "Masks drawn by a trained model's CAM (min-max, threshold), e.g. SAL's AI saliency"
+    paper: ClassVar[str] = "Boyd et al., SAL, Algorithm 1"
+    supports_multilabel: ClassVar[bool] = False
+
+    @dataclass(frozen=True)
+    class Options(Options):
+        model: str = "main"
+        threshold: float = 0.5
+        target: Literal["label", "pred"] = "label"
+        explainer: str = ""
+
+    def generate(self, request: MaskRequest) -> Tensor | None:
+        o = self.options
+        net = request.models.get(o.model)
+        explainer = request.create("explainer", o.explainer, None) if o.explainer else request.explainer
+        if explainer is None:
+            from xalbench.errors import ConfigError
+
+            raise ConfigError("mask source 'model-cam' needs an explainer: set the suite's [explainer] or its option")
+        x = request.images.to(request.device)
+        flags = [(m, m.training) for m in net.modules()]
+        net.eval()
+        try:
+            targets = request.labels.to(request.device) if o.target == "label" else None
+            maps = explainer.explain(net, x, targets).detach()
+        finally:
+            for m, flag in flags:
+                m.training = flag
+        return cam_masks(maps.cpu(), o.threshold)
