@@ -73,6 +73,15 @@ def test_paper_suite_methods_datasets_and_scaling_note():
             ours[method.strategy.name](method.strategy.options)
 
 
+def test_paper_suite_dataset_options_are_valid():
+    try:
+        reg = load_registry()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"full registry unavailable: {exc}")
+    for spec in _registry().get("suite", "gestalt-paper").load().datasets:
+        reg.get("dataset", spec.name)(spec.options)  # OptionsError on a bad key or value
+
+
 @parametrize_with_checks(ALL)
 def test_conformance(strategy, check):
     check(strategy)
