@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from xalbench.errors import ConfigError, DataNotFoundError
-from xalbench.harness.applicability import pool_masks_visible
+from xalbench.harness.applicability import method_skip_reason, pool_masks_visible
 from xalbench.harness.budget import resolve_protocol
 from xalbench.harness.identity import CellSpec, SourceHashes, cell_identity
 from xalbench.harness.runtime import Runtime
@@ -207,11 +207,12 @@ def plan_suite(
         protocol_dict = dataclasses.asdict(protocol)
         for m in methods:
             visible = pool_masks_visible(registry, suite, m, bundle.meta)
+            reason = method_skip_reason(registry, suite, m, bundle.meta)
             for seed in suite.seeds:
                 identity = cell_identity(registry, suite, spec, m, seed, protocol=protocol_dict, threads=threads,
                                          device=device, pool_masks_visible=visible, sources=sources)
                 cells.append(CellSpec(suite, spec, m, seed, out_dir, device, threads, data_root, identity,
-                                      selection, isolation, visible))
+                                      selection, isolation, visible, reason))
     return Plan(suite, cells, skipped, runtime)
 
 

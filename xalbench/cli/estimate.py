@@ -17,6 +17,7 @@ def estimate_seconds(plan: Any, todo: list[Any], workers: int) -> tuple[float | 
     """(seconds or None, what the estimate is based on)."""
     from xalbench.results import iter_results
 
+    todo = [c for c in todo if not getattr(c, "skip_reason", None)]
     if not todo:
         return 0.0, "nothing to run"
     out = todo[0].out_dir

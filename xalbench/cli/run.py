@@ -42,6 +42,8 @@ def add_parser(sub: Any) -> None:
                    "cell's process, for debugging/profiling (recorded in the results)")
     p.add_argument("--data-root", default=None, metavar="DIR", help="folder with real datasets (default: $XALBENCH_DATA)")
     p.add_argument("--dry-run", action="store_true", help="print the plan (finished / resume / to run, estimate) and exit")
+    p.add_argument("--profile", action="store_true",
+                   help="print where the time went (training, evaluation, strategy scoring, sandbox, I/O) per dataset")
     p.add_argument("--quiet", action="store_true", help="no progress and no leaderboard")
     add_debug(p)
     p.set_defaults(handler=handle)
@@ -83,26 +85,32 @@ def handle(args: argparse.Namespace) -> int:
     counts: dict[str, int] = {}
     for s in statuses.values():
         counts[s.status] = counts.get(s.status, 0) + 1
+    na = sum(1 for c in plan.cells if c.skip_reason and statuses[c.key].status != "finished")
     if args.dry_run:
         from xalbench.cli.estimate import estimate_seconds
         from xalbench.progress import format_seconds
 
         todo = [c for c in plan.cells if statuses[c.key].status != "finished"]
         seconds, basis = estimate_seconds(plan, todo, workers)
-        print(f"suite {plan.suite.name}: {len(plan.cells)} cells — {_summary_line(counts, 0)}")
+        print(f"suite {plan.suite.name}: {len(plan.cells)} cells — {_summary_line(counts, na)}")
         for c in plan.cells:
-            print(f"  {statuses[c.key].status:8s} {c.key}")
+            tag = "n/a" if c.skip_reason and statuses[c.key].status != "finished" else statuses[c.key].status
+            print(f"  {tag:8s} {c.key}" + (f"  ({c.skip_reason})" if tag == "n/a" else ""))
         est = format_seconds(seconds) if seconds is not None else "unknown"
         print(f"estimated time for the cells to run with {workers} worker(s): {est} ({basis})")
         return 0
     if not args.quiet:
-        print(f"{plan.suite.name}: {len(plan.cells)} cells — {_summary_line(counts, 0)}", file=sys.stderr)
+        print(f"{plan.suite.name}: {len(plan.cells)} cells — {_summary_line(counts, na)}", file=sys.stderr)
     results = run_plan(plan, workers=workers, quiet=args.quiet, executor=executor, statuses=statuses)
     failed = [r for r in results if r["status"] == "failed"]
     if not args.quiet and results:
         from xalbench.report.render import render_report
 
         print(render_report(out))
+    if args.profile:
+        from xalbench.report.profile import profile_markdown
+
+        print(profile_markdown(results))
     for r in failed:
         err = r.get("error", {})
         print(f"FAILED {r['cell']['key']}: {err.get('type')}: {err.get('message')}", file=sys.stderr)

@@ -71,6 +71,8 @@ def _querier(spec: CellSpec, run_registry: Any, meta: Any) -> Any:
 def _run(spec: CellSpec, runtime: Runtime, info: CellInfo) -> dict[str, Any]:
     seeding.configure_determinism(spec.threads, torch.device(spec.device))
     registry = runtime.registry
+    if spec.skip_reason:  # decided when planned
+        return result_dict(spec, "skipped", reason=spec.skip_reason, rounds=[], summary={})
     bundle = runtime.dataset(spec.dataset, spec.data_root)
     reason = method_skip_reason(registry, spec.suite, spec.method, bundle.meta)
     if reason:

@@ -1,14 +1,11 @@
-"""The read-only world a strategy sees, and the per-round pool cache.
+"""The concrete read-only world a strategy sees (implements ``xalbench.base.StrategyContext``).
 
 :class:`StrategyContext` holds pool images but **no pool labels**, no oracle and no test
-set; pool ROIs only when the suite's track says ``pool_masks = "visible"``. Touching a
-forbidden attribute raises :class:`InformationAccessError` *and* is recorded, so a
-strategy that catches the error still fails its cell.
-
-:class:`PoolCache` computes, once per round and lazily, the unlabelled pool's
-explanation-layer activations, embeddings, logits, probabilities, saliency maps and
-MC-dropout probabilities, in batches, without gradients and with the model in eval mode.
-Every array is aligned with ``ctx.unlabelled``.
+set; pool ROIs only when the track shows them. Touching a forbidden attribute raises
+:class:`InformationAccessError` *and* is recorded, so a strategy that catches the error
+still fails its cell. In a run it is built inside the strategy's sandbox process
+(:mod:`xalbench.sandbox`), from what the contract allows; the per-round cache is
+:class:`~xalbench.harness.pool_cache.PoolCache`.
 """
 
 from __future__ import annotations
@@ -22,6 +19,8 @@ from torch import Tensor
 
 from xalbench.base import ExplainableNet, Explainer, Split, Task
 from xalbench.errors import InformationAccessError
+from xalbench.explain.cam import eval_mode
+from xalbench.harness.pool_cache import PoolCache
 
 __all__ = ["EvalMode", "PoolCache", "StrategyContext", "model_fingerprint"]
 
@@ -38,139 +37,17 @@ def model_fingerprint(model: torch.nn.Module) -> str:
 
 
 class EvalMode:
-    """Context manager: eval mode inside, previous ``training`` flags restored after."""
+    """Context manager: eval mode inside, previous ``training`` flags restored after
+    (the class form of :func:`xalbench.explain.cam.eval_mode`)."""
 
     def __init__(self, model: torch.nn.Module) -> None:
-        self.model = model
-        self.flags: list[tuple[torch.nn.Module, bool]] = []
+        self._cm = eval_mode(model)
 
     def __enter__(self) -> torch.nn.Module:
-        self.flags = [(m, m.training) for m in self.model.modules()]
-        self.model.eval()
-        return self.model
+        return self._cm.__enter__()
 
     def __exit__(self, *exc: Any) -> None:
-        for m, flag in self.flags:
-            m.training = flag
-
-
-class PoolCache:
-    """Lazily computed, shared per-round quantities over the unlabelled pool."""
-
-    def __init__(
-        self,
-        model: ExplainableNet,
-        images: Tensor,
-        *,
-        task: Task,
-        explainer: Explainer | None,
-        device: torch.device,
-        batch_size: int = 256,
-        seed: int = 0,
-    ) -> None:
-        self._model = model
-        self._images = images
-        self.task = task
-        self._explainer = explainer
-        self.device = device
-        self.batch_size = batch_size
-        self.seed = seed
-        self._store: dict[Any, Tensor] = {}
-
-    def __len__(self) -> int:
-        return int(self._images.shape[0])
-
-    def _forward(self) -> None:
-        feats, logits = [], []
-        with torch.no_grad(), EvalMode(self._model):
-            for start in range(0, len(self), self.batch_size):
-                x = self._images[start : start + self.batch_size].to(self.device)
-                a = self._model.features(x)
-                feats.append(a)
-                logits.append(self._model.classifier(self._model.embed(a)))
-        empty_logits = torch.zeros(0, self._model.classifier.out_features, device=self.device)
-        self._store["features"] = torch.cat(feats) if feats else torch.zeros(0, device=self.device)
-        self._store["logits"] = torch.cat(logits) if logits else empty_logits
-
-    def features(self) -> Tensor:
-        """Explanation-layer activations ``U×C'×(d×)h×w`` (on the device)."""
-        if "features" not in self._store:
-            self._forward()
-        return self._store["features"]
-
-    def logits(self) -> Tensor:
-        if "logits" not in self._store:
-            self._forward()
-        return self._store["logits"]
-
-    def probs(self) -> Tensor:
-        """Softmax (multi-class) or sigmoid (multi-label) of :meth:`logits`."""
-        if "probs" not in self._store:
-            z = self.logits()
-            self._store["probs"] = torch.sigmoid(z) if self.task == "multi-label" else torch.softmax(z, dim=1)
-        return self._store["probs"]
-
-    def embeddings(self) -> Tensor:
-        """Penultimate features ``U×d`` (pooled explanation-layer activations)."""
-        if "embeddings" not in self._store:
-            with torch.no_grad():
-                self._store["embeddings"] = self._model.embed(self.features())
-        return self._store["embeddings"]
-
-    def predictions(self) -> Tensor:
-        if self.task == "multi-label":
-            return (self.probs() > 0.5).long()
-        return self.logits().argmax(1)
-
-    def saliency(self, target: str = "pred") -> Tensor:
-        """Maps ``U×(D×)H×W`` of the predicted class (``"pred"``) or ``U×K×…`` (``"all"``)."""
-        key = ("saliency", target)
-        if key in self._store:
-            return self._store[key]
-        if self._explainer is None:
-            raise RuntimeError("this suite configured no explainer; saliency is unavailable")
-        all_classes = target == "all"
-        if target not in ("pred", "all"):
-            raise ValueError("target must be 'pred' or 'all'")
-        out_shape = tuple(self._images.shape[2:])
-        maps = []
-        preds = self.logits().argmax(1)
-        with EvalMode(self._model):
-            for start in range(0, len(self), self.batch_size):
-                sl = slice(start, start + self.batch_size)
-                t = None if all_classes else preds[sl]
-                if self._explainer.from_features:
-                    m = self._explainer.explain_from_features(
-                        self._model, self.features()[sl], t, all_classes=all_classes, output_shape=out_shape
-                    )
-                else:
-                    x = self._images[sl].to(self.device)
-                    m = self._explainer.explain(self._model, x, t, all_classes=all_classes)
-                maps.append(m.detach())
-        self._store[key] = torch.cat(maps) if maps else torch.zeros((0, *out_shape), device=self.device)
-        return self._store[key]
-
-    def mc_probs(self, n_samples: int = 20) -> Tensor:
-        """MC-dropout probabilities ``T×U×K`` from the head's dropout on cached embeddings.
-
-        Dropout masks come from a generator seeded by the round seed (deterministic, no
-        global RNG). Memory is ``T×U×K`` (never ``T`` copies of the pool).
-        """
-        key = ("mc", n_samples)
-        if key in self._store:
-            return self._store[key]
-        emb = self.embeddings()
-        p = float(getattr(self._model.dropout, "p", 0.0))
-        gen = torch.Generator(device="cpu").manual_seed(self.seed)
-        out = []
-        with torch.no_grad():
-            for _ in range(n_samples):
-                keep = (torch.rand(emb.shape, generator=gen) >= p).to(emb.device, emb.dtype)
-                scale = 1.0 / (1.0 - p) if p < 1 else 0.0
-                z = self._model.classifier(emb * keep * scale)
-                out.append(torch.sigmoid(z) if self.task == "multi-label" else torch.softmax(z, 1))
-        self._store[key] = torch.stack(out) if out else torch.zeros(0)
-        return self._store[key]
+        self._cm.__exit__(*exc)
 
 
 class StrategyContext:

@@ -11,6 +11,7 @@ compared with the map of the first positive finding.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -36,10 +37,14 @@ class TestEvaluation:
         self.explainer, self.target, self.device = explainer, target, device
         self.batch_size, self.seed = batch_size, seed
         self._cache: dict[Any, Any] = {}
+        self.seconds: dict[str, float] = {}  #: time spent per cached quantity (the run's profile)
 
     def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
         if key not in self._cache:
+            t0 = time.perf_counter()
             self._cache[key] = compute()
+            name = key if isinstance(key, str) else str(key[0])
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
         return self._cache[key]
 
     @property

@@ -23,7 +23,7 @@ from xalbench.registry import Registry
 from xalbench.suite import ComponentSpec, MethodSpec, SuiteSpec
 from xalbench.utils.text import slug
 
-__all__ = ["CellSpec", "cell_key", "cell_identity", "identity_hash", "SourceHashes"]
+__all__ = ["CellSpec", "SourceHashes", "cell_identity", "cell_key", "identity_hash", "training_identity"]
 
 
 def cell_key(dataset: str, method: str, seed: int) -> str:
@@ -76,7 +76,8 @@ def cell_identity(registry: Registry, suite: SuiteSpec, dataset: ComponentSpec, 
     packages = {"xalbench": sources.of_package("xalbench")}
     for kind, name in used:
         package, digest = sources.of(registry.get(kind, name))
-        packages[package] = digest
+        role = kind if kind != "metric" else f"metric:{name}"
+        packages[role] = f"{package}:{digest}"
     return {
         "suite": suite.name,
         "dataset": dataset.identity(),
@@ -93,6 +94,18 @@ def cell_identity(registry: Registry, suite: SuiteSpec, dataset: ComponentSpec, 
         "device": device.split(":")[0],
         "sources": dict(sorted(packages.items())),
     }
+
+
+def training_identity(identity: dict[str, Any]) -> dict[str, Any]:
+    """The part of a cell's identity that determines its round-0 model: everything but the strategy,
+    the explainer, the evaluation and the track (every strategy of a (dataset, seed, loss, …) pair
+    starts from the same labelled set and weights, so round 0 trains the same model)."""
+    method = identity["method"]
+    sources = {k: v for k, v in identity["sources"].items()
+               if k not in ("strategy", "explainer") and not k.startswith("metric:")}
+    keep = ("suite", "dataset", "seed", "model", "protocol", "training", "threads", "device")
+    return {**{k: identity[k] for k in keep if k in identity}, "sources": sources,
+            "method": {k: method[k] for k in ("loss", "trainer", "mask_source")}}
 
 
 def identity_hash(identity: dict[str, Any]) -> str:
@@ -116,6 +129,7 @@ class CellSpec:
     selection: PluginSelection = dataclasses.field(default_factory=PluginSelection)
     isolation: str = "process"
     pool_masks_visible: bool = False
+    skip_reason: str | None = None  #: decided when planned: why this method does not apply (→ n/a)
 
     @property
     def key(self) -> str:

@@ -89,7 +89,8 @@ def run_rounds(spec: CellSpec, run: CellRun, querier: Any,
         t0 = time.perf_counter()
         trained = run.train(r, labelled)
         t1 = time.perf_counter()
-        metrics = evaluate(run.evaluation(r), round_metrics)
+        ev = run.evaluation(r)
+        metrics = evaluate(ev, round_metrics)
         t2 = time.perf_counter()
         n_human, n_generated = run.masks.counts(labelled)
         record: dict[str, Any] = {"round": r, "n_labelled": int(len(labelled)), "metrics": metrics,
@@ -114,9 +115,12 @@ def run_rounds(spec: CellSpec, run: CellRun, querier: Any,
         t3 = time.perf_counter()
         record["queried"] = queried
         record["acquired_class_histogram"] = class_histogram(pool, queried, meta)
-        record["timings"] = {"train_s": t1 - t0, "eval_s": t2 - t1, "query_s": t3 - t2, "strategy_s": strategy_s}
+        record["timings"] = {"train_s": t1 - t0, "eval_s": t2 - t1, "eval_maps_s": ev.seconds.get("roi_pairs", 0.0),
+                             "query_s": t3 - t2, "strategy_s": strategy_s}
         rounds.append(record)
+        t4 = time.perf_counter()
         _checkpoint(spec, run, rounds, labelled)
+        record["timings"]["io_s"] = time.perf_counter() - t4
         on_round(record)
         if n_unlabelled == 0:
             break

@@ -9,17 +9,19 @@ method of a (dataset, seed) pair starts from the same point (paired comparisons)
 from __future__ import annotations
 
 import copy
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from xalbench.base import DatasetBundle, ExplainableNet
+from xalbench.base import DatasetBundle, ExplainableNet, Loss
 from xalbench.harness import seeding
 from xalbench.harness.budget import initial_set, resolve_protocol
 from xalbench.harness.context import StrategyContext
 from xalbench.harness.evaluation import TestEvaluation, select_metrics
-from xalbench.harness.identity import CellSpec
+from xalbench.harness.identity import CellSpec, identity_hash, training_identity
 from xalbench.harness.masks import MaskBank
 from xalbench.registry import Registry
 from xalbench.training.base import MaskRequest, TrainedModels, TrainJob
@@ -70,8 +72,39 @@ class CellRun:
     def _create(self, kind: str, name: str, options: dict[str, Any] | None = None) -> Any:
         return self.registry.create(kind, name, options)
 
+    def _round0_path(self) -> Path | None:
+        """Where round 0's model is shared between the strategies of one (dataset, seed, loss, …), or
+        ``None`` when it cannot be shared (a trainer that does not declare it, a loss with round state)."""
+        if not getattr(self.trainer, "shares_round0", False) or type(self.loss_fn).on_round_start is not Loss.on_round_start:
+            return None
+        if not self.spec.identity:
+            return None
+        digest = identity_hash(training_identity(self.spec.identity))
+        return Path(self.spec.out_dir) / "shared" / "round0" / f"{digest}.pt"
+
+    def _train_round0_shared(self, fit: Any) -> TrainedModels:
+        path = self._round0_path()
+        if path is not None and path.exists():
+            try:
+                saved = torch.load(path, map_location=self.device, weights_only=True)
+                model = self.new_model()
+                model.load_state_dict(saved["state"])
+                self.trained = TrainedModels(main=model, terms=dict(saved["terms"]))
+                return self.trained
+            except (OSError, RuntimeError, KeyError, EOFError):
+                pass  # damaged: train again and overwrite
+        self.trained = fit()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            torch.save({"state": self.trained.main.state_dict(), "terms": self.trained.terms}, tmp)
+            os.replace(tmp, path)
+        return self.trained
+
     def train(self, r: int, labelled: np.ndarray) -> TrainedModels:
-        """Round ``r``'s training through the method's trainer; deterministic in (seed, r)."""
+        """Round ``r``'s training through the method's trainer; deterministic in (seed, r). Round 0
+        trains the same model for every strategy of a (dataset, seed, loss, model, training): it is
+        trained once and shared through ``<out>/shared/round0/``."""
         meta = self.bundle.meta
         job = TrainJob(
             round_index=r, data=self.masks.labelled_split(labelled), index=np.asarray(labelled, dtype=np.int64),
@@ -81,6 +114,8 @@ class CellRun:
             derive=lambda *purpose: seeding.derive(self.pair, *purpose[:1], r, *purpose[1:]),
             create=self._create, previous=self.trained,
         )
+        if r == 0 and self.trained is None:
+            return self._train_round0_shared(lambda: self.trainer.fit(job))
         self.trained = self.trainer.fit(job)
         return self.trained
 

@@ -36,6 +36,8 @@ class StandardTrainer(Trainer):
 
     name: ClassVar[str] = "standard"
     summary: ClassVar[str] = "One model, the method's loss, retrained from the initial weights each round"
+    #: round 0 depends only on (dataset, seed, loss, model, training): the harness trains it once per run
+    shares_round0: ClassVar[bool] = True
 
     def fit(self, job: TrainJob) -> TrainedModels:
         warm = job.training.warm_start and job.previous is not None
