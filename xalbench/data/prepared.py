@@ -7,7 +7,7 @@
   ``groups.npy``, ``has_roi.npy``;
 * ``roi.npy`` / ``class_roi.npy`` — ``uint8`` masks stored only for rows that can have one,
   ``roi_rows.npy`` maps each row to its stored mask (``-1``: none);
-* ``sources.json`` — every source file's (and image folder's) size and mtime;
+* ``sources.txt`` / ``sources.npy`` — every source file's (and image folder's) size and mtime;
 * ``manifest.json`` (written last) — cache format, the options key, the dataset metadata,
   each split's :meth:`~xalbench.base.Split.fingerprint` and a SHA-256 content hash.
 
@@ -40,7 +40,7 @@ from xalbench.data.common import resolve_data_root
 from xalbench.errors import ConfigError, DataNotFoundError
 
 __all__ = ["CACHE_DIRNAME", "FORMAT_VERSION", "Plan", "Reader", "Preparable", "cache_root", "check_cache",
-           "prepare", "load_prepared", "load_or_prepare", "materialize", "identity", "source_stats"]
+           "prepare", "load_prepared", "load_or_prepare", "materialize", "identity", "source_stats", "SourceStats"]
 
 CACHE_DIRNAME = ".xalbench-cache"
 FORMAT_VERSION = 1
@@ -117,32 +117,82 @@ def cache_root(data_root: str | os.PathLike[str] | None = None) -> Path:
 
 
 # ------------------------------------------------------------------------------- sources
-def source_stats(paths: list[str]) -> dict[str, list[Any]]:
-    """Sizes and mtimes of ``paths`` (folders: mtime only, which changes when files are added)."""
-    out: dict[str, list[Any]] = {"paths": [], "size": [], "mtime_ns": []}
-    for p in sorted(set(paths)):
-        try:
-            st = os.stat(p)
-        except FileNotFoundError as exc:
-            raise DataNotFoundError(f"source file {p} disappeared while planning the dataset; check the data "
-                                    "root and run again") from exc
-        out["paths"].append(p)
-        out["size"].append(-1 if os.path.isdir(p) else int(st.st_size))
-        out["mtime_ns"].append(int(st.st_mtime_ns))
-    return out
+@dataclass
+class SourceStats:
+    """Paths (files first, then folders) with their size (-1 for folders) and mtime in ns."""
+
+    paths: list[str]
+    size: np.ndarray
+    mtime_ns: np.ndarray
+
+    def digest(self) -> str:
+        h = hashlib.sha256("\n".join(self.paths).encode())
+        h.update(self.size.tobytes())
+        h.update(self.mtime_ns.tobytes())
+        return h.hexdigest()
+
+    def save(self, folder: Path) -> None:
+        (folder / "sources.txt").write_text("\n".join(self.paths) + "\n")
+        np.save(folder / "sources.npy", np.stack([self.size, self.mtime_ns], 1).astype(np.int64))
+
+    @classmethod
+    def read(cls, folder: Path) -> SourceStats:
+        paths = (folder / "sources.txt").read_text().splitlines()
+        arr = np.load(folder / "sources.npy")
+        if arr.shape != (len(paths), 2):
+            raise ValueError("sources.txt and sources.npy disagree")
+        return cls(paths, arr[:, 0].copy(), arr[:, 1].copy())
 
 
-def _stale_source(stats: dict[str, list[Any]]) -> str | None:
-    entries = list(zip(stats["paths"], stats["size"], stats["mtime_ns"], strict=True))
-    entries.sort(key=lambda e: e[1] < 0)  # files first: name the file, not its folder
-    for p, size, mtime in entries:
+def _stat_block(paths: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
+    """(sizes, mtimes, index of the first missing path or -1)."""
+    size = np.empty(len(paths), np.int64)
+    mtime = np.empty(len(paths), np.int64)
+    for i, p in enumerate(paths):
         try:
             st = os.stat(p)
         except OSError:
-            return f"{p} is missing"
-        if (size >= 0 and st.st_size != size) or st.st_mtime_ns != mtime:
-            return f"{p} changed since it was prepared"
-    return None
+            return size, mtime, i
+        size[i], mtime[i] = st.st_size, st.st_mtime_ns
+    return size, mtime, -1
+
+
+def _stat_all(paths: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
+    """:func:`_stat_block` over many paths with threads (``stat`` releases the GIL)."""
+    if len(paths) < 2000:
+        return _stat_block(paths)
+    from concurrent.futures import ThreadPoolExecutor
+
+    step = max(500, len(paths) // 32)
+    blocks = [paths[i:i + step] for i in range(0, len(paths), step)]
+    with ThreadPoolExecutor(max_workers=8) as ex:
+        parts = list(ex.map(_stat_block, blocks))
+    for b, (_, _, miss) in enumerate(parts):
+        if miss >= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), b * step + miss
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), -1
+
+
+def source_stats(paths: list[str]) -> SourceStats:
+    """Sizes and mtimes of ``paths`` (folders: mtime only, which changes when files are added)."""
+    unique = sorted(set(paths))
+    files = [p for p in unique if not os.path.isdir(p)]
+    folders = [p for p in unique if os.path.isdir(p)]
+    ordered = files + folders
+    size, mtime, miss = _stat_all(ordered)
+    if miss >= 0:
+        raise DataNotFoundError(f"source file {ordered[miss]} disappeared while planning the dataset; check the "
+                                "data root and run again")
+    size[len(files):] = -1
+    return SourceStats(ordered, size, mtime)
+
+
+def _stale_source(stats: SourceStats) -> str | None:
+    size, mtime, miss = _stat_all(stats.paths)
+    if miss >= 0:
+        return f"{stats.paths[miss]} is missing"
+    bad = np.flatnonzero(((stats.size >= 0) & (size != stats.size)) | (mtime != stats.mtime_ns))
+    return f"{stats.paths[int(bad[0])]} changed since it was prepared" if bad.size else None
 
 
 def check_cache(cdir: Path, key: dict[str, Any]) -> str | None:
@@ -152,7 +202,7 @@ def check_cache(cdir: Path, key: dict[str, Any]) -> str | None:
         return "not prepared"
     try:
         m = json.loads(manifest.read_text())
-        stats = json.loads((cdir / "sources.json").read_text())
+        stats = SourceStats.read(cdir)
     except (OSError, ValueError):
         return "its manifest is unreadable"
     if m.get("format") != FORMAT_VERSION:
@@ -177,9 +227,10 @@ def _chunk_rows(plan: Plan, n_jobs: int) -> int:
     return int(max(1, min(by_memory, by_balance, 1024)))
 
 
-def _plan_hash(plan: Plan, stats: dict[str, list[Any]]) -> str:
+def _plan_hash(plan: Plan, stats: SourceStats) -> str:
     blob = json.dumps({"key": plan.key, "n": plan.n, "shape": plan.image_shape, "dtype": plan.image_dtype,
-                       "k": plan.class_roi_k, "n_roi": plan.n_roi, "sources": stats}, sort_keys=True, default=str)
+                       "k": plan.class_roi_k, "n_roi": plan.n_roi, "sources": stats.digest()}, sort_keys=True,
+                      default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -286,7 +337,7 @@ def _file_hash(paths: list[Path]) -> str:
     return h.hexdigest()
 
 
-def _finalise(plan: Plan, partial: Path, stats: dict[str, list[Any]]) -> None:
+def _finalise(plan: Plan, partial: Path, stats: SourceStats) -> None:
     arrays = ["images", "labels", "split"]
     np.save(partial / "labels.npy", plan.labels)
     np.save(partial / "split.npy", plan.split.astype(np.int8))
@@ -307,7 +358,7 @@ def _finalise(plan: Plan, partial: Path, stats: dict[str, list[Any]]) -> None:
     bundle = _assemble(partial, plan.meta, arrays, fingerprints=None)
     fingerprints = {s: mp.split_fingerprint(getattr(bundle, s)) for s in _SPLITS}
     del bundle
-    _atomic_json(partial / "sources.json", stats)
+    stats.save(partial)
     manifest = {
         "format": FORMAT_VERSION, "key": plan.key, "dirname": plan.dirname, "n": plan.n,
         "image_shape": list(plan.image_shape), "image_dtype": plan.image_dtype, "arrays": arrays,

@@ -15,8 +15,9 @@ MAX_VALUE: dict[str, float] = {"uint8": 255.0, "uint16": 65535.0, "bool": 1.0}
 
 def quantize(x: np.ndarray, dtype: str = "uint8") -> np.ndarray:
     """Float in [0, 1] → ``uint8``/``uint16`` by rounding to the nearest level."""
-    top = MAX_VALUE[dtype]
-    return np.rint(np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0) * top).astype(dtype)
+    out = np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0)
+    out *= np.float32(MAX_VALUE[dtype])
+    return np.rint(out, out=out).astype(dtype)
 
 
 def to_float(arr: np.ndarray, max_value: float = 255.0) -> np.ndarray:
