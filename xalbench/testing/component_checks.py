@@ -17,7 +17,7 @@ from xalbench.registry import SLUG
 from xalbench.testing.kit import component_class, fresh
 
 __all__ = ["DECLARATIONS", "check_declarations", "check_name_is_slug", "check_options_defaults_and_reject_unknown",
-           "check_picklable_component", "check_subclass"]
+           "check_picklable_component", "check_subclass", "assert_pickles"]
 
 #: The boolean class attributes each kind must declare.
 DECLARATIONS: dict[str, tuple[str, ...]] = {
@@ -93,6 +93,15 @@ def check_picklable_component(component: Any) -> Any:
     returns the instance so a kit can use it and pickle it again."""
     cls = component_class(component)
     inst = fresh(component)
-    clone = pickle.loads(pickle.dumps(inst))
+    clone = pickle.loads(assert_pickles(inst, _label(cls)))
     assert type(clone) is cls and clone.options == inst.options, f"{_label(cls)}: unpickled copy differs"
     return inst
+
+
+def assert_pickles(obj: Any, who: str) -> bytes:
+    """``pickle.dumps(obj)``, or an AssertionError saying why a worker process could not receive it."""
+    try:
+        return pickle.dumps(obj)
+    except Exception as exc:  # noqa: BLE001 - lambdas, generators, open files, locks ...
+        raise AssertionError(f"{who} does not pickle ({type(exc).__name__}: {exc}); cells run in worker "
+                             "processes: keep lambdas, generators and open handles out of instance state") from exc

@@ -23,7 +23,6 @@ parameters, buffers, gradients and hooks are as they were; 3D works when ``suppo
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
@@ -33,6 +32,7 @@ from torch import Tensor, nn
 from xalbench.base import ExplainableNet, Explainer
 from xalbench.errors import XalbenchError
 from xalbench.testing.component_checks import (
+    assert_pickles,
     check_declarations,
     check_name_is_slug,
     check_options_defaults_and_reject_unknown,
@@ -264,7 +264,7 @@ def check_picklable(explainer: Any) -> None:
     """Instances pickle before and after explaining (cells run in worker processes)."""
     inst = check_picklable_component(explainer)
     inst.explain(tiny_net(2), tiny_images(2, 2), TARGETS[:2])
-    pickle.dumps(inst)
+    assert_pickles(inst, _label(explainer))
 
 
 EXPLAINER_CHECKS: tuple[Check, ...] = (

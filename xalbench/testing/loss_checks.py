@@ -24,7 +24,6 @@ and ``.grad`` alone (the harness calls ``backward``); ``on_round_start`` accepts
 from __future__ import annotations
 
 import math
-import pickle
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
@@ -33,6 +32,7 @@ import torch
 
 from xalbench.base import Batch, ExplainableNet, Loss, LossOutput, RoundInfo, Split, Task
 from xalbench.testing.component_checks import (
+    assert_pickles,
     check_declarations,
     check_name_is_slug,
     check_options_defaults_and_reject_unknown,
@@ -100,7 +100,7 @@ def _assert_equals_ce(component: Any, task: Task, spatial_dims: int) -> None:
         out, grads = _call(_prepared(component, full, spatial_dims), net, _without_masks(full, how))
         where = f"{_label(component)} ({task}, {spatial_dims}D, masks {how})"
         assert torch.allclose(out.total.detach(), ref.total.detach(), atol=ATOL, rtol=1e-5), (
-            f"{where}: without masks the loss must equal ce: {float(out.total):.7g} vs {float(ref.total):.7g}"
+            f"{where}: without masks the loss must equal ce: {float(out.total.detach()):.7g} vs {float(ref.total.detach()):.7g}"
         )
         same = all((a is None and b is None) or (a is not None and b is not None and torch.allclose(a, b, atol=ATOL))
                    for a, b in zip(grads, ref_grads, strict=True))
@@ -208,7 +208,7 @@ def check_picklable(loss: Any) -> None:
     batch = tiny_batch()
     inst.on_round_start(_round_info(batch, 2))
     inst(tiny_net(2, dropout=0.0), batch)
-    pickle.dumps(inst)
+    assert_pickles(inst, _label(loss))
 
 
 LOSS_CHECKS: tuple[Check, ...] = (
