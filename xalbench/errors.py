@@ -65,7 +65,10 @@ class StrategyContractError(XalbenchError):
     """A strategy broke its contract; ``rule`` names the broken rule.
 
     Rules: ``count``, ``duplicates``, ``range``, ``labelled``, ``nan``, ``type``,
-    ``exception``, ``timeout``, ``model-mutated``, ``pool-mutated``, ``forbidden-access``.
+    ``exception``, ``timeout``, ``model-mutated``, ``pool-mutated``, ``val-mutated``,
+    ``forbidden-access``, and for a strategy's sandbox process (:mod:`xalbench.sandbox`)
+    ``crash`` (it died without answering) and ``memory`` (it ran out of memory or was
+    killed by the out-of-memory killer).
     """
 
     exit_code = 1

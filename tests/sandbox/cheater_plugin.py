@@ -378,9 +378,20 @@ class Stateful(_Base):
         return ctx.unlabelled[self.calls - 1: self.calls - 1 + k]
 
 
+class WhereAmI(_Base):
+    """Picks differently in a child process than in the main one (depends on its process)."""
+
+    name: ClassVar[str] = "where-am-i"
+
+    def query(self, ctx: Any, k: int) -> np.ndarray:
+        import multiprocessing
+
+        return last_k(ctx, k) if multiprocessing.parent_process() is not None else first_k(ctx, k)
+
+
 CHEATERS = (HonestFirst, CheatGC, CheatFrames, CheatPrivate, CheatCache, CheatRegenerate, CheatDropout, CheatHook,
             CheatRequiresGrad, CheatPoolWrite, CheatValWrite, Sleeper, Crasher, Hog, Raiser, EnvProbe, Probe,
-            Stateful)
+            Stateful, WhereAmI)
 
 
 @xalbench.hookimpl

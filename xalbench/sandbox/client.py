@@ -4,7 +4,7 @@ One querier per cell. :meth:`ProcessQuerier.start` returns at once: it writes th
 data (:class:`~xalbench.sandbox.messages.CellData`, private copies) as ``.npy`` files into a
 fresh private temporary directory and starts the sandbox process from a background thread,
 so the sandbox boots while round 0 trains. :meth:`ProcessQuerier.query` sends one round's
-request, waits at most the spec's ``timeout`` (plus :data:`GRACE` seconds for the sandbox's
+request, waits at most the spec's ``timeout`` (plus up to :data:`GRACE` seconds for the sandbox's
 own model rebuild and checks) and validates the returned indices again with
 :func:`~xalbench.harness.guard.validate_indices`. :meth:`ProcessQuerier.close` stops the
 process group and removes the directory; it also runs at garbage collection and at exit.
@@ -55,7 +55,8 @@ __all__ = ["GRACE", "PRELOAD", "ProcessQuerier", "warm_up"]
 #: Modules the fork server imports once, so that a sandbox starts in milliseconds (plus, from
 #: :func:`main_imports`, the modules the main script imported; :mod:`xalbench.sandbox.preload` last).
 PRELOAD = ("numpy", "torch", "xalbench.strategies.plugin", "xalbench.models.plugin", "xalbench.explain.plugin")
-#: Seconds added to the strategy's timeout for the sandbox's own per-round work.
+#: Seconds added to the strategy's timeout for the sandbox's own per-round work (model rebuild,
+#: context, data checks); at most half the timeout.
 GRACE = 2.0
 _TERM_WAIT = 0.5
 
@@ -94,14 +95,9 @@ def warm_up() -> None:
 
 
 def _stop(proc: Any, directory: str | None, conn: Connection | None) -> None:
-    """Kill the sandbox's process group (stragglers included), reap it, remove its files."""
+    """Kill the sandbox's process group (it keeps nothing worth a graceful exit; stragglers the
+    strategy started go with it), reap it, remove its files."""
     if proc is not None and proc.pid is not None:
-        if proc.is_alive() and conn is not None:
-            try:
-                send(conn, None)
-            except (OSError, ValueError):
-                pass
-            proc.join(_TERM_WAIT)
         _kill_group(proc, signal.SIGKILL)
         proc.join()
     if conn is not None:
@@ -217,7 +213,8 @@ class ProcessQuerier:
                 send(self._conn, request)
             except OSError:
                 pass  # the process died; _receive reports how
-            reply = self._receive(self.spec.timeout + GRACE, what="answer", limit=self.spec.timeout)
+            grace = min(GRACE, 0.5 * self.spec.timeout)
+            reply = self._receive(self.spec.timeout + grace, what="answer", limit=self.spec.timeout)
             wall = time.perf_counter() - t0
             if isinstance(reply, ErrorReply):
                 raise error_from_reply(reply)

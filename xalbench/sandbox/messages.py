@@ -37,7 +37,9 @@ __all__ = [
     "digest",
     "make_cell_data",
     "make_round_request",
+    "private_copy",
     "state_dict_tensors",
+    "state_value",
 ]
 
 
@@ -107,7 +109,7 @@ class SandboxSpec:
             raise ValueError(f"memory_limit must be ≥ 1 GiB (torch alone maps more), got {self.memory_limit} bytes")
 
 
-def _np(t: torch.Tensor | np.ndarray | None) -> np.ndarray | None:
+def private_copy(t: torch.Tensor | np.ndarray | None) -> np.ndarray | None:
     """A private, C-contiguous numpy copy (never a view of the harness's storage)."""
     if t is None:
         return None
@@ -184,13 +186,13 @@ class CellData:
 def make_cell_data(pool: Split, val: Split, *, pool_masks_visible: bool) -> CellData:
     """Private copies of what a strategy may see of one cell's data (pool ROIs only if visible)."""
     show = pool_masks_visible and pool.roi is not None
+    cp = private_copy
     return CellData(
-        pool_images=_np(pool.images), val_images=_np(val.images), val_labels=_np(val.labels),
-        pool_masks_visible=pool_masks_visible,
-        val_roi=_np(val.roi), val_has_roi=_np(val.has_roi), val_class_roi=_np(val.class_roi),
-        val_annotated_slices=_np(val.annotated_slices), val_groups=_np(val.groups),
-        pool_roi=_np(pool.roi) if show else None, pool_has_roi=_np(pool.has_roi) if show else None,
-        pool_annotated_slices=_np(pool.annotated_slices) if show else None,
+        pool_images=cp(pool.images), val_images=cp(val.images), val_labels=cp(val.labels),
+        pool_masks_visible=pool_masks_visible, val_roi=cp(val.roi), val_has_roi=cp(val.has_roi),
+        val_class_roi=cp(val.class_roi), val_annotated_slices=cp(val.annotated_slices), val_groups=cp(val.groups),
+        pool_roi=cp(pool.roi) if show else None, pool_has_roi=cp(pool.has_roi) if show else None,
+        pool_annotated_slices=cp(pool.annotated_slices) if show else None,
     )
 
 
@@ -219,16 +221,16 @@ def make_round_request(round_index: int, model: torch.nn.Module, pool: Split, la
     roi = has_roi = None
     if pool.roi is not None:
         shown = torch.as_tensor(np.asarray(revealed, dtype=bool)) & pool.has_roi[lab].bool()
-        roi = _np(pool.roi[lab] * shown.view((-1,) + (1,) * (pool.roi.dim() - 1)).to(pool.roi.dtype))
-        has_roi = _np(shown)
-    state = {k_: _state_value(v) for k_, v in model.state_dict().items()}
+        roi = private_copy(pool.roi[lab] * shown.view((-1,) + (1,) * (pool.roi.dim() - 1)).to(pool.roi.dtype))
+        has_roi = private_copy(shown)
+    state = {k_: state_value(v) for k_, v in model.state_dict().items()}
     return RoundRequest(round_index=int(round_index), state_dict=state,
                         module_training=tuple(m.training for m in model.modules()), labelled=labelled,
-                        labelled_labels=_np(pool.labels[lab]), labelled_roi=roi, labelled_has_roi=has_roi,
+                        labelled_labels=private_copy(pool.labels[lab]), labelled_roi=roi, labelled_has_roi=has_roi,
                         rng_seed=int(rng_seed), torch_seed=int(torch_seed), k=int(k))
 
 
-def _state_value(t: torch.Tensor) -> np.ndarray | torch.Tensor:
+def state_value(t: torch.Tensor) -> np.ndarray | torch.Tensor:
     """A CPU copy; numpy when the dtype allows (pickling numpy is ~30× cheaper than torch tensors)."""
     t = t.detach().to("cpu", copy=True)
     try:

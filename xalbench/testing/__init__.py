@@ -12,7 +12,10 @@ Three entry points (scikit-learn names, ``estimator`` → ``strategy``)::
         check(strategy)
 
 ``run_check_plugin(name_or_distribution)`` runs the kit on installed components (the
-``xalbench check-plugin`` command). The checks themselves are in
+``xalbench check-plugin`` command). Queries run in sandbox processes, as in a real run, and
+are killed after ``time_limit`` seconds (``check_strategy(..., time_limit=5)``; default
+:data:`TIME_LIMIT`); the leak checks (:mod:`xalbench.testing.leak_checks`) fail strategies
+that try to read hidden data or change what they must not. The checks themselves are in
 :mod:`xalbench.testing.checks`; tiny contexts in :mod:`xalbench.testing.contexts`.
 """
 
@@ -28,9 +31,11 @@ from xalbench.base import Strategy
 from xalbench.errors import UnknownComponentError
 from xalbench.testing.checks import ALL_CHECKS, TIME_LIMIT, SkipCheck
 from xalbench.testing.contexts import make_context
+from xalbench.testing.leak_checks import LEAK_CHECKS, using_time_limit
 
 __all__ = [
     "ALL_CHECKS",
+    "LEAK_CHECKS",
     "SkipCheck",
     "StrategyCheckFailedWarning",
     "TIME_LIMIT",
@@ -39,6 +44,7 @@ __all__ = [
     "parametrize_with_checks",
     "run_check_plugin",
     "strategy_checks_generator",
+    "using_time_limit",
 ]
 
 Check = Callable[[type[Strategy]], None]
@@ -127,13 +133,27 @@ def check_strategy(
     on_fail: Literal["raise", "warn"] | None = "raise",
     expected_failed_checks: Mapping[str, str] | None = None,
     callback: Callable[..., None] | None = None,
+    time_limit: float | None = None,
 ) -> list[dict[str, Any]]:
     """Run every check; return ``[{check_name, status, exception, expected_to_fail_reason}]``.
 
     ``status`` is ``passed``, ``failed``, ``skipped`` or ``xfail``. ``on_fail="raise"``
     re-raises the first unexpected failure, ``"warn"`` emits
-    :class:`StrategyCheckFailedWarning`, ``None`` only records it.
+    :class:`StrategyCheckFailedWarning`, ``None`` only records it. ``time_limit``: seconds
+    per query (default :data:`TIME_LIMIT`).
     """
+    with using_time_limit(time_limit):
+        return _check_strategy(strategy, on_fail=on_fail, expected_failed_checks=expected_failed_checks,
+                               callback=callback)
+
+
+def _check_strategy(
+    strategy: str | type[Strategy],
+    *,
+    on_fail: Literal["raise", "warn"] | None,
+    expected_failed_checks: Mapping[str, str] | None,
+    callback: Callable[..., None] | None,
+) -> list[dict[str, Any]]:
     if on_fail not in ("raise", "warn", None):
         raise ValueError(f"on_fail must be 'raise', 'warn' or None, got {on_fail!r}")
     cls = _resolve(strategy)
@@ -166,8 +186,9 @@ def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def run_check_plugin(name_or_distribution: str) -> tuple[list[dict[str, Any]], bool]:
-    """Run the kit on a registered strategy name, or on every strategy a distribution registered.
+def run_check_plugin(name_or_distribution: str, *, time_limit: float | None = None) -> tuple[list[dict[str, Any]], bool]:
+    """Run the kit on a registered strategy name, or on every strategy a distribution registered
+    (``time_limit``: seconds per query, the ``check-plugin --timeout`` option).
 
     Returns table rows ``{strategy, distribution, version, check_name, status, exception}``
     (exception as one-line text) and ``ok`` (no check failed).
@@ -187,7 +208,7 @@ def run_check_plugin(name_or_distribution: str) -> tuple[list[dict[str, Any]], b
         )
     rows: list[dict[str, Any]] = []
     for record in chosen:
-        for row in check_strategy(record.obj, on_fail=None):
+        for row in check_strategy(record.obj, on_fail=None, time_limit=time_limit):
             exc = row["exception"]
             rows.append({
                 "strategy": record.name,

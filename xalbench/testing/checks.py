@@ -7,9 +7,10 @@ raises :class:`SkipCheck` when the check does not apply (e.g. a strategy that de
 ``supports_3d = False`` is not run on 3D data).
 
 The checks build their own tiny contexts (:func:`xalbench.testing.contexts.make_context`);
-strategies that declare ``requires_pool_masks`` get visible pool masks. Queries go
-through :func:`xalbench.harness.guard.call_strategy`, the exact gate the harness uses,
-with a generous :data:`TIME_LIMIT`.
+strategies that declare ``requires_pool_masks`` get visible pool masks. Queries run the way the
+harness runs them: in a fresh sandbox process, through :func:`xalbench.harness.guard.call_strategy`,
+killed after :func:`~xalbench.testing.leak_checks.time_limit` seconds (:data:`TIME_LIMIT` by
+default). The leak checks (:mod:`xalbench.testing.leak_checks`) close :data:`ALL_CHECKS`.
 """
 
 from __future__ import annotations
@@ -25,15 +26,13 @@ import numpy as np
 from xalbench.base import Strategy
 from xalbench.errors import OptionsError
 from xalbench.harness.context import StrategyContext, model_fingerprint
-from xalbench.harness.guard import call_strategy
 from xalbench.options import Options
 from xalbench.registry import SLUG
 from xalbench.testing.contexts import make_context
+from xalbench.testing.leak_checks import LEAK_CHECKS, TIME_LIMIT, direct_query, sandboxed_query
 
 __all__ = ["ALL_CHECKS", "SkipCheck", "TIME_LIMIT"]
 
-#: Seconds a single query on a tiny pool may take before the kit calls it hung.
-TIME_LIMIT = 60.0
 K = 5
 
 
@@ -47,7 +46,7 @@ def _context(cls: type[Strategy], **kwargs: Any) -> StrategyContext:
 
 
 def _query(cls: type[Strategy], ctx: StrategyContext, k: int = K) -> np.ndarray:
-    return call_strategy(cls(), ctx, k, timeout=TIME_LIMIT)
+    return sandboxed_query(cls, ctx, k)
 
 
 def check_is_strategy_subclass(cls: type[Strategy]) -> None:
@@ -133,7 +132,7 @@ def check_model_and_pool_unchanged(cls: type[Strategy]) -> None:
     ctx = _context(cls)
     before = (model_fingerprint(ctx.model), _digest(ctx.pool_images.numpy()), ctx.labelled.copy())
     modes = [m.training for m in ctx.model.modules()]
-    cls().query(ctx, K)
+    direct_query(cls(), ctx, K)
     assert model_fingerprint(ctx.model) == before[0], "query changed the model; deep-copy it before training"
     assert _digest(ctx.pool_images.numpy()) == before[1], "query changed ctx.pool_images"
     assert np.array_equal(ctx.labelled, before[2]), "query changed ctx.labelled"
@@ -146,7 +145,7 @@ def check_picklable(cls: type[Strategy]) -> None:
     inst = cls()
     clone = pickle.loads(pickle.dumps(inst))
     assert type(clone) is cls and clone.options == inst.options, "unpickled strategy differs from the original"
-    inst.query(_context(cls), K)
+    direct_query(inst, _context(cls), K)
     pickle.dumps(inst)
 
 
@@ -167,7 +166,7 @@ def check_3d(cls: type[Strategy]) -> None:
 
 
 def check_runs_within_time_bound(cls: type[Strategy]) -> None:
-    """A query of 10 from a 120-sample pool finishes within :data:`TIME_LIMIT` seconds."""
+    """A query of 10 from a 120-sample pool finishes within the kit's time limit (:data:`TIME_LIMIT` s by default)."""
     ctx = _context(cls, n_pool=120, n_labelled=20, n_val=30)
     assert _query(cls, ctx, 10).shape == (10,)
 
@@ -185,4 +184,5 @@ ALL_CHECKS: tuple[Callable[[type[Strategy]], None], ...] = (
     check_multilabel,
     check_3d,
     check_runs_within_time_bound,
+    *LEAK_CHECKS,
 )
