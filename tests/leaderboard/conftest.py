@@ -24,13 +24,16 @@ DATA_OPTIONS = {"size": 32, "n_train": 120, "n_val": 30, "n_test": 60}
 
 PLUGIN_SOURCE = '''
 """Test plugin for the leaderboard: a suite, an honest strategy, and a label-peeking one."""
+import os
+
 import numpy as np
 
 import xalbench
 from xalbench.suite import SuiteSource
 
-SUITE_TOML = """{suite_toml}"""
-PUBLIC = {public!r}
+SUITE_TOML = """@SUITE_TOML@"""
+PUBLIC = @PUBLIC@
+PUBLIC_DATASET = "@DATASET@"
 
 
 class Confident(xalbench.Strategy):
@@ -41,30 +44,44 @@ class Confident(xalbench.Strategy):
     supports_3d = True
 
     def query(self, ctx, k):
+        if os.environ.get("XALBENCH_LEADERBOARD_SECRET"):
+            raise RuntimeError("the maintainer secret reached plugin code")
         conf = ctx.cache.logits().double().softmax(1).max(1).values.cpu().numpy()
         return ctx.unlabelled[xalbench.stable_topk(-conf, min(k, len(ctx.unlabelled)))]
 
 
 class Peek(xalbench.Strategy):
     """Regenerates the public dataset (public seed) and picks by its true labels: pool samples whose
-    shortcut marker disagrees with the label first, then class-balanced. On any other data its
-    'labels' are someone else's."""
+    shortcut marker disagrees with the label, class-balanced. On any other data its 'labels' are
+    someone else's."""
 
     name = "lbtest-peek"
     summary = "memorises the public labels"
     supports_3d = True
 
     def query(self, ctx, k):
-        from xalbench.data.synth_lesion import SynthLesion2D
+        if PUBLIC_DATASET == "decoy-digits":
+            from xalbench.data.decoy_digits import DecoyDigits
 
-        arrays = SynthLesion2D(dict(PUBLIC)).arrays()
-        labels, marker = arrays["train_labels"], arrays["train_marker"]
-        unl = np.asarray(ctx.unlabelled)
-        counter = (marker[unl] != labels[unl]).astype(float)
-        seen = np.bincount(labels[unl], minlength=labels.max() + 1)
-        rarity = 1.0 / (1.0 + seen[labels[unl]])
-        order = np.lexsort((np.arange(unl.size), -rarity, -counter))
-        return unl[order[:k]]
+            arrays = DecoyDigits(dict(PUBLIC)).arrays()
+            labels, marker = arrays["train_labels"], arrays["train_decoy"]
+        else:
+            from xalbench.data.synth_lesion import SynthLesion2D
+
+            arrays = SynthLesion2D(dict(PUBLIC)).arrays()
+            labels, marker = arrays["train_labels"], arrays["train_marker"]
+        n_classes = int(labels.max()) + 1
+        counts = np.bincount(np.asarray(ctx.labelled_labels), minlength=n_classes).astype(float)
+        unl = [int(i) for i in ctx.unlabelled]
+        by_class = {c: [i for i in unl if labels[i] == c and marker[i] != labels[i]]
+                       + [i for i in unl if labels[i] == c and marker[i] == labels[i]] for c in range(n_classes)}
+        picked = []
+        while len(picked) < k:
+            open_classes = [c for c in range(n_classes) if by_class[c]]
+            c = min(open_classes, key=lambda c: (counts[c], c))
+            picked.append(by_class[c].pop(0))
+            counts[c] += 1
+        return np.asarray(picked, dtype=np.int64)
 
 
 @xalbench.hookimpl
@@ -75,12 +92,13 @@ def register_strategies(register):
 
 @xalbench.hookimpl
 def register_suites(register):
-    register(SuiteSource(name="{suite}", text=SUITE_TOML, summary="leaderboard test suite"))
+    register(SuiteSource(name="@SUITE@", text=SUITE_TOML, summary="leaderboard test suite"))
 '''
 
 
 def suite_toml(epochs: int = 2, rounds: int = 2, seeds: tuple[int, ...] = (0, 1), extra_training: str = "",
-               options: dict[str, Any] | None = None) -> str:
+               options: dict[str, Any] | None = None, dataset_name: str = "synth-lesion-2d", initial: int = 20,
+               query: int = 10) -> str:
     opts = ", ".join(f"{k} = {v}" for k, v in (options or DATA_OPTIONS).items())
     return textwrap.dedent(f"""
         name = "{SUITE}"
@@ -95,9 +113,9 @@ def suite_toml(epochs: int = 2, rounds: int = 2, seeds: tuple[int, ...] = (0, 1)
 
         [protocol]
         base = "aeig"
-        initial = 20
+        initial = {initial}
         rounds = {rounds}
-        query_size = 10
+        query_size = {query}
 
         [training]
         epochs = {epochs}
@@ -105,16 +123,17 @@ def suite_toml(epochs: int = 2, rounds: int = 2, seeds: tuple[int, ...] = (0, 1)
         {extra_training}
 
         [[datasets]]
-        name = "synth-lesion-2d"
+        name = "{dataset_name}"
         label = "{DATASET}"
         options = {{ {opts} }}
         """)
 
 
-def install_plugin(site: Path, toml: str, public: dict[str, Any]) -> None:
+def install_plugin(site: Path, toml: str, public: dict[str, Any], dataset_name: str = "synth-lesion-2d") -> None:
     """Write the test distribution (dist-info + module) under ``site``, as pip would leave it."""
     site.mkdir(parents=True, exist_ok=True)
-    source = PLUGIN_SOURCE.format(suite_toml=toml, public=public, suite=SUITE)
+    source = (PLUGIN_SOURCE.replace("@SUITE_TOML@", toml).replace("@PUBLIC@", repr(public))
+              .replace("@DATASET@", dataset_name).replace("@SUITE@", SUITE))
     (site / f"{MODULE}.py").write_text(textwrap.dedent(source), encoding="utf-8")
     info = site / f"{MODULE}-{VERSION}.dist-info"
     info.mkdir(exist_ok=True)
@@ -135,9 +154,9 @@ def reset_caches() -> None:
 class PluginSite:
     """The test plugin on ``sys.path`` and ``PYTHONPATH`` (so sandbox and re-run processes see it)."""
 
-    def __init__(self, site: Path, toml: str, public: dict[str, Any]) -> None:
+    def __init__(self, site: Path, toml: str, public: dict[str, Any], dataset_name: str = "synth-lesion-2d") -> None:
         self.site = site
-        install_plugin(site, toml, public)
+        install_plugin(site, toml, public, dataset_name)
         self._old_path = os.environ.get("PYTHONPATH")
 
     def __enter__(self) -> PluginSite:

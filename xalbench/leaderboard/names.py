@@ -82,7 +82,8 @@ def _homoglyph(value: str, builtins: Iterable[str]) -> str | None:
     return None
 
 
-def screen(value: str, where: str, *, limit: int = 80, builtins: Iterable[str] | None = None) -> None:
+def screen(value: str, where: str, *, limit: int = 80, builtins: Iterable[str] | None = None,
+           ascii_only: bool = True) -> None:
     """Raise the specific :class:`Rejection` for the first trick found in ``value``."""
     if len(value) > limit:
         raise Rejection("name-too-long", f"{where} is {len(value)} characters; the limit is {limit}")
@@ -100,7 +101,7 @@ def screen(value: str, where: str, *, limit: int = 80, builtins: Iterable[str] |
         if target is not None:
             raise Rejection("name-homoglyph", f"{where} = {value.encode('ascii', 'backslashreplace').decode()!r} "
                                               f"imitates the built-in name {target!r}")
-    if not value.isascii():
+    if ascii_only and not value.isascii():
         raise Rejection("name-not-slug", f"{where} contains non-ASCII characters")
 
 
@@ -134,13 +135,11 @@ def check_component(value: str, where: str) -> str:
 def check_method_text(value: str, where: str) -> str:
     """A method's display name: ``<strategy>+<loss>[+<trainer>][+masks=<source>]`` of slugs (each part
     screened for homoglyphs of built-ins), or a shipped suite's method label (checked in :mod:`.check`)."""
-    screen(value, where, limit=140)
+    screen(value, where, limit=140, ascii_only=False)
+    for i, part in enumerate(value.split("+")):
+        screen(part.removeprefix("masks="), f"{where} part {i + 1}", limit=140, builtins=builtin_names())
     if not METHOD.fullmatch(value):
         raise Rejection("name-not-slug", f"{where} = {value!r} must be '<strategy>+<loss>' of slugs")
-    for i, part in enumerate(value.split("+")):
-        part = part.removeprefix("masks=")
-        if SLUG.fullmatch(part):
-            screen(part, f"{where} part {i + 1}", limit=64, builtins=builtin_names())
     return value
 
 

@@ -1,0 +1,141 @@
+"""The built page in a real browser (Debian chromium + chromedriver through selenium): hostile names
+render as literal text, no script of theirs runs, nothing is fetched, sorting works both ways, the
+plots are visible."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                reason="chromium/chromedriver not installed (apt-get install -y chromium chromium-driver)")
+
+HOSTILE = [
+    "<script>window.__pwned = 1; document.title = 'pwned'</script>",
+    "<img src=x onerror=\"window.__pwned = 2\">",
+    "\" onmouseover=\"window.__pwned=3\" x=\"",
+    "</td></tr></table><script>window.__pwned=4</script>",
+    "<!-- a | b `c` -->",
+    "javascript:window.__pwned=5",
+    "evil\u202e" + "gnp.exe",
+]
+
+
+@pytest.fixture(scope="module")
+def driver():
+    pytest.importorskip("selenium", reason="selenium not installed (pip install 'xalbench[leaderboard]')")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--disable-background-networking", "--disable-component-update", "--no-first-run",
+                "--window-size=1400,1000"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield d
+    d.quit()
+
+
+def _rows():
+    from xalbench.leaderboard.stats import Row, Stat
+
+    rows = []
+    for i, name in enumerate(HOSTILE):
+        value = 0.30 + 0.05 * ((i * 3) % 7)
+        aulc = {"acc": Stat(value, 0.02, 2), "dice": Stat(None, None, 0)}
+        delta = {"acc": Stat(value - 0.4, 0.01, 2), "dice": Stat(None, None, 0)}
+        rows.append(Row("lb-tiny", "lesions", "self-reported", name, "plugin-" + str(i), "1.0", name, 2,
+                        aulc, delta, {"acc": None, "dice": None}, {"acc": None, "dice": None}, "0" * 64))
+    return rows
+
+
+def _open(driver, html: str, tmp_path: Path) -> None:
+    page = tmp_path / "index.html"
+    page.write_text(html, encoding="utf-8")
+    driver.get_log("browser")  # drain
+    driver.get(page.resolve().as_uri())
+
+
+def test_hostile_names_are_text_and_no_script_runs(driver, tmp_path: Path) -> None:
+    from xalbench.leaderboard.build import render_html
+
+    html = render_html(_rows(), ["acc", "dice"])
+    assert "http://" not in html and "https://" not in html
+    _open(driver, html, tmp_path)
+    assert driver.title == "xalbench leaderboard"
+    assert driver.execute_script("return window.__pwned === undefined")
+    from selenium.webdriver.common.by import By
+
+    cells = [td.get_attribute("textContent") for td in driver.find_elements(By.CSS_SELECTOR, "tbody td:nth-child(3)")]
+    assert sorted(cells) == sorted(HOSTILE)  # literal text, every character kept
+    assert not driver.find_elements(By.CSS_SELECTOR, "tbody script, tbody img, td[onmouseover]")
+    # the page's own (hashed) script ran: clicking a header sorts; an injected one would be blocked by the CSP
+    headers = driver.find_elements(By.CSS_SELECTOR, "thead th button")
+    headers[5].click()
+    assert driver.find_element(By.CSS_SELECTOR, "thead th:nth-child(6)").get_attribute("aria-sort") == "ascending"
+
+
+def test_built_page_sorts_shows_plots_and_fetches_nothing(driver, board: Path, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    from xalbench.leaderboard.build import build
+    from xalbench.leaderboard.check import load_reference
+
+    build(board, reference=load_reference(board / "reference.json"))
+    html = (board / "index.html").read_text(encoding="utf-8")
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html)
+    assert csp and "default-src 'none'" in csp.group(1) and "unsafe-inline" not in csp.group(1)
+    assert not re.search(r"(src|href)=\"(https?:)?//", html)
+
+    # sorting in a page with several rows (fabricated, same renderer)
+    from xalbench.leaderboard.build import render_html
+
+    _open(driver, render_html(_rows(), ["acc", "dice"]), tmp_path)
+    def column(n: int) -> list[float]:
+        return [float(td.get_attribute("data-v")) for td in
+                driver.find_elements(By.CSS_SELECTOR, f"tbody td:nth-child({n})")]
+
+    button = driver.find_elements(By.CSS_SELECTOR, "thead th button")[5]
+    button.click()
+    assert column(6) == sorted(column(6))
+    button.click()
+    assert column(6) == sorted(column(6), reverse=True)
+
+    # the real board: plot visible, no request beyond the file itself, no console errors
+    driver.get((board / "index.html").resolve().as_uri())
+    img = driver.find_element(By.TAG_NAME, "img")
+    assert driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 100", img)
+    png = img.screenshot_as_png
+    from PIL import Image
+
+    shot = Image.open(io.BytesIO(png)).convert("L")
+    lo, hi = shot.getextrema()
+    assert hi - lo > 100, "the plot screenshot is blank"
+    severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert not severe, severe
+    import json
+
+    requests = [json.loads(e["message"])["message"] for e in driver.get_log("performance")]
+    urls = {m["params"]["request"]["url"] for m in requests if m.get("method") == "Network.requestWillBeSent"}
+    assert all(u.startswith(("file:", "data:")) for u in urls), urls
+
+
+def test_injected_inline_script_is_blocked_by_the_csp(driver, tmp_path: Path) -> None:
+    """Negative control: even markup that bypassed escaping could not run a script."""
+    from xalbench.leaderboard.build import render_html
+
+    html = render_html(_rows()[:1], ["acc", "dice"])
+    html = html.replace("<h1>", "<script>window.__pwned = 9</script><h1>", 1)
+    _open(driver, html, tmp_path)
+    assert driver.execute_script("return window.__pwned === undefined")
+    assert any("Content Security Policy" in e["message"] for e in driver.get_log("browser"))

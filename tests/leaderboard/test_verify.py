@@ -1,0 +1,92 @@
+"""``verify``: sampled re-runs reproduce an honest submission; a strategy that memorised the public data's
+labels keeps its edge only on the public data and is flagged on held-out data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.leaderboard.conftest import DATASET, PluginSite, reference, run_suite, suite_toml
+
+SECRET = b"test-secret-0123456789abcdef"
+# decoy-digits with a label-coding corner swatch in 80 % of the pool (none in test): a model trained on a
+# random labelled set leans on the swatch; one trained on swatch-free, class-balanced picks does not
+VERIFY_OPTIONS = {"size": 16, "margin": 2, "n_train": 300, "n_val": 50, "n_test": 300, "rho": 0.8}
+
+
+def _checked(sub: Path):
+    from xalbench.leaderboard.check import check_submission
+
+    report = check_submission(sub, reference=reference())
+    assert report.ok, report.lines()
+    return report.submission
+
+
+def test_sample_is_fixed_by_the_manifest(lb_submission: Path) -> None:
+    from xalbench.leaderboard.verify import held_out_seed, sample_cells
+
+    sub = _checked(lb_submission)
+    first = sample_cells(sub, 1)
+    assert first == sample_cells(sub, 1) and first[0].method in sub.own_methods
+    assert [c.seed for c in sample_cells(sub, 2)] == [0, 1] or len({c.seed for c in sample_cells(sub, 2)}) == 2
+    a, b = held_out_seed(SECRET, "s", "d", 0), held_out_seed(SECRET + b"x", "s", "d", 0)
+    assert a != b and a != 0 and held_out_seed(SECRET, "s", "d", 0) == a
+
+
+def test_compare_catches_a_non_reproducing_cell(lb_submission: Path) -> None:
+    from xalbench.leaderboard.verify import VerifySettings, _compare
+
+    sub = _checked(lb_submission)
+    cell = sub.cells[0]
+    rerun = json.loads(json.dumps({"rounds": cell.rounds}))
+    assert _compare(cell, rerun, True, VerifySettings())[0]
+    rerun["rounds"][0]["queried_sha256"] = "0" * 64
+    ok, detail = _compare(cell, rerun, True, VerifySettings())
+    assert not ok and "queried" in detail
+    name = next(iter(rerun["rounds"][1]["metrics"]))
+    rerun["rounds"][1]["metrics"][name] = (rerun["rounds"][1]["metrics"][name] or 0) + 0.3
+    ok, detail = _compare(cell, rerun, False, VerifySettings())
+    assert not ok and name in detail
+
+
+@pytest.fixture(scope="module")
+def verify_board(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    toml = suite_toml(epochs=5, rounds=3, options=VERIFY_OPTIONS, dataset_name="decoy-digits", initial=30,
+                      query=30, extra_training="min_steps = 60\nlr = 0.003")
+    site = tmp_path_factory.mktemp("verify-site")
+    with PluginSite(site, toml, VERIFY_OPTIONS, "decoy-digits") as ps:
+        run = run_suite(tmp_path_factory.mktemp("verify-run") / "run", ["random", "lbtest-confident", "lbtest-peek"])
+        board = tmp_path_factory.mktemp("verify-board")
+        yield ps, run, board
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("submitter", "method", "status"), [
+    ("honest-lab", "lbtest-confident+ce", "verified"),
+    ("peeking-lab", "lbtest-peek+ce", "flagged"),
+])
+def test_held_out_data(verify_board: Any, submitter: str, method: str, status: str,
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from xalbench.leaderboard.submit import submit
+    from xalbench.leaderboard.verify import VerifySettings, record_path, verify
+
+    monkeypatch.setenv("XALBENCH_LEADERBOARD_SECRET", "must-not-reach-the-plugin")
+    _, run, board = verify_board
+    sub = submit(run, submitter=submitter, out=board / "submissions", methods=[method])
+    record = verify(sub, reference=reference(), board=board, secret=SECRET, settings=VerifySettings(cells=1))
+    assert record["rerun"][0]["match"], record["rerun"]  # the sampled cell reproduces bit for bit
+    entry = record["held_out"][DATASET][method]
+    assert record["status"] == status, (record["reasons"], entry)
+    if status == "flagged":
+        assert entry["collapse"] and entry["submitted"]["acc"] > entry["held_out"]["acc"]
+        assert any("held-out" in r for r in record["reasons"])
+    from xalbench.leaderboard.verify import held_out_seed
+
+    text = record_path(board, json.loads((sub / "manifest.json").read_text())).read_text()
+    assert json.loads(text)["status"] == status
+    assert str(held_out_seed(SECRET, "lb-tiny", DATASET, 0)) not in text  # held-out seeds are never written
+    shutil.rmtree(sub)

@@ -1,0 +1,52 @@
+"""The maintainers' reference file (``leaderboard/reference.json``): which suites the board takes,
+the xalbench version pinned for each, and each dataset's canary band.
+
+The band is the range the built-in ``random+ce`` canary's AULC (mean over the suite's seeds) must
+fall in for a submission to be accepted — an MLPerf-style reference-convergence check that catches
+changed splits, a different environment or a tampered harness. :func:`canary_bands` sets it from a
+maintainer run of the canary on several seeds: mean ± max(floor, width · sd / √n), with ``sd`` the
+per-seed standard deviation and ``n`` the number of seeds the suite averages over.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from xalbench.errors import ConfigError
+from xalbench.leaderboard import CANARY_METHOD, SCHEMA_VERSION, adapter
+from xalbench.leaderboard.submit import cell_record, write_json
+
+__all__ = ["canary_bands"]
+
+
+def canary_bands(run_dir: str | Path, path: Path, *, width: float = 3.0, floor: float = 0.03,
+                 key: str = "acc") -> tuple[str, dict[str, list[float]]]:
+    run = adapter.read_run(run_dir)
+    shipped = adapter.shipped_suite(run.suite_name)
+    cells = [c for c in run.cells if c.method == CANARY_METHOD and c.status == "ok"]
+    if not cells:
+        raise ConfigError(f"{run_dir} has no finished {CANARY_METHOD} cell; run the suite with "
+                          "--strategies random --losses ce --n-seeds 6")
+    n = max(1, len(shipped.seeds))
+    bands: dict[str, list[float]] = {}
+    for dataset in sorted({c.dataset for c in cells}):
+        values = [adapter.recompute_aulc(cell_record(c)["rounds"]).get(key) for c in cells if c.dataset == dataset]
+        xs = [v for v in values if v is not None]
+        if len(xs) < 2:
+            raise ConfigError(f"{dataset}: need the canary on at least 2 seeds to set a band, found {len(xs)}")
+        mean = math.fsum(xs) / len(xs)
+        sd = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
+        half = max(floor, width * sd / math.sqrt(n))
+        bands[dataset] = [round(max(0.0, mean - half), 4), round(min(1.0, mean + half), 4)]
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    data.setdefault("schema_version", SCHEMA_VERSION)
+    suites = data.setdefault("suites", {})
+    entry = suites.setdefault(shipped.name, {})
+    entry["xalbench_version"] = cells[0].xalbench_version
+    entry.setdefault("xalbench_source_sha256", None)
+    entry["canary"] = {d: {key: band} for d, band in bands.items()}
+    write_json(path, data)
+    return shipped.name, bands
