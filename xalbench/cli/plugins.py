@@ -58,7 +58,7 @@ def _list(registry: Any, args: argparse.Namespace) -> int:
         table = [[r.kind, r.name, r.distribution, r.version, r.summary, _extra(r), r.paper] for r in rows]
         print(tabulate(table, headers=["kind", "name", "distribution", "version", "summary", "notes", "paper"]))
         return 0
-    table = [[r.kind, _fit(r.name, 22), _fit(r.distribution, 18), _fit(r.summary, 44)] for r in rows]
+    table = [[r.kind, _fit(r.name, 22), _fit(r.distribution, 17), _fit(r.summary, 40)] for r in rows]
     print(tabulate(table, headers=["kind", "name", "distribution", "summary"]))
     print("\n`xalbench plugins show NAME` for options and paper; --wide for versions, notes and papers")
     return 0

@@ -12,7 +12,9 @@ redone (its old file kept aside).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -31,30 +33,27 @@ def cell_key(dataset: str, method: str, seed: int) -> str:
     return f"{slug(dataset)}__{slug(method)}__seed{seed}"
 
 
-class SourceHashes:
-    """SHA-256 over the ``.py``/``.toml`` files of the top-level package that defines a component
-    (xalbench itself or a plugin distribution), computed once per package per planning."""
+@functools.cache
+def package_source_hash(package: str) -> str:
+    """SHA-256 over the ``.py``/``.toml`` files of an imported top-level package, once per process:
+    the code this process runs (files edited after import do not change what runs)."""
+    module = sys.modules.get(package) or importlib.import_module(package)
+    files = getattr(module, "__file__", None)
+    h = hashlib.sha256()
+    if files:
+        root = Path(files).parent
+        for path in sorted(root.rglob("*")):
+            if path.suffix in (".py", ".toml") and "__pycache__" not in path.parts:
+                h.update(str(path.relative_to(root)).encode())
+                h.update(path.read_bytes())
+    return h.hexdigest()[:16]
 
-    def __init__(self) -> None:
-        self._by_package: dict[str, str] = {}
+
+class SourceHashes:
+    """Source hashes of the packages that define components (see :func:`package_source_hash`)."""
 
     def of_package(self, package: str) -> str:
-        if package not in self._by_package:
-            module = sys.modules.get(package)
-            if module is None:
-                import importlib
-
-                module = importlib.import_module(package)
-            files = getattr(module, "__file__", None)
-            root = Path(files).parent if files else None
-            h = hashlib.sha256()
-            if root is not None:
-                for path in sorted(root.rglob("*")):
-                    if path.suffix in (".py", ".toml") and "__pycache__" not in path.parts:
-                        h.update(str(path.relative_to(root)).encode())
-                        h.update(path.read_bytes())
-            self._by_package[package] = h.hexdigest()[:16]
-        return self._by_package[package]
+        return package_source_hash(package)
 
     def of(self, obj: Any) -> tuple[str, str]:
         """(top-level package, its source hash) for a registered component class or object."""
