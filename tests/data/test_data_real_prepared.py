@@ -257,3 +257,57 @@ def test_medmnist_streamed_cache_equals_direct(tmp_path, flag, shape, opts):
         assert np.allclose(mapped.test.images[2].numpy().reshape(-1),
                            np.moveaxis(raw["test_images"][2], -1, 0).reshape(-1) / 255.0 if shape[-1] == 3
                            else raw["test_images"][2].reshape(-1) / 255.0)
+
+
+# ------------------------------------------------------------------------------ end to end
+RUN_SUITE = """
+name = "prepared-vs-direct"
+description = "tiny run on a manifest dataset"
+seeds = [0]
+strategies = ["random", "entropy"]
+losses = ["dice"]
+
+[model]
+name = "small-cnn"
+options = {{ width = 8, n_blocks = 3 }}
+
+[protocol]
+base = "aeig"
+initial = 8
+rounds = 2
+query_size = 4
+
+[training]
+epochs = 2
+batch_size = 8
+
+[[datasets]]
+name = "manifest"
+label = "m"
+options = {{ path = "{csv}", boxes = "boxes.csv", size = 24, val_fraction = 0.2, test_fraction = 0.2, {extra} }}
+"""
+
+
+def _run(tmp_path, manifest, extra: str, out: str):
+    import xalbench
+
+    (tmp_path / "dr").mkdir(exist_ok=True)
+    suite = tmp_path / f"{out}.toml"
+    suite.write_text(RUN_SUITE.format(csv=manifest / "m.csv", extra=extra))
+    results = xalbench.run(str(suite), out_dir=str(tmp_path / out), data_root=str(tmp_path / "dr"),
+                           isolation="inline")
+    return {r["cell"]["method"]: r for r in results}
+
+
+def _trajectory(result):
+    return [(r["n_labelled"], r.get("queried"), json.dumps(r["metrics"], sort_keys=True)) for r in result["rounds"]]
+
+
+@pytest.mark.slow
+def test_run_on_prepared_mapped_data_equals_run_on_direct_data(manifest, tmp_path):
+    direct = _run(tmp_path, manifest, 'cache = "off"', "direct")
+    mapped = _run(tmp_path, manifest, "in_memory_mb = 0", "mapped")
+    assert set(direct) == set(mapped) and len(direct) == 2
+    for method, res in direct.items():
+        assert res["status"] == mapped[method]["status"] == "ok", (res.get("error"), mapped[method].get("error"))
+        assert _trajectory(res) == _trajectory(mapped[method]), method
