@@ -22,7 +22,8 @@ from xalbench.testing import (
     run_check_plugin,
     strategy_checks_generator,
 )
-from xalbench.testing.checks import SkipCheck, check_3d
+from xalbench.testing.checks import SkipCheck, check_3d, check_scores_finite_and_aligned
+from xalbench.testing.kit import is_applicable
 
 
 class _Base(Strategy):
@@ -85,13 +86,47 @@ class TruncatesAtPool(_Base):
         return ctx.unlabelled[: min(k, len(ctx.unlabelled) - 1)]
 
 
+class ScoresOnly(Strategy):
+    name: ClassVar[str] = "scores-only"
+    summary: ClassVar[str] = "test strategy: lowest mean pixel first, through the default top-k query"
+
+    @dataclass(frozen=True)
+    class Options(Options):
+        sign: float = -1.0
+
+    def scores(self, ctx):
+        return self.options.sign * ctx.unlabelled_images.flatten(1).mean(1)
+
+
+class NaNScores(ScoresOnly):
+    name: ClassVar[str] = "nan-scores"
+
+    def scores(self, ctx):
+        out = super().scores(ctx).clone()
+        out[0] = float("nan")
+        return out
+
+
+class MisalignedScores(ScoresOnly):
+    name: ClassVar[str] = "misaligned-scores"
+
+    def scores(self, ctx):  # scored the whole pool instead of ctx.unlabelled
+        return ctx.pool_images.flatten(1).mean(1)
+
+
+class Neither(Strategy):
+    name: ClassVar[str] = "neither"
+    summary: ClassVar[str] = "implements neither scores nor query"
+
+
 def _status(rows):
     return {r["check_name"]: r["status"] for r in rows}
 
 
 def test_fine_strategy_passes_every_check():
     rows = check_strategy(Fine, on_fail=None)
-    assert [r["check_name"] for r in rows] == [c.__name__ for c in ALL_CHECKS]
+    assert [r["check_name"] for r in rows] == [c.__name__ for c in ALL_CHECKS if is_applicable(c, Fine)]
+    assert "check_scores_finite_and_aligned" not in _status(rows)  # Fine only overrides query
     assert {r["status"] for r in rows} == {"passed"}
     assert set(rows[0]) >= {"check_name", "status", "exception"}
 
@@ -124,20 +159,39 @@ def test_on_fail_modes():
     assert _status(rows)["check_query_deterministic_given_seed"] == "xfail"
 
 
-def test_declared_unsupported_is_skipped_not_failed():
-    cls = type("Flat", (Fine,), {"name": "flat", "supports_3d": False})
+def test_declared_unsupported_is_not_yielded_and_skips_when_called():
+    cls = type("Flat", (Fine,), {"name": "flat", "supports_3d": False, "supports_multilabel": False})
     with pytest.raises(SkipCheck, match="supports_3d = False"):
         check_3d(cls)
-    assert _status(check_strategy(cls, on_fail=None))["check_3d"] == "skipped"
+    status = _status(check_strategy(cls, on_fail=None))
+    assert "check_3d" not in status and "check_multilabel" not in status
+    assert {c.__name__ for _, c in strategy_checks_generator(cls)} == set(status)
 
 
-def test_generator_yields_one_pair_per_check_and_marks_expected_failures():
+def test_generator_yields_one_pair_per_applicable_check_and_marks_expected_failures():
     pairs = list(strategy_checks_generator(Fine))
-    assert len(pairs) == len(ALL_CHECKS) and all(cls is Fine for cls, _ in pairs)
+    assert len(pairs) == sum(is_applicable(c, Fine) for c in ALL_CHECKS) and all(cls is Fine for cls, _ in pairs)
     marked = list(strategy_checks_generator(Fine, expected_failed_checks={"check_3d": "why"}, mark="xfail"))
     assert sum(hasattr(p, "marks") for p in marked) == 1
-    with pytest.raises(TypeError, match="class"):
-        check_strategy(Fine())
+    with pytest.raises(TypeError, match="strategy class, instance or registered name"):
+        check_strategy(42)
+
+
+def test_instances_are_checked_with_their_options():
+    rows = check_strategy(ScoresOnly({"sign": 1.0}), on_fail=None)
+    assert {r["status"] for r in rows} == {"passed"} and rows[0]["strategy"] == "scores-only[sign=1.0]"
+    mark = parametrize_with_checks([ScoresOnly({"sign": 2.0})])
+    assert "scores-only[sign=2.0]-check_scores_finite_and_aligned" in [p.id for p in mark.args[1]]
+
+
+def test_scores_only_strategies_and_broken_scores():
+    assert {r["status"] for r in check_strategy(ScoresOnly, on_fail=None)} == {"passed"}
+    for cls in (NaNScores, MisalignedScores):
+        with pytest.raises(AssertionError):
+            check_scores_finite_and_aligned(cls)
+    with pytest.raises(SkipCheck, match="does not implement scores"):
+        check_scores_finite_and_aligned(Fine)
+    assert _status(check_strategy(Neither, on_fail=None))["check_is_strategy_subclass"] == "failed"
 
 
 def test_parametrize_ids_name_strategy_and_check():

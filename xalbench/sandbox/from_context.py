@@ -59,8 +59,10 @@ def parts_from_context(ctx: Any, strategy: type, *, options: dict[str, Any] | No
 
 
 def query_context(ctx: Any, strategy: type, k: int, *, timeout: float = 60.0,
-                  isolation: Literal["process", "inline"] = "process") -> np.ndarray:
-    """``strategy``'s validated picks for ``ctx`` (a fresh instance; a fresh sandbox with ``process``).
+                  isolation: Literal["process", "inline"] = "process",
+                  options: dict[str, Any] | None = None) -> np.ndarray:
+    """``strategy``'s validated picks for ``ctx`` (a fresh instance with ``options``; a fresh sandbox with
+    ``process``).
 
     A class that cannot be pickled by reference (defined inside a function, or in a test module that
     pytest imports in ``importlib`` mode) cannot be named in another process: it runs ``inline``."""
@@ -68,7 +70,7 @@ def query_context(ctx: Any, strategy: type, k: int, *, timeout: float = 60.0,
 
     from xalbench.sandbox.client import ProcessQuerier
 
-    spec, data, request = parts_from_context(ctx, strategy, timeout=timeout)
+    spec, data, request = parts_from_context(ctx, strategy, options=options, timeout=timeout)
     request = replace(request, k=int(k))
     if isolation == "process" and spec.strategy.portable().cls is None:
         isolation = "inline"

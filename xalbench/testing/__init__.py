@@ -6,22 +6,27 @@ Three entry points (scikit-learn names, ``estimator`` → ``strategy``)::
 
     check_strategy("my-strategy")                  # raises on the first failed check
     rows = check_strategy(MyStrategy, on_fail=None)  # [{check_name, status, exception}, ...]
+    check_strategy(MyStrategy({"beta": 2.0}))        # an instance: its non-default options are checked
 
     @parametrize_with_checks([MyStrategy])
     def test_conformance(strategy, check):
         check(strategy)
 
+Only the checks that apply are yielded and run (no 3D check for a strategy that declares
+``supports_3d = False``, no scores check for one that only overrides ``query``).
 ``run_check_plugin(name_or_distribution)`` runs the kit on installed components (the
 ``xalbench check-plugin`` command). Queries run in sandbox processes, as in a real run, and
 are killed after ``time_limit`` seconds (``check_strategy(..., time_limit=5)``; default
 :data:`TIME_LIMIT`); the leak checks (:mod:`xalbench.testing.leak_checks`) fail strategies
-that try to read hidden data or change what they must not. The checks themselves are in
+that try to read hidden data or change what they must not. Losses and explainers have their own
+kits: :func:`check_loss` / :func:`parametrize_with_loss_checks` (:mod:`xalbench.testing.loss_checks`)
+and :func:`check_explainer` / :func:`parametrize_with_explainer_checks`
+(:mod:`xalbench.testing.explainer_checks`). The checks themselves are in
 :mod:`xalbench.testing.checks`; tiny contexts in :mod:`xalbench.testing.contexts`.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -31,68 +36,78 @@ from xalbench.base import Strategy
 from xalbench.errors import UnknownComponentError
 from xalbench.testing.checks import ALL_CHECKS, TIME_LIMIT, SkipCheck
 from xalbench.testing.contexts import make_context
+from xalbench.testing.explainer_checks import (
+    EXPLAINER_CHECKS,
+    check_explainer,
+    explainer_checks_generator,
+    parametrize_with_explainer_checks,
+)
+from xalbench.testing.kit import as_pytest_check, check_name, component_id, is_applicable
 from xalbench.testing.leak_checks import LEAK_CHECKS, using_time_limit
+from xalbench.testing.loss_checks import (
+    LOSS_CHECKS,
+    check_loss,
+    loss_checks_generator,
+    parametrize_with_loss_checks,
+)
 
 __all__ = [
     "ALL_CHECKS",
+    "EXPLAINER_CHECKS",
     "LEAK_CHECKS",
+    "LOSS_CHECKS",
     "SkipCheck",
     "StrategyCheckFailedWarning",
     "TIME_LIMIT",
+    "check_explainer",
+    "check_loss",
     "check_strategy",
+    "explainer_checks_generator",
+    "loss_checks_generator",
     "make_context",
     "parametrize_with_checks",
+    "parametrize_with_explainer_checks",
+    "parametrize_with_loss_checks",
     "run_check_plugin",
     "strategy_checks_generator",
     "using_time_limit",
 ]
 
-Check = Callable[[type[Strategy]], None]
+StrategyLike = str | type[Strategy] | Strategy
+Check = Callable[[type[Strategy] | Strategy], None]
 
 
 class StrategyCheckFailedWarning(UserWarning):
     """Emitted by ``check_strategy(..., on_fail="warn")`` for each failed check."""
 
 
-def _resolve(strategy: str | type[Strategy]) -> type[Strategy]:
+def _resolve(strategy: StrategyLike) -> type[Strategy] | Strategy:
+    """A registered name → its class; classes and instances (non-default options) pass through."""
     if isinstance(strategy, str):
         from xalbench.plugins import load_registry
 
         return load_registry().get("strategy", strategy)
-    if isinstance(strategy, Strategy):
-        raise TypeError("pass the strategy class (or its registered name), not an instance")
+    if not isinstance(strategy, (type, Strategy)):
+        raise TypeError(f"expected a strategy class, instance or registered name, got {strategy!r}")
     return strategy
 
 
-def _check_name(check: Check) -> str:
-    return getattr(check, "__name__", getattr(getattr(check, "func", None), "__name__", repr(check)))
-
-
-def _pytest_check(check: Check) -> Check:
-    """Wrap a check so :class:`SkipCheck` becomes ``pytest.skip``."""
-
-    @functools.wraps(check)
-    def wrapped(strategy: type[Strategy]) -> None:
-        import pytest
-
-        try:
-            check(strategy)
-        except SkipCheck as exc:
-            pytest.skip(str(exc))
-
-    return wrapped
+_check_name = check_name
 
 
 def strategy_checks_generator(
-    strategy: str | type[Strategy],
+    strategy: StrategyLike,
     *,
     expected_failed_checks: Mapping[str, str] | None = None,
     mark: Literal["xfail", "skip"] | None = None,
-) -> Iterator[tuple[type[Strategy], Check] | Any]:
-    """Yield ``(strategy_cls, check)`` pairs; with ``mark``, expected failures become marked ``pytest.param``."""
+) -> Iterator[tuple[type[Strategy] | Strategy, Check] | Any]:
+    """Yield ``(strategy, check)`` for every applicable check; with ``mark``, expected failures become
+    marked ``pytest.param``."""
     cls = _resolve(strategy)
     expected = dict(expected_failed_checks or {})
     for check in ALL_CHECKS:
+        if not is_applicable(check, cls):
+            continue
         name = _check_name(check)
         if mark is not None and name in expected:
             import pytest
@@ -105,9 +120,9 @@ def strategy_checks_generator(
 
 
 def parametrize_with_checks(
-    strategies: Iterable[str | type[Strategy]],
+    strategies: Iterable[StrategyLike],
     *,
-    expected_failed_checks: Callable[[type[Strategy]], Mapping[str, str]] | None = None,
+    expected_failed_checks: Callable[[type[Strategy] | Strategy], Mapping[str, str]] | None = None,
 ) -> Any:
     """``pytest.mark.parametrize("strategy, check", ...)`` over every check of every strategy."""
     import pytest
@@ -119,23 +134,24 @@ def parametrize_with_checks(
         for item in strategy_checks_generator(cls, expected_failed_checks=expected, mark="xfail"):
             if not hasattr(item, "marks"):
                 s_cls, check = item
-                params.append(pytest.param(s_cls, _pytest_check(check), id=f"{cls.name}-{_check_name(check)}"))
+                params.append(pytest.param(s_cls, as_pytest_check(check), id=f"{component_id(cls)}-{_check_name(check)}"))
             else:  # already a marked pytest.param
                 s_cls, check = item.values
-                params.append(pytest.param(s_cls, _pytest_check(check), marks=item.marks,
-                                           id=f"{cls.name}-{_check_name(check)}"))
+                params.append(pytest.param(s_cls, as_pytest_check(check), marks=item.marks,
+                                           id=f"{component_id(cls)}-{_check_name(check)}"))
     return pytest.mark.parametrize("strategy, check", params)
 
 
 def check_strategy(
-    strategy: str | type[Strategy],
+    strategy: StrategyLike,
     *,
     on_fail: Literal["raise", "warn"] | None = "raise",
     expected_failed_checks: Mapping[str, str] | None = None,
     callback: Callable[..., None] | None = None,
     time_limit: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Run every check; return ``[{check_name, status, exception, expected_to_fail_reason}]``.
+    """Run every applicable check on a strategy (registered name, class or instance); return
+    ``[{strategy, check_name, status, exception, expected_to_fail_reason}]``.
 
     ``status`` is ``passed``, ``failed``, ``skipped`` or ``xfail``. ``on_fail="raise"``
     re-raises the first unexpected failure, ``"warn"`` emits
@@ -161,7 +177,7 @@ def _check_strategy(
     results = []
     for _, check in strategy_checks_generator(cls):
         name = _check_name(check)
-        row: dict[str, Any] = {"strategy": getattr(cls, "name", cls.__name__), "check_name": name,
+        row: dict[str, Any] = {"strategy": component_id(cls), "check_name": name,
                                "status": "passed", "exception": None,
                                "expected_to_fail_reason": expected.get(name)}
         try:

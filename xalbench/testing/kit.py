@@ -20,7 +20,7 @@ from typing import Any, Literal
 from xalbench.base import Component
 
 __all__ = ["Check", "Kit", "SkipCheck", "applies_if", "check_name", "component_class", "component_id", "fresh",
-           "is_applicable"]
+           "is_applicable", "as_pytest_check"]
 
 Check = Callable[[Any], None]
 
@@ -80,7 +80,7 @@ def check_name(check: Check) -> str:
     return getattr(check, "__name__", getattr(getattr(check, "func", None), "__name__", repr(check)))
 
 
-def _pytest_check(check: Check) -> Check:
+def as_pytest_check(check: Check) -> Check:
     """Wrap a check so :class:`SkipCheck` becomes ``pytest.skip``."""
 
     @functools.wraps(check)
@@ -154,7 +154,7 @@ class Kit:
             for item in self.generator(obj, expected_failed_checks=expected, mark="xfail"):
                 marks = getattr(item, "marks", ())
                 c_obj, check = item.values if marks else item
-                params.append(pytest.param(c_obj, _pytest_check(check), marks=marks,
+                params.append(pytest.param(c_obj, as_pytest_check(check), marks=marks,
                                            id=f"{component_id(obj)}-{check_name(check)}"))
         return pytest.mark.parametrize(f"{self.kind}, check", params)
 

@@ -42,6 +42,7 @@ from xalbench.harness.guard import call_strategy
 from xalbench.sandbox.from_context import query_context
 from xalbench.sandbox.session import seeded_torch
 from xalbench.testing.contexts import make_context
+from xalbench.testing.kit import component_class, fresh
 
 __all__ = [
     "LEAK_CHECKS",
@@ -82,9 +83,15 @@ def using_time_limit(seconds: float | None) -> Iterator[None]:
             _LIMIT.reset(token)
 
 
-def sandboxed_query(cls: type[Strategy], ctx: StrategyContext, k: int = K) -> np.ndarray:
-    """A fresh ``cls()``'s validated picks for ``ctx``, asked in a fresh sandbox within :func:`time_limit`."""
-    return query_context(ctx, cls, k, timeout=time_limit())
+def _options(strategy: type[Strategy] | Strategy) -> dict[str, Any] | None:
+    """An instance's options (what the sandbox builds its fresh instance from); ``None`` for a class."""
+    return None if isinstance(strategy, type) else strategy.options.to_dict()
+
+
+def sandboxed_query(cls: type[Strategy] | Strategy, ctx: StrategyContext, k: int = K) -> np.ndarray:
+    """A fresh instance's (the class's defaults, or an instance's options) validated picks for ``ctx``,
+    asked in a fresh sandbox within :func:`time_limit`."""
+    return query_context(ctx, component_class(cls), k, timeout=time_limit(), options=_options(cls))
 
 
 def direct_query(strategy: Strategy, ctx: StrategyContext, k: int = K) -> Any:
@@ -146,7 +153,7 @@ def _planted_query(cls: type[Strategy], ctx: StrategyContext, variant: int) -> l
     planted_pool = pool  # noqa: F841 - a local of this frame, as the harness's round loop had
     try:
         with seeded_torch(ctx.seed):
-            return call_strategy(cls(), hidden_ctx, K, timeout=time_limit()).tolist()
+            return call_strategy(fresh(cls), hidden_ctx, K, timeout=time_limit()).tolist()
     finally:
         _PLANTED.clear()
 
@@ -195,7 +202,7 @@ def check_no_side_effects(cls: type[Strategy]) -> None:
     val = ctx.val
     pool_before, val_before = _digest(ctx.pool_images), _digest(val.images, val.labels, val.roi, val.has_roi)
     with seeded_torch(ctx.seed):
-        direct_query(cls(), ctx)
+        direct_query(fresh(cls), ctx)
     changed = [f"{m or 'model'}.{key}" for (m, key, v), (_, _, w) in zip(model_before, _module_state(ctx.model),
                                                                       strict=False) if v != w]
     if len(_module_state(ctx.model)) != len(model_before):
@@ -211,12 +218,12 @@ def check_sandbox_matches_inline(cls: type[Strategy]) -> None:
     from xalbench.sandbox.messages import ComponentRef
     from xalbench.testing.checks import SkipCheck
 
-    if ComponentRef.of("strategy", cls).portable().cls is None:
-        raise SkipCheck(f"{cls.__qualname__} cannot be named in another process (define it at module level "
+    if ComponentRef.of("strategy", component_class(cls)).portable().cls is None:
+        raise SkipCheck(f"{component_class(cls).__qualname__} cannot be named in another process (define it at module level "
                         "in an importable module); the kit queried it in-process")
     ctx = _context(cls)
-    a = query_context(ctx, cls, K, timeout=time_limit(), isolation="process")
-    b = query_context(ctx, cls, K, timeout=time_limit(), isolation="inline")
+    a = query_context(ctx, component_class(cls), K, timeout=time_limit(), isolation="process", options=_options(cls))
+    b = query_context(ctx, component_class(cls), K, timeout=time_limit(), isolation="inline", options=_options(cls))
     assert np.array_equal(a, b), (f"sandbox picked {a.tolist()}, in-process {b.tolist()}: the strategy depends on "
                                   "state of the process it runs in (module-level state, the main script)")
 
