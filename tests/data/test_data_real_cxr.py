@@ -244,4 +244,8 @@ def test_data_list_states_licence_and_download_page(tmp_path, rsna_root):
         assert rows[name]["synthetic"] is False
     assert rows["rsna-pneumonia"]["available"] and not rows["chexpert"]["available"]
     assert rows["chexpert"]["roi"] is False and rows["siim-acr-pneumothorax"]["roi"] is True
-    assert pd.notna(rows["rsna-pneumonia"]["sizes_present"])
+    assert rows["rsna-pneumonia"]["prepared"] == "-"
+    RSNAPneumonia({"size": 32}).load(str(rsna_root.parent))
+    RSNAPneumonia({"size": 32, "max_train": 5}).load(str(rsna_root.parent))
+    rows = {r["name"]: r for r in catalog.data_list(load_registry(), str(rsna_root.parent))}
+    assert rows["rsna-pneumonia"]["prepared"] == "32,32*" and pd.notna(rows["rsna-pneumonia"]["sizes_present"])

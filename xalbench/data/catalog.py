@@ -46,6 +46,21 @@ def _dir_size(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.is_dir() else 0
 
 
+def _prepared(data_root: str | None, prefix: str) -> str:
+    """Sizes with a finished prepared cache (``*``: prepared with non-default options), or ``-``."""
+    from xalbench.data.prepared import cache_root
+
+    root = cache_root(data_root)
+    if not root.is_dir():
+        return "-"
+    out = []
+    for d in sorted(root.glob(f"{prefix}@*")):
+        size, _, variant = d.name[len(prefix) + 1:].partition("-")
+        if d.is_dir() and size.isdigit() and (d / "manifest.json").is_file():
+            out.append(size + ("*" if variant else ""))
+    return ",".join(sorted(set(out), key=lambda v: (int(v.rstrip("*")), v))) or "-"
+
+
 def _medmnist_rows(data_root: str | None) -> list[dict[str, Any]]:
     from medmnist.info import INFO
 
@@ -59,12 +74,14 @@ def _medmnist_rows(data_root: str | None) -> list[dict[str, Any]]:
             "n": f"{n['train']}/{n['val']}/{n['test']}", "license": info.get("license", "unknown"),
             "synthetic": False, "task": "multi-label" if info["task"].startswith("multi-label") else "multi-class",
             "dims": 3 if flag.endswith("3d") else 2, "roi": False, "url": info.get("url", "-"),
+            "prepared": _prepared(data_root, f"medmnist-{flag}"),
         })
     return rows
 
 
 def data_list(registry: Any, data_root: str | None = None) -> list[dict[str, Any]]:
-    """One dict per dataset (``medmnist`` expanded per flag): name, available, n, licence, synthetic, task, dims."""
+    """One dict per dataset (``medmnist`` expanded per flag): name, available, n, licence, synthetic, task, dims,
+    download page (``url``) and the sizes with a prepared cache (``prepared``)."""
     rows: list[dict[str, Any]] = []
     for name in registry.names("dataset"):
         cls = registry.get("dataset", name)
@@ -75,7 +92,7 @@ def data_list(registry: Any, data_root: str | None = None) -> list[dict[str, Any
         if cls is ManifestDataset:
             rows.append({"name": "manifest:<csv>", "available": None, "sizes_present": "-", "n": "-",
                          "license": "yours", "synthetic": False, "task": "either", "dims": 2, "roi": None,
-                         "url": "-"})
+                         "url": "-", "prepared": "-"})
             continue
         try:
             ds = cls()
@@ -85,7 +102,7 @@ def data_list(registry: Any, data_root: str | None = None) -> list[dict[str, Any
         opts = ds.options.to_dict() if ds is not None else {}
         row: dict[str, Any] = {"name": name, "available": available, "sizes_present": "-", "n": "-",
                                "license": "unknown", "synthetic": bool(getattr(cls, "synthetic", False)),
-                               "task": "?", "dims": "?", "roi": None, "url": "-"}
+                               "task": "?", "dims": "?", "roi": None, "url": "-", "prepared": "-"}
         if name in _EMBEDDED_SHAPE:
             row["task"], row["dims"] = _EMBEDDED_SHAPE[name]
             row["license"] = "CC BY 4.0 (UCI digits)" if name == "decoy-digits" else "BSD-3-Clause (generated)"
@@ -97,7 +114,7 @@ def data_list(registry: Any, data_root: str | None = None) -> list[dict[str, Any
         elif isinstance(ds, RealDataset) and ds.fmt in FORMATS:
             info = FORMATS[ds.fmt]
             row.update(task=_REAL_TASK[ds.fmt], dims=2, license=info.license, roi=ds.fmt not in _NO_ROI,
-                       url=info.url)
+                       url=info.url, prepared=_prepared(data_root, name))
             if available:
                 row["sizes_present"] = f"{_dir_size(ds.root(data_root)) / 1e6:.0f} MB on disk"
         rows.append(row)

@@ -176,7 +176,8 @@ class MedMNIST(Dataset):
     def cache_identity(self, data_root: str | None = None) -> tuple[str, dict[str, Any]]:
         o = self.options
         path = self.path(data_root)
-        return identity(f"medmnist-{o.flag}", o.size, o.to_dict(), self.Options().to_dict(), {"file": str(path)})
+        return identity(f"medmnist-{o.flag}", o.size, o.to_dict(), self.Options().to_dict(), {"file": str(path)},
+                        named=("size", "flag"))
 
     def make_plan(self, data_root: str | None = None) -> Plan:
         o = self.options

@@ -95,11 +95,12 @@ class Preparable(Protocol):
 
 
 def identity(name: str, size: int, options: dict[str, Any], defaults: dict[str, Any],
-             extra_key: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+             extra_key: dict[str, Any], named: tuple[str, ...] = ("size",)) -> tuple[str, dict[str, Any]]:
     """``(folder name, key)``: ``<name>@<size>`` plus a hash of the options that differ from
-    the defaults; the key holds every content option (``cache``/``in_memory_mb`` excluded)."""
+    the defaults (except ``named`` ones, already in the name); the key holds every content
+    option (``cache``/``in_memory_mb`` excluded)."""
     content = {k: v for k, v in sorted(options.items()) if k not in ("cache", "in_memory_mb")}
-    changed = {k: v for k, v in content.items() if k != "size" and v != defaults.get(k)}
+    changed = {k: v for k, v in content.items() if k not in named and v != defaults.get(k)}
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
     dirname = f"{safe}@{size}"
     if changed:
