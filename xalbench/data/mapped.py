@@ -34,7 +34,7 @@ from xalbench.base import Split
 from xalbench.data.quant import MAX_VALUE, quantize, to_float
 
 __all__ = ["MappedArray", "MappedSplit", "MaterializationWarning", "to_float", "quantize", "lazy_take",
-           "split_fingerprint", "materialize_split", "MAX_VALUE"]
+           "split_fingerprint", "materialize_split", "forget", "MAX_VALUE"]
 
 _WARN_BYTES = 1 << 30
 _CHUNK_BYTES = 64 << 20
@@ -56,6 +56,14 @@ def _open(path: str) -> np.ndarray:
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
             _MAPS[key] = arr
     return arr
+
+
+def forget(prefix: str | os.PathLike[str]) -> None:
+    """Drop this process's maps of files under ``prefix`` (after a cache folder is replaced)."""
+    p = os.fspath(prefix)
+    with _MAPS_LOCK:
+        for key in [k for k in _MAPS if k[0].startswith(p)]:
+            del _MAPS[key]
 
 
 def _as_index(key: Any, n: int) -> np.ndarray:

@@ -321,8 +321,10 @@ def prepare(plan: Plan, root: Path, *, n_jobs: int | None = None, progress: bool
                                     "run it again to resume")
         del images, roi_store, class_store
         _finalise(plan, partial, stats)
+        mp.forget(partial)
         trash = root / f"{plan.dirname}.old-{os.getpid()}"
         if final.exists():
+            mp.forget(final)
             os.replace(final, trash)
         os.replace(partial, final)
         shutil.rmtree(trash, ignore_errors=True)
@@ -484,7 +486,10 @@ def load_or_prepare(ds: Preparable, data_root: str | None = None, *, in_memory_m
     cdir = root / dirname
     reason = check_cache(cdir, key)
     if reason is None:
-        return load_prepared(cdir, in_memory_mb=in_memory_mb)
+        try:
+            return load_prepared(cdir, in_memory_mb=in_memory_mb)
+        except OSError:  # replaced by another process between the check and the load
+            reason = "being prepared again"
     plan = ds.make_plan(data_root)
     if on_plan is not None:
         on_plan(plan)
@@ -492,7 +497,7 @@ def load_or_prepare(ds: Preparable, data_root: str | None = None, *, in_memory_m
         _say(f"cannot write the prepared cache under {root}; decoding {dirname} in memory this time "
              "(pass a writable --data-root to prepare it once)")
         return materialize(plan)
-    if reason != "not prepared":
+    if reason not in ("not prepared", "being prepared again"):
         _say(f"prepared cache {dirname} is out of date ({reason}); preparing it again")
     elif progress or (progress is None and sys.stderr.isatty()):
         _say(f"preparing {dirname} once under {root} (later loads map it)")
