@@ -114,3 +114,36 @@ def test_spec_rejects_nonsense(world: World):
         SandboxSpec(**{**vars(base), "timeout": 0})
     with pytest.raises(ValueError, match="memory_limit"):
         SandboxSpec(**{**vars(base), "memory_limit": 1024})
+
+
+@pytest.mark.slow
+def test_sandbox_dies_with_a_killed_harness(cheaters, tmp_path: Path):
+    """A harness process SIGKILLed mid-query leaves no sandbox behind (the sandbox watches its parent)."""
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "harness.py"
+    script.write_text(
+        "import sys\n"
+        "from tests.sandbox.conftest import make_world\n"
+        f"sys.path.insert(0, {str(Path(cheaters.__file__).parent)!r})\n"
+        "import xalbench_cheaters\n"
+        "from xalbench.sandbox import ProcessQuerier\n"
+        "if __name__ == '__main__':\n"
+        "    w = make_world()\n"
+        "    q = ProcessQuerier(w.spec(xalbench_cheaters.Sleeper), w.data()).start()\n"
+        "    q._wait_ready()\n"
+        "    print(q.pid, flush=True)\n"
+        "    q.query(w.request(0))\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    harness = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        sandbox_pid = int(harness.stdout.readline())
+        time.sleep(0.5)
+        assert _alive(sandbox_pid)
+        harness.send_signal(signal.SIGKILL)
+        harness.wait()
+        assert _wait_dead(sandbox_pid, 10.0), "the sandbox outlived its harness"
+    finally:
+        harness.kill()

@@ -28,6 +28,7 @@ state in milliseconds). Failures become :class:`~xalbench.errors.StrategyContrac
 from __future__ import annotations
 
 import dataclasses
+import json
 import multiprocessing
 import os
 import shutil
@@ -50,15 +51,21 @@ from xalbench.sandbox.child import FAULT_LOG, main, receive, send
 from xalbench.sandbox.messages import CellData, ErrorReply, QueryReply, Ready, RoundRequest, SandboxSpec
 from xalbench.sandbox.session import TAIL_LINES, error_from_reply
 
-__all__ = ["GRACE", "PRELOAD", "ProcessQuerier", "warm_up"]
+__all__ = ["GRACE", "PRELOAD", "ProcessQuerier", "main_imports", "preload", "warm_up"]
 
-#: Modules the fork server imports once, so that a sandbox starts in milliseconds (plus, from
-#: :func:`main_imports`, the modules the main script imported; :mod:`xalbench.sandbox.preload` last).
-PRELOAD = ("numpy", "torch", "xalbench.strategies.plugin", "xalbench.models.plugin", "xalbench.explain.plugin")
+#: Modules the fork server imports once, so that a sandbox starts in milliseconds; then
+#: :mod:`xalbench.sandbox.preload` imports what :func:`main_imports` and :func:`preload` name.
+PRELOAD = ("numpy", "torch", "xalbench.strategies.plugin", "xalbench.models.plugin", "xalbench.explain.plugin",
+           "xalbench.sandbox.preload")
 #: Seconds added to the strategy's timeout for the sandbox's own per-round work (model rebuild,
 #: context, data checks); at most half the timeout.
 GRACE = 2.0
 _TERM_WAIT = 0.5
+#: Environment variable through which the fork server learns what else to import (read by preload).
+PRELOAD_ENV = "XALBENCH_SANDBOX_PRELOAD"
+_EXTRA: list[str] = []
+_SERVER: dict[str, int] = {}  # {"pid": the process that started its fork server}
+_LOCK = threading.Lock()
 
 
 def main_imports() -> tuple[str, ...]:
@@ -78,20 +85,37 @@ def main_imports() -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def _context() -> Any:
+def preload(*modules: str) -> None:
+    """Have the fork server import ``modules`` too (e.g. the modules of a run's plugin strategies:
+    ``cls.__module__``), so sandboxes do not import them again. Effective until the server starts
+    (the first sandbox of this process); a module that fails to import there is skipped."""
+    with _LOCK:
+        _EXTRA.extend(m for m in modules if m and m not in _EXTRA)
+
+
+def _context(extra: tuple[str, ...] = ()) -> Any:
+    """The ``forkserver`` context, its server started (spawned; it imports in the background)."""
     ctx = multiprocessing.get_context("forkserver")
-    # effective only before the server's first start; a module that fails to import is skipped
-    ctx.set_forkserver_preload([*PRELOAD, *main_imports(), "xalbench.sandbox.preload"])
+    with _LOCK:
+        if _SERVER.get("pid") != os.getpid():
+            from multiprocessing import forkserver
+
+            ctx.set_forkserver_preload(list(PRELOAD))
+            modules = [*main_imports(), *_EXTRA, *(m for m in extra if m not in _EXTRA)]
+            os.environ[PRELOAD_ENV] = json.dumps({"sys_path": sys.path, "modules": modules})
+            try:  # the server copies the environment when it is spawned, here
+                forkserver.ensure_running()
+            finally:
+                del os.environ[PRELOAD_ENV]
+            _SERVER["pid"] = os.getpid()
     return ctx
 
 
-def warm_up() -> None:
-    """Start this process's fork server now (blocking, about one torch import). Optional: the
-    first :meth:`ProcessQuerier.start` does it in its background thread otherwise."""
+def warm_up(*modules: str) -> None:
+    """Start this process's fork server now (it imports torch and the rest in the background) with
+    ``modules`` preloaded as well. Optional: the first :meth:`ProcessQuerier.start` does it."""
+    preload(*modules)
     _context()
-    from multiprocessing import forkserver
-
-    forkserver.ensure_running()
 
 
 def _stop(proc: Any, directory: str | None, conn: Connection | None) -> None:
@@ -162,7 +186,8 @@ class ProcessQuerier:
         self._dir = tempfile.mkdtemp(prefix="xalbench-sandbox-")
         self._data.save(Path(self._dir))
         self._data = None  # the sandbox has its copy; drop ours
-        ctx = _context()
+        ctx = _context(tuple({ref.cls.__module__ for ref in (self.spec.strategy, self.spec.model, self.spec.explainer)
+                              if ref is not None and ref.cls is not None}))
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         self._conn = parent_conn
         self._proc = ctx.Process(target=main, args=(child_conn, self.spec, self._dir),

@@ -1,20 +1,44 @@
 """Imported once by the sandbox fork server, so that every sandbox forked from it starts warm.
 
-Besides importing torch, numpy and the sandbox's own code, it pays the one-off costs of
-:func:`xalbench.harness.seeding.configure_determinism` (``torch.use_deterministic_algorithms``
-imports ``torch._inductor`` on first use: seconds, which every sandbox would otherwise pay
-again) without changing any setting. It creates no CUDA context (forking after one is unsafe).
+It pays the one-off cost of :func:`xalbench.harness.seeding.configure_determinism`
+(``torch.use_deterministic_algorithms`` imports ``torch._inductor`` on first use: seconds that
+every sandbox would otherwise pay again) without changing any setting, then imports the modules
+the harness named in the :data:`PRELOAD_ENV` environment variable (its ``sys.path`` and the
+modules its main script and its strategies come from) — each under ``try``, so a module that
+fails here is simply imported (and fails) in the sandbox that needs it — and finally freezes the
+garbage collector's view of everything imported so far (never scanned, never copied in a
+sandbox). It creates no CUDA context (forking after one is unsafe).
 """
 
 from __future__ import annotations
 
 import gc
+import importlib
+import json
+import os
+import sys
 
 import torch
 
 import xalbench.sandbox.child  # noqa: F401 - the sandbox's main loop and everything it imports
+from xalbench.sandbox.client import PRELOAD_ENV
+
+
+def _import_requested() -> None:
+    try:
+        request = json.loads(os.environ.pop(PRELOAD_ENV))
+    except (KeyError, ValueError):
+        return
+    sys.path[:] = [p for p in request.get("sys_path", []) if isinstance(p, str)] or sys.path
+    for name in request.get("modules", []):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001, S112 - the sandbox that needs it will report the error
+            continue
+
 
 torch.use_deterministic_algorithms(torch.are_deterministic_algorithms_enabled(),
                                    warn_only=torch.is_deterministic_algorithms_warn_only_enabled())
-
-gc.freeze()  # listed last in PRELOAD: what the server imported is never scanned (or copied) in a sandbox
+if __name__ != "__main__" and "multiprocessing.forkserver" in sys.modules and PRELOAD_ENV in os.environ:
+    _import_requested()
+    gc.freeze()  # what the server imported is never scanned (or copied) in a sandbox

@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from xalbench.base import Strategy
 from xalbench.errors import UnknownComponentError
+from xalbench.sandbox.client import preload
 from xalbench.testing.checks import ALL_CHECKS, TIME_LIMIT, SkipCheck
 from xalbench.testing.contexts import make_context
 from xalbench.testing.explainer_checks import (
@@ -86,9 +87,10 @@ def _resolve(strategy: StrategyLike) -> type[Strategy] | Strategy:
     if isinstance(strategy, str):
         from xalbench.plugins import load_registry
 
-        return load_registry().get("strategy", strategy)
+        strategy = load_registry().get("strategy", strategy)
     if not isinstance(strategy, (type, Strategy)):
         raise TypeError(f"expected a strategy class, instance or registered name, got {strategy!r}")
+    preload(getattr(strategy, "__module__", ""))  # its sandboxes start warm (if the fork server is not up yet)
     return strategy
 
 
@@ -222,6 +224,7 @@ def run_check_plugin(name_or_distribution: str, *, time_limit: float | None = No
             f"{name_or_distribution!r} is neither a registered strategy nor a distribution that registers "
             f"strategies; strategies: {', '.join(r.name for r in records)}; distributions: {', '.join(dists)}"
         )
+    preload(*(getattr(r.obj, "__module__", "") for r in chosen))
     rows: list[dict[str, Any]] = []
     for record in chosen:
         for row in check_strategy(record.obj, on_fail=None, time_limit=time_limit):
