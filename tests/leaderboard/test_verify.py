@@ -13,9 +13,9 @@ import pytest
 from tests.leaderboard.conftest import DATASET, PluginSite, reference, run_suite, suite_toml
 
 SECRET = b"test-secret-0123456789abcdef"
-# decoy-digits with a label-coding corner swatch in 80 % of the pool (none in test): a model trained on a
+# decoy-digits with a label-coding corner swatch in 90 % of the pool (none in test): a model trained on a
 # random labelled set leans on the swatch; one trained on swatch-free, class-balanced picks does not
-VERIFY_OPTIONS = {"size": 16, "margin": 2, "n_train": 300, "n_val": 50, "n_test": 300, "rho": 0.8}
+VERIFY_OPTIONS = {"size": 16, "margin": 2, "n_train": 300, "n_val": 50, "n_test": 200, "rho": 0.9}
 
 
 def _checked(sub: Path):
@@ -55,13 +55,13 @@ def test_compare_catches_a_non_reproducing_cell(lb_submission: Path) -> None:
 
 @pytest.fixture(scope="module")
 def verify_board(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    toml = suite_toml(epochs=5, rounds=3, options=VERIFY_OPTIONS, dataset_name="decoy-digits", initial=30,
-                      query=30, extra_training="min_steps = 60\nlr = 0.003")
+    toml = suite_toml(epochs=5, rounds=2, options=VERIFY_OPTIONS, dataset_name="decoy-digits", initial=30,
+                      query=45, extra_training="min_steps = 60\nlr = 0.003")
     site = tmp_path_factory.mktemp("verify-site")
     with PluginSite(site, toml, VERIFY_OPTIONS, "decoy-digits") as ps:
         run = run_suite(tmp_path_factory.mktemp("verify-run") / "run", ["random", "lbtest-confident", "lbtest-peek"])
         board = tmp_path_factory.mktemp("verify-board")
-        yield ps, run, board
+        yield ps, run, board, tmp_path_factory.mktemp("verify-work")
 
 
 @pytest.mark.slow
@@ -75,9 +75,10 @@ def test_held_out_data(verify_board: Any, submitter: str, method: str, status: s
     from xalbench.leaderboard.verify import VerifySettings, record_path, verify
 
     monkeypatch.setenv("XALBENCH_LEADERBOARD_SECRET", "must-not-reach-the-plugin")
-    _, run, board = verify_board
+    _, run, board, work = verify_board
     sub = submit(run, submitter=submitter, out=board / "submissions", methods=[method])
-    record = verify(sub, reference=reference(), board=board, secret=SECRET, settings=VerifySettings(cells=1))
+    record = verify(sub, reference=reference(), board=board, secret=SECRET, settings=VerifySettings(cells=1),
+                    workdir=work)
     assert record["rerun"][0]["match"], record["rerun"]  # the sampled cell reproduces bit for bit
     entry = record["held_out"][DATASET][method]
     assert record["status"] == status, (record["reasons"], entry)

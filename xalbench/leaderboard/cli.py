@@ -58,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--margin", type=float, default=0.10,
                    help="flag when the advantage over random+ce drops by more than this on held-out data")
     p.add_argument("--timeout", type=float, default=None, help="seconds for each re-run process")
+    p.add_argument("--workdir", default=None,
+                   help="private folder for re-runs; held-out cells cached there are reused (default: a temp dir)")
     p.add_argument("--no-write", action="store_true", help="print the record; do not write it into BOARD")
     _common(p)
     p.set_defaults(lb_func=_verify)
@@ -129,7 +131,7 @@ def _verify(args: argparse.Namespace) -> int:
     secret = read_secret(args.secret_file)
     record = verify(args.path, reference=_reference_of(args), board=args.board, secret=secret,
                     settings=VerifySettings(cells=args.cells, margin=args.margin, timeout=args.timeout),
-                    data_root=args.data_root, write=not args.no_write)
+                    data_root=args.data_root, workdir=args.workdir, write=not args.no_write)
     print(f"{record['submission']}: {record['status']}")
     for row in record["rerun"]:
         print(f"  re-run {row['dataset']}/{row['method']}/seed {row['seed']}: "

@@ -13,6 +13,9 @@
    secret (HMAC-SHA256 of the suite and dataset). With Δ = AULC(method) − AULC(random+ce) on the
    same seeds, the entry is flagged when Δ_public − Δ_held-out exceeds ``margin`` (default 0.10):
    a method that learnt the public data's labels loses its edge on data it has never seen.
+   Held-out cells are cached in ``workdir/held-out`` (by the harness's cell identities), so the
+   canary runs once per dataset and seed for all verifications; keep ``workdir`` private — its files
+   name the held-out data seeds.
 5. **Record** ``verified`` or ``flagged`` (with reasons) and the held-out scores beside the
    submitted ones in ``<board>/verifications/<submitter>/<plugin>-<version>.json``; the record
    carries the manifest hash, so editing the submission afterwards makes it ``self-reported``.
@@ -21,6 +24,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import hmac
@@ -144,10 +148,11 @@ def verify(root: str | Path, *, reference: dict[str, Any], board: str | Path, se
     same_env = all(str(current.get(k)) == str(manifest["environment"].get(k)) for k in _ENV_KEY)
     exact = bool(plugin["deterministic"]) and same_env
     reasons: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="xalbench-verify-", dir=workdir) as tmp:
-        work = Path(tmp)
-        reruns = run_cells(shipped, [_request(sub, c.dataset, c.method, c.seed) for c in sample], work / "rerun",
-                           timeout=settings.timeout)
+    scratch = tempfile.TemporaryDirectory(prefix="xalbench-verify-") if workdir is None else None
+    with scratch or contextlib.nullcontext():
+        work = Path(scratch.name) if scratch is not None else Path(workdir)  # type: ignore[arg-type]
+        reruns = run_cells(shipped, [_request(sub, c.dataset, c.method, c.seed) for c in sample],
+                           work / f"rerun-{sub.manifest_sha256[:16]}", timeout=settings.timeout)
         rerun_rows = []
         for submitted, cell in zip(sample, reruns, strict=True):
             ok, detail = _compare(submitted, cell_record(cell), exact, settings)
