@@ -11,6 +11,7 @@ contract violations) and the other cells go on.
 from __future__ import annotations
 
 import dataclasses
+import time
 import traceback
 from typing import Any
 
@@ -21,6 +22,7 @@ from xalbench.harness import seeding
 from xalbench.harness.applicability import method_skip_reason
 from xalbench.harness.cellfiles import cell_status, read_checkpoint
 from xalbench.harness.identity import CellSpec
+from xalbench.harness.locks import CellLock
 from xalbench.harness.loop import run_rounds
 from xalbench.harness.reference import budget_to_95, full_data_reference
 from xalbench.harness.runtime import Runtime, for_selection
@@ -104,13 +106,32 @@ def _failure(spec: CellSpec, exc: Exception) -> dict[str, Any]:
                        provenance={"environment": environment(spec.threads, spec.device)})
 
 
-def run_cell(spec: CellSpec, runtime: Runtime | None = None) -> dict[str, Any]:
-    """Run (or resume, or skip if finished) one cell; always returns its sealed result dict."""
+def run_cell(spec: CellSpec, runtime: Runtime | None = None, *, poll_seconds: float = 2.0) -> dict[str, Any]:
+    """Run (or resume, or skip if finished) one cell; always returns its sealed result dict.
+
+    The cell is claimed with a lock file first; if another worker (or cluster) holds it, this
+    one waits for that claimant's result instead of running the cell twice."""
     status = cell_status(spec)
     if status.status == "finished":
         assert status.result is not None
         return status.result
-    info = CellInfo.of(spec, status.rounds_done)
+    lock = CellLock(spec.lock_path)
+    while not lock.try_acquire():
+        time.sleep(poll_seconds)
+        waiting = cell_status(spec, retire=False)
+        if waiting.status == "finished":
+            assert waiting.result is not None
+            return waiting.result
+    with lock:
+        status = cell_status(spec)  # someone may have finished it between our check and the claim
+        if status.status == "finished":
+            assert status.result is not None
+            return status.result
+        return _claimed(spec, runtime, status.rounds_done)
+
+
+def _claimed(spec: CellSpec, runtime: Runtime | None, rounds_done: int) -> dict[str, Any]:
+    info = CellInfo.of(spec, rounds_done)
     try:
         runtime = runtime if runtime is not None else for_selection(spec.selection)
         runtime.registry.notify("cell_started", cell=info)

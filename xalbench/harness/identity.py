@@ -151,6 +151,10 @@ class CellSpec:
         return self.cells_dir / f"{self.key}.partial.json"
 
     @property
+    def lock_path(self) -> Path:
+        return self.cells_dir / f"{self.key}.lock"
+
+    @property
     def weights_path(self) -> Path:
         return self.cells_dir / f"{self.key}.partial.pt"
 
