@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator
 from typing import Literal
 
 import torch
@@ -38,6 +37,7 @@ from torch import Tensor, nn
 
 from xalbench.base import ExplainableNet
 from xalbench.errors import ConfigError, UnsupportedError
+from xalbench.utils.torch_modes import eval_mode
 
 __all__ = [
     "Method",
@@ -71,18 +71,6 @@ class PostProcess:
     normalize: Literal["minmax", "max", "none"] = "minmax"
     eps: float = 1e-7
     align_corners: bool = False
-
-
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode inside (no BatchNorm statistics updated); every module's flag restored after."""
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for m, flag in flags:
-            m.training = flag
 
 
 def _dropout_inactive(module: nn.Module) -> bool:

@@ -2,15 +2,18 @@
 
 ``gradcam++`` (Grad-CAM++), ``xgradcam``, ``scorecam`` (2D only: the library upsamples with
 ``UpsamplingBilinear2d``), ``eigencam`` (class-agnostic first principal component of the
-activations) and ``layercam``. Each call:
+activations) and ``layercam``. Around the preamble of
+:class:`~xalbench.explain.adapter.ScoringAdapter` (model wrapped in
+:class:`~xalbench.explain.wrappers.MarkedNet`, eval mode with every module's ``training``
+flag restored — the library calls ``model.eval()`` and never restores it — targets, [0, 1]),
+each call:
 
-* wraps the model in :class:`~xalbench.explain.wrappers.MarkedNet` and targets its marker
-  (the output of ``model.features``), so no per-architecture layer names are needed;
+* targets the wrapper's marker (the output of ``model.features``), so no per-architecture
+  layer names are needed;
 * passes **one** ``ClassifierOutputTarget`` per sample (the library ``zip``-truncates a
   shorter target list, silently zeroing the other samples' maps);
-* runs inside ``with`` (hooks released) and restores every module's ``training`` flag
-  (the library calls ``model.eval()`` and never restores it);
-* returns a torch tensor in [0, 1] at input resolution on the model's device.
+* runs inside ``with`` (hooks released) and returns torch tensors at input resolution on
+  the model's device.
 
 Not differentiable: the library computes maps in numpy. Use the core ``gradcam`` in losses.
 """
@@ -26,9 +29,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from xalbench.base import ExplainableNet, Explainer
-from xalbench.errors import ConfigError, UnsupportedError
-from xalbench.explain.cam import check_targets, eval_mode
+from xalbench.base import ExplainableNet
+from xalbench.explain.adapter import ScoringAdapter
 from xalbench.explain.wrappers import MarkedNet
 from xalbench.options import Options
 
@@ -49,12 +51,10 @@ def _quiet_tqdm() -> Iterator[None]:
         score_cam.tqdm = original
 
 
-class LibraryCAMExplainer(Explainer):
+class LibraryCAMExplainer(ScoringAdapter):
     """Shared pytorch-grad-cam adapter; subclasses name the library class."""
 
-    differentiable: ClassVar[bool] = False
-    from_features: ClassVar[bool] = False
-    supports_3d: ClassVar[bool] = True
+    library: ClassVar[str] = "pytorch-grad-cam"
     library_class: ClassVar[str] = "GradCAM"
 
     @dataclass(frozen=True)
@@ -66,53 +66,23 @@ class LibraryCAMExplainer(Explainer):
 
         return getattr(pytorch_grad_cam, self.library_class)
 
-    def explain(
-        self,
-        model: ExplainableNet,
-        images: Tensor,
-        targets: Tensor | None = None,
-        *,
-        all_classes: bool = False,
-        create_graph: bool = False,
-    ) -> Tensor:
+    def attribute(self, model: ExplainableNet, wrapped: MarkedNet, images: Tensor,
+                  sets: list[Tensor]) -> list[Tensor]:
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-        if create_graph:
-            raise UnsupportedError(
-                f"explainer {self.name!r} (pytorch-grad-cam) is scoring-only and not differentiable; "
-                "use 'gradcam', 'hirescam' or 'cam' inside losses"
-            )
-        if images.dim() not in (4, 5):
-            raise ConfigError(f"images must be B×C×H×W or B×C×D×H×W, got {tuple(images.shape)}")
-        if images.dim() == 5 and not self.supports_3d:
-            raise UnsupportedError(f"explainer {self.name!r} is 2D only in pytorch-grad-cam; use 'gradcam' for 3D")
-        device = next(model.parameters()).device
-        images = images.to(device)
-        n = images.shape[0]
-        wrapped = MarkedNet(model)
-        with eval_mode(model):
-            with torch.no_grad():
-                logits = model(images) if targets is None or all_classes else None
-            k = model.classifier.out_features
-            targets = check_targets(targets, n, k, device)
-            if all_classes:
-                target_sets = [torch.full((n,), c, dtype=torch.long, device=device) for c in range(k)]
-            else:
-                target_sets = [targets if targets is not None else logits.argmax(1)]  # type: ignore[union-attr]
-            maps = []
-            with _quiet_tqdm(), self._cam_class()(model=wrapped, target_layers=[wrapped.marker]) as cam:
-                if hasattr(cam, "batch_size"):
-                    cam.batch_size = self.options.batch_size
-                for tset in target_sets:
-                    parts = []
-                    for s in range(0, n, self.options.batch_size):
-                        t = tset[s : s + self.options.batch_size].tolist()
-                        out = cam(input_tensor=images[s : s + self.options.batch_size],
-                                  targets=[ClassifierOutputTarget(int(c)) for c in t])
-                        parts.append(torch.from_numpy(out.copy()))
-                    maps.append(torch.cat(parts).to(device=device, dtype=torch.float32))
-        out = torch.stack(maps, 1) if all_classes else maps[0]
-        return out.clamp_(0.0, 1.0)
+        bs = self.options.batch_size
+        maps = []
+        with _quiet_tqdm(), self._cam_class()(model=wrapped, target_layers=[wrapped.marker]) as cam:
+            if hasattr(cam, "batch_size"):
+                cam.batch_size = bs
+            for tset in sets:
+                parts = []
+                for s in range(0, images.shape[0], bs):
+                    out = cam(input_tensor=images[s : s + bs],
+                              targets=[ClassifierOutputTarget(int(c)) for c in tset[s : s + bs].tolist()])
+                    parts.append(torch.from_numpy(out.copy()))
+                maps.append(torch.cat(parts).to(device=images.device, dtype=torch.float32))
+        return maps
 
 
 class GradCAMPlusPlusExplainer(LibraryCAMExplainer):

@@ -32,9 +32,10 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from xalbench.base import ExplainableNet, Explainer
-from xalbench.errors import ConfigError, UnsupportedError
-from xalbench.explain.cam import PostProcess, check_targets, eval_mode, postprocess
+from xalbench.base import ExplainableNet
+from xalbench.errors import UnsupportedError
+from xalbench.explain.adapter import ScoringAdapter
+from xalbench.explain.cam import PostProcess, postprocess
 from xalbench.explain.wrappers import MarkedNet
 from xalbench.options import Options
 
@@ -71,12 +72,12 @@ def _wraps_torchvision_resnet(model: ExplainableNet) -> bool:
     return isinstance(model, WrappedNet) and isinstance(model.model, ResNet)
 
 
-class LRPExplainer(Explainer):
+class LRPExplainer(ScoringAdapter):
     """Shared zennit adapter; subclasses build the composite."""
 
-    differentiable: ClassVar[bool] = False
-    from_features: ClassVar[bool] = False
-    supports_3d: ClassVar[bool] = True
+    library: ClassVar[str] = "zennit 0.5.1 LRP"
+    why_scoring_only: ClassVar[str] = "(zennit < 1.0 gives no parameter gradients for LRP maps)"
+    gap_module: ClassVar[bool] = True
 
     @dataclass(frozen=True)
     class Options(Options):
@@ -91,48 +92,26 @@ class LRPExplainer(Explainer):
     def composite(self, images: Tensor, canonizers: list[Any]) -> Any:
         raise NotImplementedError
 
-    def explain(
-        self,
-        model: ExplainableNet,
-        images: Tensor,
-        targets: Tensor | None = None,
-        *,
-        all_classes: bool = False,
-        create_graph: bool = False,
-    ) -> Tensor:
+    def check_model(self, model: ExplainableNet) -> None:
+        canonizers_for(model, self.options.allow_unknown_models)
+
+    def attribute(self, model: ExplainableNet, wrapped: MarkedNet, images: Tensor,
+                  sets: list[Tensor]) -> list[Tensor]:
         from zennit.attribution import Gradient
 
-        if create_graph:
-            raise UnsupportedError(
-                f"explainer {self.name!r} (zennit 0.5.1 LRP) is scoring-only; zennit < 1.0 gives no parameter "
-                "gradients for LRP maps. Use 'gradcam', 'hirescam' or 'cam' inside losses"
-            )
-        if images.dim() not in (4, 5):
-            raise ConfigError(f"images must be B×C×H×W or B×C×D×H×W, got {tuple(images.shape)}")
-        canon = canonizers_for(model, self.options.allow_unknown_models)
-        device = next(model.parameters()).device
-        images = images.to(device)
-        n, k = images.shape[0], model.classifier.out_features
-        wrapped = MarkedNet(model, gap_module=True)
+        k = model.classifier.out_features
+        composite = self.composite(images, canonizers_for(model, self.options.allow_unknown_models))
         maps = []
-        with eval_mode(model), torch.enable_grad():
-            if all_classes:
-                target_sets = [torch.full((n,), c, dtype=torch.long, device=device) for c in range(k)]
-            else:
-                t = check_targets(targets, n, k, device)
-                if t is None:
-                    with torch.no_grad():
-                        t = model(images).argmax(1)
-                target_sets = [t]
-            with Gradient(model=wrapped, composite=self.composite(images, canon)) as attributor:
-                for t in target_sets:
-                    onehot = torch.nn.functional.one_hot(t, k).to(images.dtype)
-                    _, relevance = attributor(images, onehot)
-                    maps.append(relevance.detach().sum(1))
-        raw = torch.stack(maps, 1)
+        with torch.enable_grad(), Gradient(model=wrapped, composite=composite) as attributor:
+            for t in sets:
+                _, relevance = attributor(images, torch.nn.functional.one_hot(t, k).to(images.dtype))
+                maps.append(relevance.detach().sum(1))
+        return maps
+
+    def normalise(self, maps: Tensor) -> Tensor:
+        """``max(R, 0)`` if ``positive``, then per-sample min-max."""
         post = PostProcess(relu=self.options.positive, resize=False, normalize="minmax", eps=self.options.eps)
-        out = postprocess(raw, None, post)
-        return out if all_classes else out[:, 0]
+        return postprocess(maps, None, post)
 
 
 class LRPEpsilonPlusFlat(LRPExplainer):
