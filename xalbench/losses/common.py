@@ -1,4 +1,4 @@
-"""Helpers shared by the built-in losses: classification term, ROI selection, batch checks."""
+"""Helpers shared by the built-in losses: batch checks, the classification term, the output."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from xalbench.base import Batch
+from xalbench.base import Batch, LossOutput
 from xalbench.errors import ConfigError
 
-__all__ = ["classification_loss", "check_batch"]
+__all__ = ["classification_loss", "check_batch", "loss_output"]
 
 
 def check_batch(batch: Batch) -> None:
@@ -38,3 +38,12 @@ def classification_loss(logits: Tensor, batch: Batch, weight: Tensor | None = No
     if weight is not None:
         per = per * weight.to(per)
     return per.mean() if per.numel() else torch.zeros((), device=logits.device)
+
+
+def loss_output(total: Tensor, ce: Tensor, expl: Tensor | None, n_annotated: int, **extra: float) -> LossOutput:
+    """``LossOutput`` with the logged terms every explanation loss reports: ``ce``, ``explanation``
+    (0 without annotated samples), ``n_annotated`` and any ``extra`` values."""
+    terms = {"ce": float(ce.detach()), "explanation": 0.0 if expl is None else float(expl.detach()),
+             "n_annotated": float(n_annotated)}
+    terms.update(extra)
+    return LossOutput(total, terms)

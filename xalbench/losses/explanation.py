@@ -1,14 +1,18 @@
 """Explanation-supervision losses: ``dice``, ``rrr``, ``gradia``, ``haics``, ``res``, ``cyborg``, ``cyborg-ssim-l1``.
 
-All share one forward (``A = features(x)``, ``logits = head(A)``), a differentiable CAM
-built from ``A`` and the pair rules of :mod:`xalbench.losses.supervision` (samples
-without a usable mask get the classification term only; the explanation term averages
-over annotated pairs; a batch without masks equals ``ce``). 2D and 3D, multi-class and
-multi-label (classification term: CE / BCE-with-logits).
+All are :class:`~xalbench.losses.base.ExplanationLoss` subclasses: one forward
+(``A = features(x)``, ``logits = head(A)``), the pair rules of
+:mod:`xalbench.losses.supervision` (samples without a usable mask get the classification
+term only; the explanation term averages over annotated pairs; a batch without masks
+equals ``ce``) and ``CE + scale · term``. All but ``rrr`` build a differentiable CAM from
+``A`` (:class:`~xalbench.losses.base.CamLoss`); each class below only says which CAM and
+which term. 2D and 3D, multi-class and multi-label (classification term: CE /
+BCE-with-logits).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -16,16 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from xalbench.base import Batch, ExplainableNet, Loss, LossOutput
-from xalbench.errors import ConfigError
+from xalbench.base import Batch, ExplainableNet
 from xalbench.explain.cam import PostProcess
-from xalbench.losses.common import check_batch, classification_loss
+from xalbench.losses.base import CamLoss, CamSettings, ExplanationLoss, Term, Weights
 from xalbench.losses.supervision import (
     CamForward,
+    Pairs,
     annotated_pairs,
     bf_threshold,
-    check_fraction,
-    forward_with_cam,
     gaussian_blur3,
     soft_dice,
     ssim,
@@ -40,36 +42,13 @@ Method = Literal["cam", "gradcam", "hirescam"]
 RES_POST = PostProcess(relu=False, resize=False, normalize="minmax", eps=1e-6)
 
 
-def _out(total: Tensor, ce: Tensor, expl: Tensor | None, n_pairs: int, **extra: float) -> LossOutput:
-    terms = {"ce": float(ce.detach()), "explanation": 0.0 if expl is None else float(expl.detach()),
-             "n_annotated": float(n_pairs)}
-    terms.update(extra)
-    return LossOutput(total, terms)
+def res_cam(cam_target: Target, detach_weights: bool, mask_resize: str = "area") -> CamSettings:
+    """The CAM of the GRADIA/RES code: Grad-CAM at feature resolution, :data:`RES_POST`."""
+    return CamSettings("gradcam", cam_target, "feature", RES_POST, detach_weights, mask_resize)
 
 
-class _CamLoss(Loss):
-    needs_masks: ClassVar[bool] = True
-
-    def _forward(self, model: ExplainableNet, batch: Batch, post: PostProcess, *, method: Method,
-                 resolution: str, detach_weights: bool = False, mask_resize: str = "area") -> CamForward:
-        check_batch(batch)
-        o = self.options
-        return forward_with_cam(model, batch, method=method, cam_target=o.cam_target, resolution=resolution,  # type: ignore[attr-defined]
-                                post=post, detach_weights=detach_weights, mask_resize=mask_resize)  # type: ignore[arg-type]
-
-
-class _ResCamLoss(_CamLoss):
-    """HAICS and RES share RES.py's CAM: Grad-CAM at feature resolution, constant channel
-    weights by default, masks resized with nearest neighbour."""
-
-    def _res_forward(self, model: ExplainableNet, batch: Batch) -> tuple[CamForward, Tensor]:
-        fw = self._forward(model, batch, RES_POST, method="gradcam", resolution="feature",
-                           detach_weights=self.options.detach_weights, mask_resize="nearest")  # type: ignore[attr-defined]
-        return fw, classification_loss(fw.logits, batch)
-
-
-class DiceLoss(_CamLoss):
-    """CE + α·(1 − soft Dice(Grad-CAM of the true class, ROI)) (Uddin et al., seed 000, eq. 4, α = 0.10).
+class DiceLoss(CamLoss):
+    """CE + α·(1 − soft Dice(Grad-CAM of the true class, ROI)) (Uddin et al., EG-AL, eq. 4, α = 0.10).
 
     Soft Dice = 2Σ(s·m)/(Σs + Σm + eps) per annotated pair; ``s`` is Grad-CAM with ReLU and
     per-sample min-max at input resolution (the map eq. 2 compares with the ROI).
@@ -87,18 +66,29 @@ class DiceLoss(_CamLoss):
         resolution: Literal["feature", "input"] = "input"
         eps: float = 1e-6
 
-    def __call__(self, model: ExplainableNet, batch: Batch) -> LossOutput:
+    @property
+    def scale(self) -> float:
+        return self.options.alpha
+
+    def cam(self) -> CamSettings:
         o = self.options
-        fw = self._forward(model, batch, PostProcess(relu=True, normalize="minmax", eps=1e-7), method=o.method,
-                           resolution=o.resolution)
-        ce = classification_loss(fw.logits, batch)
-        if fw.maps is None:
-            return _out(ce, ce, None, 0)
-        expl = (1 - soft_dice(fw.maps, fw.masks, o.eps)).mean()  # type: ignore[arg-type]
-        return _out(ce + o.alpha * expl, ce, expl, len(fw.pairs))
+        return CamSettings(o.method, o.cam_target, o.resolution, PostProcess(relu=True, normalize="minmax", eps=1e-7))
+
+    def explanation_term(self, fw: CamForward, batch: Batch, weights: Weights) -> Term:
+        return (1 - soft_dice(fw.maps, fw.masks, self.options.eps)).mean()  # type: ignore[arg-type]
 
 
-class RRRLoss(Loss):
+@dataclasses.dataclass
+class InputForward:
+    """RRR's forward: ``inputs`` that require grad, their logits, the pairs and their samples."""
+
+    inputs: Tensor
+    logits: Tensor
+    pairs: Pairs
+    samples: Tensor
+
+
+class RRRLoss(ExplanationLoss[InputForward]):
     """Right for the Right Reasons (Ross et al., IJCAI 2017, eq. 1).
 
     ``L = CE + λ·mean_i R_i`` over annotated samples, with
@@ -122,34 +112,32 @@ class RRRLoss(Loss):
     name: ClassVar[str] = "rrr"
     summary: ClassVar[str] = "Right for the Right Reasons: CE + lam * input-gradient penalty outside the ROI"
     paper: ClassVar[str] = "Ross, Hughes & Doshi-Velez, Right for the Right Reasons, IJCAI 2017, eq. 1"
-    needs_masks: ClassVar[bool] = True
 
     @dataclass(frozen=True)
     class Options(Options):
         lam: float = 1.0
         reduction: Literal["mean", "sum"] = "mean"
 
-    def __call__(self, model: ExplainableNet, batch: Batch) -> LossOutput:
-        check_batch(batch)
-        if self.options.reduction not in ("mean", "sum"):
-            raise ConfigError(f"rrr reduction must be 'mean' or 'sum', got {self.options.reduction!r}")
+    def forward(self, model: ExplainableNet, batch: Batch) -> InputForward:
         x = batch.images.detach().requires_grad_(True)
         logits = model.head(model.features(x))
-        ce = classification_loss(logits, batch)
         pairs = annotated_pairs(batch, logits, "label")
-        idx = torch.unique(pairs.idx)
-        if idx.numel() == 0:
-            return _out(ce, ce, None, 0)
+        return InputForward(x, logits, pairs, torch.unique(pairs.idx))
+
+    def n_annotated(self, fw: InputForward) -> int:
+        return int(fw.samples.numel())  # samples, not (sample, class) pairs
+
+    def explanation_term(self, fw: InputForward, batch: Batch, weights: Weights) -> Term:
+        idx, logits = fw.samples, fw.logits
         logp = F.logsigmoid(logits) if batch.task == "multi-label" else F.log_softmax(logits, 1)
-        (g,) = torch.autograd.grad(logp[idx].sum(), x, create_graph=True)
+        (g,) = torch.autograd.grad(logp[idx].sum(), fw.inputs, create_graph=True)
         assert batch.roi is not None
         outside = 1.0 - batch.roi[idx].to(g)
         per = ((outside[:, None] * g[idx]) ** 2).flatten(1)
-        expl = (per.mean(1) if self.options.reduction == "mean" else per.sum(1)).mean()
-        return _out(ce + self.options.lam * expl, ce, expl, int(idx.numel()))
+        return (per.mean(1) if self.options.reduction == "mean" else per.sum(1)).mean()
 
 
-class GradiaLoss(_CamLoss):
+class GradiaLoss(CamLoss):
     """GRADIA (Gao et al., CSCW 2022; YuyangGao/GRADIA ``GRADIA.py``).
 
     ``L = mean_i(pred_w_i·CE_i) + λ·mean_pairs att_w·mean|cam − M|`` (L1), cam = Grad-CAM with
@@ -175,15 +163,14 @@ class GradiaLoss(_CamLoss):
         ra_att_w: float = 1.0
         detach_weights: bool = True
 
-    def __call__(self, model: ExplainableNet, batch: Batch) -> LossOutput:
+    def cam(self) -> CamSettings:
+        return res_cam(self.options.cam_target, self.options.detach_weights)
+
+    def weights(self, fw: CamForward, batch: Batch) -> Weights:
+        """The reasonability matrix: (pred_w, att_w) per pair; a sample's CE weight is its smallest pred_w."""
         o = self.options
-        fw = self._forward(model, batch, RES_POST, method="gradcam", resolution="feature",
-                           detach_weights=o.detach_weights)
-        if fw.maps is None:
-            ce = classification_loss(fw.logits, batch)
-            return _out(ce, ce, None, 0)
         maps, masks = fw.maps, fw.masks
-        assert masks is not None
+        assert maps is not None and masks is not None
         with torch.no_grad():
             hit, mk = maps > 0.5, masks > 0.5
             iou = (hit & mk).flatten(1).sum(1) / (hit | mk).flatten(1).sum(1).clamp_min(1)
@@ -197,12 +184,13 @@ class GradiaLoss(_CamLoss):
             w = table[reasonable.long() + 2 * accurate.long()]  # rows: UI, RI, UA, RA
             pred_w = torch.ones(fw.logits.shape[0], device=maps.device)
             pred_w.scatter_reduce_(0, idx, w[:, 0], reduce="amin", include_self=False)
-        ce = classification_loss(fw.logits, batch, weight=pred_w)
-        expl = (w[:, 1] * (maps - masks).abs().flatten(1).mean(1)).mean()
-        return _out(ce + o.lam * expl, ce, expl, len(fw.pairs))
+        return Weights(ce=pred_w, pairs=w[:, 1])
+
+    def explanation_term(self, fw: CamForward, batch: Batch, weights: Weights) -> Term:
+        return (weights.pairs * (fw.maps - fw.masks).abs().flatten(1).mean(1)).mean()  # type: ignore[operator]
 
 
-class HaicsLoss(_ResCamLoss):
+class HaicsLoss(CamLoss):
     """HAICS baseline as coded in RES (``BCELoss()(cam, M)``) and DUE's 2D baselines.
 
     ``L = CE + λ·mean_pairs BCE(cam, M)`` with the RES/GRADIA CAM (no ReLU,
@@ -221,17 +209,15 @@ class HaicsLoss(_ResCamLoss):
         cam_target: Target = "label"
         detach_weights: bool = True
 
-    def __call__(self, model: ExplainableNet, batch: Batch) -> LossOutput:
-        o = self.options
-        fw, ce = self._res_forward(model, batch)
-        if fw.maps is None:
-            return _out(ce, ce, None, 0)
-        cam = fw.maps.clamp(1e-6, 1 - 1e-6)
-        expl = F.binary_cross_entropy(cam, fw.masks.to(cam), reduction="none").flatten(1).mean(1).mean()  # type: ignore[union-attr]
-        return _out(ce + o.lam * expl, ce, expl, len(fw.pairs))
+    def cam(self) -> CamSettings:
+        return res_cam(self.options.cam_target, self.options.detach_weights, mask_resize="nearest")
+
+    def explanation_term(self, fw: CamForward, batch: Batch, weights: Weights) -> Term:
+        cam = fw.maps.clamp(1e-6, 1 - 1e-6)  # type: ignore[union-attr]
+        return F.binary_cross_entropy(cam, fw.masks.to(cam), reduction="none").flatten(1).mean(1).mean()  # type: ignore[union-attr]
 
 
-class RESLoss(_ResCamLoss):
+class RESLoss(CamLoss):
     """RES-G (Gao et al., NeurIPS 2022, eqs. 4–6 as in ``RES.py``).
 
     ``L = CE + λ·[relu(mean_{M≠0}|tanh(5(cam − a)) − M| − η) + mean|cam − T|]`` with
@@ -262,11 +248,11 @@ class RESLoss(_ResCamLoss):
         cam_target: Target = "label"
         detach_weights: bool = True
 
-    def __call__(self, model: ExplainableNet, batch: Batch) -> LossOutput:
+    def cam(self) -> CamSettings:
+        return res_cam(self.options.cam_target, self.options.detach_weights, mask_resize="nearest")
+
+    def explanation_term(self, fw: CamForward, batch: Batch, weights: Weights) -> Term:
         o = self.options
-        fw, ce = self._res_forward(model, batch)
-        if fw.maps is None:
-            return _out(ce, ce, None, 0)
         cam, pos = fw.maps, (fw.masks > 0.5).to(fw.maps)  # type: ignore[operator]
         m = 2 * pos - 1 if o.outside_negative else pos
         a = bf_threshold(cam, m) if o.threshold < 0 else torch.tensor(o.threshold, device=cam.device)
@@ -276,12 +262,11 @@ class RESLoss(_ResCamLoss):
         blurred = gaussian_blur3(pos)
         target = blurred / blurred.flatten(1).amax(1).clamp_min(1e-12).reshape(-1, *[1] * (cam.dim() - 1))
         cont = (cam - target).abs().mean()
-        expl = binary + cont
-        return _out(ce + o.lam * expl, ce, expl, len(fw.pairs), threshold=float(a), res_binary=float(binary.detach()),
-                    res_continuous=float(cont.detach()))
+        return binary + cont, {"threshold": float(a), "res_binary": float(binary.detach()),
+                               "res_continuous": float(cont.detach())}
 
 
-class CyborgLoss(_CamLoss):
+class CyborgLoss(CamLoss):
     """CYBORG as in the public code (CVRL/CYBORG ``train_cam.py``; Boyd et al., WACV 2023).
 
     Per annotated sample ``α·CE + (1 − α)·MSE(cam, h)``; unannotated samples: CE. ``cam`` =
@@ -304,37 +289,44 @@ class CyborgLoss(_CamLoss):
         method: Method = "cam"
         eps: float = 1e-8
 
-    def _check(self) -> None:
-        check_fraction("cyborg alpha", self.options.alpha)
+        def __post_init__(self) -> None:
+            if not 0.0 <= self.alpha <= 1.0:
+                raise ValueError(f"alpha must lie in [0, 1], got {self.alpha}")
 
-    def _saliency(self, maps: Tensor, masks: Tensor) -> Tensor:
-        return ((maps - masks) ** 2).flatten(1).mean(1)
+    @property
+    def scale(self) -> float:
+        return 1 - self.options.alpha
 
-    def _resolution(self) -> str:
+    def resolution(self) -> Literal["feature", "input"]:
+        """Where the CAM is compared with the human map: feature resolution, as the CYBORG code."""
         return "feature"
 
-    def _mask_norm(self, masks: Tensor) -> Tensor:
+    def cam(self) -> CamSettings:
+        o, resolution = self.options, self.resolution()
+        post = PostProcess(relu=False, resize=resolution == "input", normalize="minmax", eps=o.eps)
+        return CamSettings(o.method, o.cam_target, resolution, post, mask_resize="linear")
+
+    def weights(self, fw: CamForward, batch: Batch) -> Weights:
+        """α for annotated samples' CE, 1 for the others."""
+        weight = torch.ones(fw.logits.shape[0], device=fw.logits.device)
+        weight[fw.pairs.idx] = self.options.alpha
+        return Weights(ce=weight)
+
+    def saliency_term(self, maps: Tensor, masks: Tensor) -> Tensor:
+        """Per-pair saliency loss: MSE."""
+        return ((maps - masks) ** 2).flatten(1).mean(1)
+
+    def explanation_term(self, fw: CamForward, batch: Batch, weights: Weights) -> Term:
+        masks = fw.masks
+        assert fw.maps is not None and masks is not None
         flat = masks.flatten(1)
         mn, mx = flat.amin(1, keepdim=True), flat.amax(1, keepdim=True)
-        return ((flat - mn) / (mx - mn).clamp_min(1e-8)).reshape(masks.shape)
-
-    def __call__(self, model: ExplainableNet, batch: Batch) -> LossOutput:
-        o = self.options
-        self._check()
-        post = PostProcess(relu=False, resize=self._resolution() == "input", normalize="minmax", eps=o.eps)
-        fw = self._forward(model, batch, post, method=o.method, resolution=self._resolution(), mask_resize="linear")
-        if fw.maps is None:
-            ce = classification_loss(fw.logits, batch)
-            return _out(ce, ce, None, 0)
-        weight = torch.ones(fw.logits.shape[0], device=fw.logits.device)
-        weight[fw.pairs.idx] = o.alpha
-        ce = classification_loss(fw.logits, batch, weight=weight)
-        expl = self._saliency(fw.maps, self._mask_norm(fw.masks)).mean()  # type: ignore[arg-type]
-        return _out(ce + (1 - o.alpha) * expl, ce, expl, len(fw.pairs))
+        human = ((flat - mn) / (mx - mn).clamp_min(1e-8)).reshape(masks.shape)  # min-max normalised human map
+        return self.saliency_term(fw.maps, human).mean()
 
 
 class CyborgSSIML1Loss(CyborgLoss):
-    """The SSIM + L1 variant SAL's text describes (seed 002, eq. 1), *not* the public CYBORG code.
+    """The SSIM + L1 variant SAL's text describes (SAL eq. 1), *not* the public CYBORG code.
 
     Saliency term per annotated sample: ``(1 − SSIM(cam, h)) + mean|cam − h|`` with a
     Gaussian-window SSIM (``win_size``, σ = 1.5); the CAM of the **true** class
@@ -344,19 +336,17 @@ class CyborgSSIML1Loss(CyborgLoss):
 
     name: ClassVar[str] = "cyborg-ssim-l1"
     summary: ClassVar[str] = "SAL-paper variant of CYBORG: alpha*CE + (1-alpha)*((1-SSIM) + L1)(CAM, human map)"
-    paper: ClassVar[str] = "SAL (seed 002) eq. 1, after Boyd et al., CYBORG, WACV 2023; SSIM: Wang et al., IEEE TIP 2004"
+    paper: ClassVar[str] = "SAL eq. 1, after Boyd et al., CYBORG, WACV 2023; SSIM: Wang et al., IEEE TIP 2004"
 
     @dataclass(frozen=True)
-    class Options(Options):
-        alpha: float = 0.5
+    class Options(CyborgLoss.Options):
         cam_target: Target = "label"
-        method: Method = "cam"
-        eps: float = 1e-8
         win_size: int = 7
         resolution: Literal["feature", "input"] = "input"
 
-    def _resolution(self) -> str:
+    def resolution(self) -> Literal["feature", "input"]:
         return self.options.resolution
 
-    def _saliency(self, maps: Tensor, masks: Tensor) -> Tensor:
+    def saliency_term(self, maps: Tensor, masks: Tensor) -> Tensor:
+        """Per-pair saliency loss: (1 − SSIM) + L1."""
         return (1 - ssim(maps, masks, win_size=self.options.win_size)) + (maps - masks).abs().flatten(1).mean(1)

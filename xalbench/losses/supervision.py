@@ -24,7 +24,6 @@ explanation term is the mean over pairs, so a batch without masks equals ``ce``.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Literal
 
 import torch
@@ -34,6 +33,7 @@ from torch import Tensor
 from xalbench.base import Batch, ExplainableNet
 from xalbench.errors import ConfigError
 from xalbench.explain.cam import PostProcess, postprocess, raw_maps
+from xalbench.utils import overlap
 
 __all__ = ["Pairs", "CamForward", "annotated_pairs", "forward_with_cam", "resize_masks", "soft_dice",
            "ssim", "gaussian_blur3", "bf_threshold"]
@@ -146,9 +146,8 @@ def forward_with_cam(
 
 
 def soft_dice(s: Tensor, m: Tensor, eps: float = 1e-6) -> Tensor:
-    """Per-pair soft Dice ``2Σ(s·m) / (Σs + Σm + eps)`` (seed 000, eq. 2 / eq. 4's Dice loss)."""
-    s, m = s.flatten(1), m.flatten(1)
-    return 2 * (s * m).sum(1) / (s.sum(1) + m.sum(1) + eps)
+    """Per-pair soft Dice ``2Σ(s·m) / (Σs + Σm + eps)`` (EG-AL eq. 2 / eq. 4's Dice loss)."""
+    return overlap.soft_dice(s, m, eps)
 
 
 def _gaussian_kernel(size: int, sigma: float, dims: int, device: torch.device) -> Tensor:
@@ -212,8 +211,3 @@ def bf_threshold(x: Tensor, y: Tensor, eps: float = 1e-4) -> Tensor:
         if float(score[best]) <= 0:
             return torch.zeros((), device=x.device)
         return cands[best]
-
-
-def check_fraction(name: str, value: float) -> None:
-    if not (0.0 <= value <= 1.0) or math.isnan(value):
-        raise ConfigError(f"{name} must lie in [0, 1], got {value}")
