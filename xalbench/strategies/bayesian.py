@@ -12,18 +12,13 @@ averaged over labels.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-import numpy as np
 import torch
 
-from xalbench.base import Strategy
-from xalbench.errors import OptionsError
+from xalbench.base import Strategy, StrategyContext
 from xalbench.options import Options
-from xalbench.strategies.common import binary_entropy, categorical_entropy, topk_by_score
-
-if TYPE_CHECKING:
-    from xalbench.harness.context import StrategyContext
+from xalbench.strategies.common import binary_entropy, categorical_entropy
 
 __all__ = ["BALD", "MCDropoutEntropy"]
 
@@ -37,7 +32,7 @@ class _MCOptions(Options):
 
     def __post_init__(self) -> None:
         if self.n_samples < 1:
-            raise OptionsError(f"n_samples must be ≥ 1 (MC-dropout passes), got {self.n_samples}")
+            raise ValueError(f"n_samples must be ≥ 1 (MC-dropout passes), got {self.n_samples}")
 
 
 def _entropy(p: torch.Tensor, multilabel: bool) -> torch.Tensor:
@@ -51,12 +46,12 @@ class _MCStrategy(Strategy):
     Options = _MCOptions
 
     def score(self, mc: torch.Tensor, multilabel: bool) -> torch.Tensor:  # pragma: no cover - abstract
+        """The score of each sample from MC probabilities ``T×U×K`` (float64)."""
         raise NotImplementedError
 
-    def query(self, ctx: StrategyContext, k: int) -> np.ndarray:
+    def scores(self, ctx: StrategyContext) -> torch.Tensor:
         mc = ctx.cache.mc_probs(self.options.n_samples).detach().double()  # T×U×K
-        scores = self.score(mc, ctx.task == "multi-label")
-        return topk_by_score(scores, ctx, k, who=f"strategy {self.name!r}")
+        return self.score(mc, ctx.task == "multi-label")
 
 
 class MCDropoutEntropy(_MCStrategy):

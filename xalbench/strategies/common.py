@@ -1,16 +1,16 @@
 """Shared helpers for query strategies.
 
-**NaN convention.** A strategy that ranks the unlabelled pool by a score calls
-:func:`topk_by_score`; it raises ``StrategyContractError("nan")`` on any NaN/inf score
-(instead of letting ``argsort`` silently rank NaN first or last), breaks ties by pool
-position (:func:`xalbench.base.stable_topk`) and maps positions in ``ctx.unlabelled``
-to pool indices. Strategies that rank by other means may instead expose their scores
-as ``self.last_scores`` (or return an object with ``.indices`` and ``.scores``);
-:func:`xalbench.harness.guard.call_strategy` then checks those for NaN/inf itself.
+**NaN convention.** A strategy that ranks the unlabelled pool by a score implements
+:meth:`xalbench.base.Strategy.scores`; the default ``query`` calls :func:`topk_by_score`,
+which raises ``StrategyContractError("nan")`` on any NaN/inf score (instead of letting
+``argsort`` silently rank NaN first or last), breaks ties by pool position
+(:func:`xalbench.base.stable_topk`) and maps positions in ``ctx.unlabelled`` to pool
+indices.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,9 +19,10 @@ from torch import Tensor
 
 from xalbench.base import stable_topk
 from xalbench.errors import StrategyContractError
+from xalbench.utils.torch_modes import eval_mode
 
 if TYPE_CHECKING:
-    from xalbench.harness.context import StrategyContext
+    from xalbench.base import ExplainableNet, StrategyContext
 
 __all__ = [
     "as_numpy",
@@ -29,6 +30,7 @@ __all__ = [
     "categorical_entropy",
     "check_finite",
     "n_to_query",
+    "penultimate_embeddings",
     "topk_by_score",
 ]
 
@@ -87,3 +89,15 @@ def binary_entropy(p: Tensor) -> Tensor:
     """Elementwise entropy of Bernoulli(p) (nats)."""
     q = 1.0 - p
     return -(p * torch.log(p.clamp_min(_EPS)) + q * torch.log(q.clamp_min(_EPS)))
+
+
+def penultimate_embeddings(model: ExplainableNet, batches: Iterable[Tensor], device: torch.device) -> Tensor:
+    """``model.embed(model.features(x))`` of each batch ``x``, concatenated (eval mode, no grad,
+    training flags restored); ``0×d`` when there are no batches."""
+    out = []
+    with eval_mode(model), torch.no_grad():
+        for x in batches:
+            out.append(model.embed(model.features(x.to(device))))
+    if not out:
+        return torch.zeros(0, model.classifier.in_features, device=device)
+    return torch.cat(out)

@@ -19,40 +19,23 @@ Both are label-agnostic geometry, so both support multi-label and 3D.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from xalbench.base import Strategy
+from xalbench.base import Strategy, StrategyContext
 from xalbench.options import Options
-from xalbench.strategies.common import check_finite, n_to_query
-
-if TYPE_CHECKING:
-    from xalbench.harness.context import StrategyContext
+from xalbench.strategies.common import check_finite, n_to_query, penultimate_embeddings
 
 __all__ = ["BADGE", "CoreSet", "labelled_embeddings"]
 
 
 def labelled_embeddings(ctx: StrategyContext) -> torch.Tensor:
     """Penultimate embeddings of ``ctx.labelled`` (eval mode, no grad, flags restored)."""
-    model = ctx.model
-    flags = [(m, m.training) for m in model.modules()]
-    idx = torch.as_tensor(ctx.labelled)
-    out = []
-    try:
-        model.eval()
-        with torch.no_grad():
-            for start in range(0, len(idx), ctx.batch_size):
-                x = ctx.pool_images[idx[start : start + ctx.batch_size]].to(ctx.device)
-                out.append(model.embed(model.features(x)))
-    finally:
-        for m, flag in flags:
-            m.training = flag
-    if not out:
-        d = model.classifier.in_features
-        return torch.zeros(0, d, device=ctx.device)
-    return torch.cat(out)
+    idx, bs = torch.as_tensor(ctx.labelled), ctx.batch_size
+    batches = (ctx.pool_images[idx[start : start + bs]] for start in range(0, len(idx), bs))
+    return penultimate_embeddings(ctx.model, batches, ctx.device)
 
 
 def _sq_dist(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
@@ -106,10 +89,6 @@ class BADGE(Strategy):
     )
     supports_multilabel: ClassVar[bool] = True
     supports_3d: ClassVar[bool] = True
-
-    @dataclass(frozen=True)
-    class Options(Options):
-        pass
 
     def query(self, ctx: StrategyContext, k: int) -> np.ndarray:
         n = n_to_query(ctx, k)

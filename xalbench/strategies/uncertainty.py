@@ -1,8 +1,9 @@
 """Classic single-pass strategies: random, entropy, margin, least-confidence.
 
-All score the unlabelled pool from ``ctx.cache.probs()`` (one shared eval-mode pass per
-round) and pick the top-``k`` with :func:`~xalbench.strategies.common.topk_by_score`
-(ties → lower pool position). ``k`` larger than the unlabelled pool returns all of it.
+The three uncertainty strategies implement :meth:`~xalbench.base.Strategy.scores` from
+``ctx.cache.probs()`` (one shared eval-mode pass per round); the default ``query`` picks the
+top-``k`` with :func:`~xalbench.strategies.common.topk_by_score` (ties → lower pool
+position). ``k`` larger than the unlabelled pool returns all of it.
 
 Multi-label (sigmoid outputs, one Bernoulli per label) aggregation, used by all three
 uncertainty scores: the score of a sample is the **mean over labels** of the per-label
@@ -11,18 +12,13 @@ binary score (binary entropy; ``1 - max(p, 1-p)``; ``-|2p - 1|``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from xalbench.base import Strategy
-from xalbench.options import Options
-from xalbench.strategies.common import binary_entropy, categorical_entropy, n_to_query, topk_by_score
-
-if TYPE_CHECKING:
-    from xalbench.harness.context import StrategyContext
+from xalbench.base import Strategy, StrategyContext
+from xalbench.strategies.common import binary_entropy, categorical_entropy, n_to_query
 
 __all__ = ["EntropySampling", "LeastConfidence", "MarginSampling", "RandomSampling"]
 
@@ -38,10 +34,6 @@ class RandomSampling(Strategy):
     supports_multilabel: ClassVar[bool] = True
     supports_3d: ClassVar[bool] = True
 
-    @dataclass(frozen=True)
-    class Options(Options):
-        pass
-
     def query(self, ctx: StrategyContext, k: int) -> np.ndarray:
         n = n_to_query(ctx, k)
         return ctx.rng.choice(ctx.unlabelled, size=n, replace=False).astype(np.int64)
@@ -54,12 +46,11 @@ class _ScoreStrategy(Strategy):
     supports_3d: ClassVar[bool] = True
 
     def score(self, probs: torch.Tensor, multilabel: bool) -> torch.Tensor:  # pragma: no cover - abstract
+        """The score of each row of ``probs`` (``U×K``, float64)."""
         raise NotImplementedError
 
-    def query(self, ctx: StrategyContext, k: int) -> np.ndarray:
-        probs = ctx.cache.probs().detach().double()
-        scores = self.score(probs, ctx.task == "multi-label")
-        return topk_by_score(scores, ctx, k, who=f"strategy {self.name!r}")
+    def scores(self, ctx: StrategyContext) -> torch.Tensor:
+        return self.score(ctx.cache.probs().detach().double(), ctx.task == "multi-label")
 
 
 class EntropySampling(_ScoreStrategy):
@@ -68,10 +59,6 @@ class EntropySampling(_ScoreStrategy):
     name: ClassVar[str] = "entropy"
     summary: ClassVar[str] = "Highest predictive entropy (multi-label: mean binary entropy over labels)"
     paper: ClassVar[str] = _SETTLES
-
-    @dataclass(frozen=True)
-    class Options(Options):
-        pass
 
     def score(self, probs: torch.Tensor, multilabel: bool) -> torch.Tensor:
         return binary_entropy(probs).mean(1) if multilabel else categorical_entropy(probs, 1)
@@ -83,10 +70,6 @@ class LeastConfidence(_ScoreStrategy):
     name: ClassVar[str] = "least-confidence"
     summary: ClassVar[str] = "Lowest top-class probability, score 1 - max p (multi-label: mean over labels)"
     paper: ClassVar[str] = _SETTLES
-
-    @dataclass(frozen=True)
-    class Options(Options):
-        pass
 
     def score(self, probs: torch.Tensor, multilabel: bool) -> torch.Tensor:
         if multilabel:
@@ -104,10 +87,6 @@ class MarginSampling(_ScoreStrategy):
     name: ClassVar[str] = "margin"
     summary: ClassVar[str] = "Smallest top-1 minus top-2 probability margin (multi-label: mean |2p-1|)"
     paper: ClassVar[str] = _SETTLES
-
-    @dataclass(frozen=True)
-    class Options(Options):
-        pass
 
     def score(self, probs: torch.Tensor, multilabel: bool) -> torch.Tensor:
         if multilabel:

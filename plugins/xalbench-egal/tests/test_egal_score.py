@@ -9,6 +9,7 @@ import pytest
 import torch
 from xalbench_egal import EGAL, egal_score, entropy_term, misalignment
 
+import xalbench
 from xalbench.base import stable_topk
 from xalbench.errors import OptionsError
 from xalbench.harness.guard import call_strategy
@@ -126,3 +127,13 @@ def test_feature_resolution_maps_are_compared_with_area_resampled_rois(context):
     d = 1 - 2 * (s * m).sum(1) / (s.sum(1) + m.sum(1))
     terms = EGAL({"lam": 0.0}).scores(ctx)
     assert terms.misalignment == pytest.approx(d.numpy(), abs=1e-12)
+
+
+def test_default_query_takes_the_top_k_of_the_array_like_terms(context):
+    assert EGAL.query is xalbench.Strategy.query  # ranks only through scores()
+    ctx = context()
+    terms = EGAL({"lam": 0.4}).scores(ctx)
+    assert np.array_equal(np.asarray(terms), terms.score) and len(terms) == len(ctx.unlabelled)
+    assert np.asarray(terms, dtype=np.float32).dtype == np.float32
+    picks = EGAL({"lam": 0.4}).query(context(), 7)
+    assert picks.tolist() == ctx.unlabelled[stable_topk(terms.score, 7)].tolist()

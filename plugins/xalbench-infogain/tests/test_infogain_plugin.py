@@ -47,3 +47,17 @@ def test_multilabel_skipped_with_reason_and_bad_lr_rejected():
 @parametrize_with_checks([EIG, AEIG, UIG, CFIG])
 def test_conformance(strategy, check):
     check(strategy)
+
+
+@pytest.mark.parametrize("cls", [EIG, AEIG, UIG, CFIG])
+def test_rank_through_scores_and_the_default_query(cls):
+    import numpy as np
+
+    from xalbench.base import Strategy, stable_topk
+    from xalbench.testing import make_context
+
+    assert cls.query is Strategy.query
+    ctx = make_context(seed=3)
+    scores = cls().scores(ctx).numpy()
+    assert cls().query(make_context(seed=3), 5).tolist() == ctx.unlabelled[stable_topk(scores, 5)].tolist()
+    assert np.isfinite(scores).all()

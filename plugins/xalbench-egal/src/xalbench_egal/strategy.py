@@ -1,4 +1,4 @@
-"""The EG-AL acquisition function (Uddin et al., "Learning to Select Like Humans", seed 000).
+"""The EG-AL acquisition function (Uddin et al., "Learning to Select Like Humans").
 
 ``Score(x) = λ·H(x) + (1 − λ)·D_exp(x)``                                   (eq. 3)
 
@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -49,11 +49,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 import xalbench
-from xalbench.errors import ConfigError, OptionsError
-from xalbench.strategies.common import binary_entropy, categorical_entropy, topk_by_score
-
-if TYPE_CHECKING:
-    from xalbench.harness.context import StrategyContext
+from xalbench.base import StrategyContext
+from xalbench.errors import ConfigError
+from xalbench.strategies.common import binary_entropy, categorical_entropy
 
 __all__ = ["EGAL", "EGALScores", "egal_score", "entropy_term", "misalignment"]
 
@@ -65,12 +63,23 @@ EmptyROI = Literal["entropy-term", "entropy", "literal"]
 
 @dataclass(frozen=True)
 class EGALScores:
-    """Per-sample terms of eq. 3, aligned with ``ctx.unlabelled`` (float64 numpy)."""
+    """Per-sample terms of eq. 3, aligned with ``ctx.unlabelled`` (float64 numpy).
+
+    Array-like: ``np.asarray(terms)`` is ``terms.score``, so :meth:`EGAL.scores` returns the
+    terms and still meets :meth:`xalbench.base.Strategy.scores`' contract.
+    """
 
     score: np.ndarray
     entropy: np.ndarray
     misalignment: np.ndarray  # NaN where the sample has no ROI (D_exp undefined)
     has_roi: np.ndarray
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        score = self.score if dtype is None else self.score.astype(dtype, copy=False)
+        return score.copy() if copy else score
+
+    def __len__(self) -> int:
+        return int(self.score.shape[0])
 
 
 def entropy_term(probs: Tensor, *, multilabel: bool = False, normalise: bool = False) -> Tensor:
@@ -140,15 +149,13 @@ class EGAL(xalbench.Strategy):
         normalise_entropy: bool = False
         empty_roi: EmptyROI = "entropy-term"
 
-    def __init__(self, options: object = None) -> None:
-        super().__init__(options)  # type: ignore[arg-type]
-        lam = self.options.lam
-        if not (isinstance(lam, (int, float)) and 0.0 <= float(lam) <= 1.0):
-            raise OptionsError(f"strategy 'egal': option 'lam' must lie in [0, 1] (eq. 3), got {lam!r}")
-        self.last_scores: np.ndarray | None = None
+        def __post_init__(self) -> None:
+            if not 0.0 <= self.lam <= 1.0:
+                raise ValueError(f"option 'lam' must lie in [0, 1] (eq. 3), got {self.lam!r}")
 
     def scores(self, ctx: StrategyContext) -> EGALScores:
-        """Eq. 1–3 for every unlabelled sample, from the shared pool cache."""
+        """Eq. 1–3 for every unlabelled sample, from the shared pool cache (the default
+        ``query`` takes the top ``k`` of ``terms.score``)."""
         o = self.options
         multilabel = ctx.task == "multi-label"
         h = entropy_term(ctx.cache.probs().detach(), multilabel=multilabel, normalise=o.normalise_entropy)
@@ -170,8 +177,3 @@ class EGAL(xalbench.Strategy):
         score = egal_score(h_cpu, d, has_roi, float(o.lam), o.empty_roi)
         return EGALScores(score.numpy(), h_cpu.numpy(), torch.where(has_roi, d, torch.nan).numpy(),
                           has_roi.numpy())
-
-    def query(self, ctx: StrategyContext, k: int) -> np.ndarray:
-        terms = self.scores(ctx)
-        self.last_scores = terms.score
-        return topk_by_score(terms.score, ctx, k, who="strategy 'egal'")

@@ -1,25 +1,23 @@
 """The four information-gain strategies (Mehta et al. 2022): ``eig``, ``aeig``, ``uig``, ``cfig``.
 
-Each scores the unlabelled pool with :func:`xalbench_infogain.core.ig_scores` on the
-round's shared cache (``ctx.cache.embeddings()``) plus one no-grad forward of the val
-split (the evaluation set), and queries the top-``k`` scores.
+Each implements :meth:`~xalbench.base.Strategy.scores` with
+:func:`xalbench_infogain.core.ig_scores` on the round's shared cache
+(``ctx.cache.embeddings()``) plus one no-grad forward of the val split (the evaluation
+set); the default ``query`` takes the top-``k`` scores.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-import numpy as np
 import torch
 
 import xalbench
-from xalbench.errors import OptionsError, UnsupportedError
-from xalbench.strategies.common import topk_by_score
+from xalbench.base import StrategyContext
+from xalbench.errors import UnsupportedError
+from xalbench.strategies.common import penultimate_embeddings
 from xalbench_infogain.core import Weighting, class_frequencies, ig_scores
-
-if TYPE_CHECKING:
-    from xalbench.harness.context import StrategyContext
 
 __all__ = ["AEIG", "CFIG", "EIG", "UIG", "val_embeddings"]
 
@@ -31,19 +29,9 @@ PAPER = (
 
 def val_embeddings(ctx: StrategyContext) -> torch.Tensor:
     """Penultimate embeddings of ``ctx.val`` (eval mode, no grad, training flags restored)."""
-    model = ctx.model
-    flags = [(m, m.training) for m in model.modules()]
-    out = []
-    try:
-        model.eval()
-        with torch.no_grad():
-            for start in range(0, len(ctx.val), ctx.batch_size):
-                x = ctx.val.images[start : start + ctx.batch_size].to(ctx.device)
-                out.append(model.embed(model.features(x)))
-    finally:
-        for m, flag in flags:
-            m.training = flag
-    return torch.cat(out)
+    bs = ctx.batch_size
+    batches = (ctx.val.images[start : start + bs] for start in range(0, len(ctx.val), bs))
+    return penultimate_embeddings(ctx.model, batches, ctx.device)
 
 
 class _InfoGain(xalbench.Strategy):
@@ -61,9 +49,9 @@ class _InfoGain(xalbench.Strategy):
 
         def __post_init__(self) -> None:
             if not self.lr > 0:
-                raise OptionsError(f"lr must be > 0 (the gradient step size), got {self.lr}")
+                raise ValueError(f"lr must be > 0 (the gradient step size), got {self.lr}")
             if self.chunk_size < 1:
-                raise OptionsError(f"chunk_size must be ≥ 1, got {self.chunk_size}")
+                raise ValueError(f"chunk_size must be ≥ 1, got {self.chunk_size}")
 
     def scores(self, ctx: StrategyContext) -> torch.Tensor:
         """Information gain of every unlabelled sample (aligned with ``ctx.unlabelled``)."""
@@ -77,9 +65,6 @@ class _InfoGain(xalbench.Strategy):
             head.weight, head.bias, ctx.cache.embeddings(), val_embeddings(ctx), freq,
             weighting=self.weighting, lr=self.options.lr, chunk_size=self.options.chunk_size,
         )
-
-    def query(self, ctx: StrategyContext, k: int) -> np.ndarray:
-        return topk_by_score(self.scores(ctx), ctx, k, who=f"strategy {self.name!r}")
 
 
 class EIG(_InfoGain):
