@@ -26,14 +26,13 @@ from typing import ClassVar
 import numpy as np
 from scipy import ndimage
 
-from xalbench.base import Dataset, DatasetBundle, DatasetMeta
-from xalbench.data.common import cached_arrays, split_rng, to_split
-from xalbench.errors import OptionsError
-from xalbench.options import Options
+from xalbench.base import DatasetMeta
+from xalbench.data.common import split_rng
+from xalbench.data.synthetic import SyntheticDataset, SyntheticOptions
 
 __all__ = ["DecoyDigits", "swatch_shade", "read_swatch"]
 
-_VERSION = 1
+N_DIGITS = 1797  # images in scikit-learn's digits
 
 
 def swatch_shade(digit: np.ndarray) -> np.ndarray:
@@ -52,7 +51,7 @@ def read_swatch(images: np.ndarray, patch: int) -> np.ndarray:
     return np.clip(np.rint((255.0 - 255.0 * shade) / 25.0), 0, 9).astype(np.int64)
 
 
-class DecoyDigits(Dataset):
+class DecoyDigits(SyntheticDataset):
     """Real sklearn digits with the Decoy-MNIST corner swatch (label-coded in train, random in test)."""
 
     name: ClassVar[str] = "decoy-digits"
@@ -60,91 +59,86 @@ class DecoyDigits(Dataset):
                               "the label in train only; ROI = digit pixels")
     paper: ClassVar[str] = ("Ross, Hughes, Doshi-Velez. Right for the Right Reasons: Training Differentiable "
                             "Models by Constraining their Explanations. IJCAI 2017 (Decoy MNIST)")
-    synthetic: ClassVar[bool] = True
+    salt: ClassVar[int] = 8
 
     @dataclass(frozen=True)
-    class Options(Options):
+    class Options(SyntheticOptions):
         """``n_train`` 0 = all digits not used by val/test (1 797 in total)."""
 
         size: int = 32
-        margin: int = 4
         n_train: int = 0
         n_val: int = 200
         n_test: int = 500
+        margin: int = 4
         rho: float = 1.0
         threshold: float = 0.25
-        seed: int = 0
 
-    def _check(self) -> None:
+        min_train: ClassVar[int] = 0
+
+        def validate(self) -> None:
+            super().validate()
+            if not 1 <= self.margin <= self.size // 4:
+                raise ValueError(f"margin must be in 1..size/4 = {self.size // 4}, got {self.margin}")
+            if not 0.0 <= self.rho <= 1.0:
+                raise ValueError(f"rho must be in [0, 1], got {self.rho}")
+            if not 0.0 < self.threshold < 1.0:
+                raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+            if self.n_val + self.n_test + max(self.n_train, 1) > N_DIGITS:
+                raise ValueError(f"n_train + n_val + n_test must fit in the {N_DIGITS} digits, got "
+                                 f"{self.n_train} + {self.n_val} + {self.n_test}")
+
+    def make(self) -> dict[str, np.ndarray]:
+        """The digits upscaled onto the canvas, split by one permutation, then the swatch per split."""
+        from sklearn.datasets import load_digits
+
         o = self.options
-        owner = f"dataset {self.name!r}"
-        if o.size < 16 or not 1 <= o.margin <= o.size // 4:
-            raise OptionsError(f"{owner}: need size ≥ 16 and 1 ≤ margin ≤ size/4, got {o.size}, {o.margin}")
-        if not 0.0 <= o.rho <= 1.0 or not 0.0 < o.threshold < 1.0:
-            raise OptionsError(f"{owner}: need 0 ≤ rho ≤ 1 and 0 < threshold < 1")
-        if o.n_val < 1 or o.n_test < 1 or o.n_train < 0 or o.n_val + o.n_test + max(o.n_train, 1) > 1797:
-            raise OptionsError(f"{owner}: n_train + n_val + n_test must fit in the 1797 digits")
+        digits = load_digits()
+        x8 = (digits.images / 16.0).astype(np.float32)
+        y = digits.target.astype(np.int64)
+        inner = o.size - 2 * o.margin
+        up = ndimage.zoom(x8, (1, inner / 8, inner / 8), order=1, grid_mode=True, mode="nearest")
+        up = np.clip(up, 0.0, 1.0)
+        canvas = np.zeros((x8.shape[0], o.size, o.size), dtype=np.float32)
+        canvas[:, o.margin:o.margin + inner, o.margin:o.margin + inner] = up
+        perm = split_rng(o.seed, "train", salt=7).permutation(y.shape[0])
+        n_train = o.n_train or (y.shape[0] - o.n_val - o.n_test)
+        parts = {"test": perm[:o.n_test], "val": perm[o.n_test:o.n_test + o.n_val],
+                 "train": perm[o.n_test + o.n_val:o.n_test + o.n_val + n_train]}
+        out: dict[str, np.ndarray] = {}
+        for split, idx in parts.items():
+            arrays = self.decoy_split(split_rng(o.seed, split, salt=self.salt), split, canvas, y, idx)
+            out.update({f"{split}_{k}": v for k, v in arrays.items()})
+        return out
 
-    def arrays(self, data_root: str | None = None) -> dict[str, np.ndarray]:
+    def decoy_split(self, rng: np.random.Generator, split: str, canvas: np.ndarray, y: np.ndarray,
+                    idx: np.ndarray) -> dict[str, np.ndarray]:
+        """One split: the swatch in a random corner, its shade the label (train, w.p. ``rho``) or a random digit's."""
         o = self.options
-        self._check()
+        img, lab = canvas[idx].copy(), y[idx]
+        n = idx.shape[0]
+        if split == "train":
+            coded = np.where(rng.random(n) < o.rho, lab, rng.integers(0, 10, n))
+        else:
+            coded = y[rng.integers(0, y.shape[0], n)]  # shade of a random digit (Ross et al.)
+        p = max(2, o.size // 8)
+        rows = np.where(rng.random(n) < 0.5, 0, o.size - p)
+        cols = np.where(rng.random(n) < 0.5, 0, o.size - p)
+        shade = swatch_shade(coded).astype(np.float32)
+        for i in range(n):
+            img[i, rows[i]:rows[i] + p, cols[i]:cols[i] + p] = shade[i]
+        roi = (canvas[idx] > o.threshold).astype(np.float32)
+        return {"images": img[:, None], "labels": lab, "roi": roi, "decoy": coded.astype(np.int64), "index": idx}
 
-        def make() -> dict[str, np.ndarray]:
-            from sklearn.datasets import load_digits
+    def groups(self, arrays: dict[str, np.ndarray], split: str) -> np.ndarray:
+        return np.array([f"digit-{i}" for i in arrays[f"{split}_index"]])
 
-            digits = load_digits()
-            x8 = (digits.images / 16.0).astype(np.float32)
-            y = digits.target.astype(np.int64)
-            inner = o.size - 2 * o.margin
-            up = ndimage.zoom(x8, (1, inner / 8, inner / 8), order=1, grid_mode=True, mode="nearest")
-            up = np.clip(up, 0.0, 1.0)
-            canvas = np.zeros((x8.shape[0], o.size, o.size), dtype=np.float32)
-            canvas[:, o.margin:o.margin + inner, o.margin:o.margin + inner] = up
-            perm = split_rng(o.seed, "train", salt=7).permutation(y.shape[0])
-            n_train = o.n_train or (y.shape[0] - o.n_val - o.n_test)
-            parts = {"test": perm[:o.n_test], "val": perm[o.n_test:o.n_test + o.n_val],
-                     "train": perm[o.n_test + o.n_val:o.n_test + o.n_val + n_train]}
-            out: dict[str, np.ndarray] = {}
-            p = max(2, o.size // 8)
-            for split, idx in parts.items():
-                rng = split_rng(o.seed, split, salt=8)
-                img, lab = canvas[idx].copy(), y[idx]
-                n = idx.shape[0]
-                if split == "train":
-                    coded = np.where(rng.random(n) < o.rho, lab, rng.integers(0, 10, n))
-                else:
-                    coded = y[rng.integers(0, y.shape[0], n)]  # shade of a random digit (Ross et al.)
-                rows = np.where(rng.random(n) < 0.5, 0, o.size - p)
-                cols = np.where(rng.random(n) < 0.5, 0, o.size - p)
-                shade = swatch_shade(coded).astype(np.float32)
-                for i in range(n):
-                    img[i, rows[i]:rows[i] + p, cols[i]:cols[i] + p] = shade[i]
-                roi = (canvas[idx] > o.threshold).astype(np.float32)
-                out.update({f"{split}_images": img[:, None], f"{split}_labels": lab, f"{split}_roi": roi,
-                            f"{split}_decoy": coded.astype(np.int64), f"{split}_index": idx})
-            return out
-
-        return cached_arrays(self.name, _VERSION, o.to_dict(), make, data_root)
-
-    def load(self, data_root: str | None = None) -> DatasetBundle:
+    def meta(self) -> DatasetMeta:
         o = self.options
-        a = self.arrays(data_root)
-        splits = {s: to_split(a[f"{s}_images"], a[f"{s}_labels"], a[f"{s}_roi"],
-                              groups=np.array([f"digit-{i}" for i in a[f"{s}_index"]]))
-                  for s in ("train", "val", "test")}
-        meta = DatasetMeta(
-            name=self.name,
-            task="multi-class",
-            class_names=tuple(str(d) for d in range(10)),
-            in_channels=1,
-            spatial_dims=2,
-            image_shape=(1, o.size, o.size),
-            modality="handwritten digits (not medical)",
+        return self.synthetic_meta(
+            task="multi-class", class_names=tuple(str(d) for d in range(10)), spatial_dims=2,
+            image_shape=(1, o.size, o.size), modality="handwritten digits (not medical)",
             license="CC BY 4.0 (UCI optdigits, bundled with scikit-learn)",
             source="sklearn.datasets.load_digits (UCI ML hand-written digits); decoy after dtak/rrr decoy_mnist.py",
-            synthetic=True,
-            has_roi=True,
             notes=(f"real handwritten-digit images with a synthetic decoy: corner swatch encodes the label with "
                    f"rho={o.rho} in train, a random digit in val/test; ROI = digit pixels; seed={o.seed}"),
         )
-        return DatasetBundle(meta, splits["train"], splits["val"], splits["test"])

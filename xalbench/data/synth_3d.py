@@ -25,22 +25,20 @@ Generative model (vectorised numpy + MONAI):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from scipy import ndimage
 
-from xalbench.base import Dataset, DatasetBundle, DatasetMeta
-from xalbench.data.common import cached_arrays, split_rng, to_split
+from xalbench.base import DatasetMeta
 from xalbench.data.synth_lesion import SHAPES, class_names, lesion_masks
-from xalbench.errors import OptionsError
-from xalbench.options import Options
+from xalbench.data.synthetic import LesionOptions, SyntheticDataset, smallest
 
-__all__ = ["SynthLesion3D", "annotated_roi", "generate_lesion_3d", "marker_corners_3d"]
+__all__ = ["SynthLesion3D", "annotated_roi", "generate_lesion_3d", "lesion_fits_3d", "marker_corners_3d",
+           "smallest_volume"]
 
-_VERSION = 1
-MAX_CLASSES = 8
+MAX_RADIUS = 1.12  # largest lesion radius, as a fraction of min(depth / 4, size / 8)
 
 
 def annotated_roi(roi: torch.Tensor, annotated_slices: torch.Tensor | None) -> torch.Tensor:
@@ -88,7 +86,7 @@ def generate_lesion_3d(rng: np.random.Generator, n: int, depth: int, size: int, 
     ]).astype(np.float32)
     img = img + 0.08 * clutter * body
     # lesion
-    radius = rng.uniform(0.88, 1.12, n).astype(np.float32) * min(depth / 4, size / 8)
+    radius = rng.uniform(0.88, MAX_RADIUS, n).astype(np.float32) * min(depth / 4, size / 8)
     m = max(2, size // 12)
     ly = rng.uniform(m + 2 + 1.6 * radius, size - 3 - m - 1.6 * radius).astype(np.float32)
     lx = rng.uniform(m + 2 + 1.6 * radius, size - 3 - m - 1.6 * radius).astype(np.float32)
@@ -115,85 +113,72 @@ def generate_lesion_3d(rng: np.random.Generator, n: int, depth: int, size: int, 
             "marker": marker}
 
 
-class SynthLesion3D(Dataset):
+def lesion_fits_3d(size: int, depth: int) -> tuple[bool, bool]:
+    """Whether the largest lesion plus the marker fit across a slice (H, W) and along the depth."""
+    r, m = MAX_RADIUS * min(depth / 4, size / 8), max(2, size // 12)
+    return 2 * m + 5 + 3.2 * r <= size, 2 * m + 3 + 1.2 * r <= depth
+
+
+def smallest_volume(size: int, depth: int) -> tuple[int, int]:
+    """The smallest ``(size, depth)``, not below the given ones, in which the largest lesion fits."""
+    while True:
+        across, along = lesion_fits_3d(size, depth)
+        if across and along:
+            return size, depth
+        if not across:
+            size = smallest(lambda s, d=depth: lesion_fits_3d(s, d)[0], size)
+        if not along:
+            depth = smallest(lambda d, s=size: lesion_fits_3d(s, d)[1], depth)
+
+
+class SynthLesion3D(SyntheticDataset):
     """Embedded 3D lesion volumes with per-slice annotation flags (every k-th slice) and full ROI."""
 
     name: ClassVar[str] = "synth-lesion-3d"
     summary: ClassVar[str] = ("Embedded 3D volumes (16×32×32): lesion shape/texture is the class; ROI annotated "
                               "on every k-th slice for training, full 3D ROI for evaluation")
-    paper: ClassVar[str] = "Sparse slice annotations as in DUE (see papers/README); MONAI synthetic generator"
-    synthetic: ClassVar[bool] = True
+    paper: ClassVar[str] = "Sparse slice annotations as in DUE; MONAI synthetic generator"
+    salt: ClassVar[int] = 3
 
     @dataclass(frozen=True)
-    class Options(Options):
+    class Options(LesionOptions):
         """Volumes ``depth×size×size``; ``annotate_every`` = k (1: every slice annotated)."""
 
         size: int = 32
-        depth: int = 16
         n_train: int = 300
         n_val: int = 60
         n_test: int = 150
-        n_classes: int = 3
-        rho: float = 0.9
-        seed: int = 0
-        class_priors: tuple[float, ...] = ()
-        noise: float = 0.03
+        depth: int = 16
         annotate_every: int = 4
 
-    def _priors(self) -> np.ndarray:
+        def validate(self) -> None:
+            super().validate()
+            if self.depth < 8:
+                raise ValueError(f"depth must be ≥ 8, got {self.depth}")
+            if self.annotate_every < 1:
+                raise ValueError(f"annotate_every must be ≥ 1, got {self.annotate_every}")
+            size, depth = smallest_volume(self.size, self.depth)
+            if (size, depth) != (self.size, self.depth):
+                radius = MAX_RADIUS * min(self.depth / 4, self.size / 8)
+                need = " and ".join(f"{k} ≥ {v}" for k, v, now in (("size", size, self.size),
+                                                                    ("depth", depth, self.depth)) if v != now)
+                raise ValueError(f"a {self.depth}×{self.size}×{self.size} volume is too small for a lesion of "
+                                 f"radius up to {radius:.1f} px plus the markers; use {need}")
+
+    def generate_split(self, rng: np.random.Generator, split: str, n: int) -> dict[str, np.ndarray]:
         o = self.options
-        owner = f"dataset {self.name!r}"
-        if not 2 <= o.n_classes <= MAX_CLASSES:
-            raise OptionsError(f"{owner}: n_classes must be in 2..{MAX_CLASSES}, got {o.n_classes}")
-        if o.size < 16 or o.depth < 8:
-            raise OptionsError(f"{owner}: need size ≥ 16 and depth ≥ 8, got {o.size} and {o.depth}")
-        if not 0.0 <= o.rho <= 1.0 or o.noise < 0 or o.annotate_every < 1:
-            raise OptionsError(f"{owner}: need 0 ≤ rho ≤ 1, noise ≥ 0 and annotate_every ≥ 1")
-        if min(o.n_train, o.n_val, o.n_test) < 1:
-            raise OptionsError(f"{owner}: n_train, n_val and n_test must be ≥ 1")
-        if o.class_priors:
-            p = np.asarray(o.class_priors, dtype=np.float64)
-            if p.shape != (o.n_classes,) or (p < 0).any() or p.sum() <= 0:
-                raise OptionsError(f"{owner}: class_priors needs {o.n_classes} non-negative weights")
-            return p / p.sum()
-        return np.full(o.n_classes, 1.0 / o.n_classes)
+        rho = o.rho if split == "train" else 0.0
+        return generate_lesion_3d(rng, n, o.depth, o.size, o.n_classes, o.priors(), rho, o.noise, o.annotate_every)
 
-    def arrays(self, data_root: str | None = None) -> dict[str, np.ndarray]:
+    def split_extras(self, arrays: dict[str, np.ndarray], split: str) -> dict[str, Any]:
+        return {"annotated_slices": arrays[f"{split}_annotated"]}
+
+    def meta(self) -> DatasetMeta:
         o = self.options
-        priors = self._priors()
-
-        def make() -> dict[str, np.ndarray]:
-            out: dict[str, np.ndarray] = {}
-            for split, n in (("train", o.n_train), ("val", o.n_val), ("test", o.n_test)):
-                rho = o.rho if split == "train" else 0.0
-                arrs = generate_lesion_3d(split_rng(o.seed, split, salt=3), n, o.depth, o.size, o.n_classes,
-                                          priors, rho, o.noise, o.annotate_every)
-                out.update({f"{split}_{k}": v for k, v in arrs.items()})
-            return out
-
-        return cached_arrays(self.name, _VERSION, o.to_dict(), make, data_root)
-
-    def load(self, data_root: str | None = None) -> DatasetBundle:
-        o = self.options
-        a = self.arrays(data_root)
-        splits = {
-            s: to_split(a[f"{s}_images"], a[f"{s}_labels"], a[f"{s}_roi"], annotated_slices=a[f"{s}_annotated"],
-                        groups=np.array([f"{s}-{i}" for i in range(a[f"{s}_labels"].shape[0])]))
-            for s in ("train", "val", "test")
-        }
-        meta = DatasetMeta(
-            name=self.name,
-            task="multi-class",
-            class_names=class_names(o.n_classes),
-            in_channels=1,
-            spatial_dims=3,
-            image_shape=(1, o.depth, o.size, o.size),
-            modality="synthetic volume",
-            license="BSD-3-Clause (generated by xalbench)",
+        return self.synthetic_meta(
+            task="multi-class", class_names=class_names(o.n_classes), spatial_dims=3,
+            image_shape=(1, o.depth, o.size, o.size), modality="synthetic volume",
             source="generated in-process from the seed (MONAI create_test_image_3d for clutter; no download)",
-            synthetic=True,
-            has_roi=True,
             notes=(f"synthetic; ROI annotated on every {o.annotate_every}th slice (Split.annotated_slices), full "
                    f"ROI for evaluation; shortcut marker rho={o.rho} in the pool; seed={o.seed}"),
         )
-        return DatasetBundle(meta, splits["train"], splits["val"], splits["test"])

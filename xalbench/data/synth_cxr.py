@@ -23,20 +23,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy import ndimage
 
-from xalbench.base import Dataset, DatasetBundle, DatasetMeta
-from xalbench.data.common import cached_arrays, split_rng, to_split
-from xalbench.errors import OptionsError
-from xalbench.options import Options
+from xalbench.base import DatasetMeta
+from xalbench.data.synthetic import SyntheticDataset, SyntheticOptions
 
 __all__ = ["SynthCXRMultilabel", "FINDINGS", "generate_cxr"]
 
 FINDINGS = ("nodule", "effusion", "cardiomegaly", "pneumothorax", "consolidation")
-_VERSION = 1
 
 
 def _col(a: np.ndarray) -> np.ndarray:
@@ -76,7 +73,7 @@ def generate_cxr(rng: np.random.Generator, n: int, size: int, prevalence: np.nda
     side = rng.integers(0, 2, (n, 4))
     pick = lambda s: np.where(_col(s) > 0, lungs[1], lungs[0])  # noqa: E731
     pick_cx = lambda s: np.where(_col(s) > 0, lung_cx[1], lung_cx[0])  # noqa: E731
-    rois = np.zeros((n, k, size, size), dtype=bool)
+    rois = np.zeros((n, len(FINDINGS), size, size), dtype=bool)  # every region drawn, absent ones masked below
     # 0 nodule: small disc in the upper-medial lung
     cx0 = pick_cx(side[:, 0]) + np.where(_col(side[:, 0]) > 0, -1, 1) * jit(0.0, 0.04)
     cy0 = lung_cy - lung_ay * jit(0.35, 0.55)
@@ -112,81 +109,58 @@ def generate_cxr(rng: np.random.Generator, n: int, size: int, prevalence: np.nda
             "roi": roi.astype(np.float32)}
 
 
-class SynthCXRMultilabel(Dataset):
+class SynthCXRMultilabel(SyntheticDataset):
     """Embedded chest-X-ray-like multi-label images: 4–5 co-occurring findings with one ROI each."""
 
     name: ClassVar[str] = "synth-cxr-multilabel"
     summary: ClassVar[str] = ("Embedded chest-X-ray-like images, 4–5 co-occurring findings in distinct regions, "
                               "one ROI per finding (multi-label)")
     paper: ClassVar[str] = "xalbench synthetic data (for GESTALT-style per-finding explanations and multi-label AL)"
-    synthetic: ClassVar[bool] = True
+    salt: ClassVar[int] = 5
 
     @dataclass(frozen=True)
-    class Options(Options):
+    class Options(SyntheticOptions):
         """``prevalence``: one value per finding or a single value for all; ``correlation`` in [0, 1)."""
 
-        size: int = 64
-        n_train: int = 600
-        n_val: int = 200
-        n_test: int = 400
         n_findings: int = 5
         prevalence: tuple[float, ...] = (0.3, 0.25, 0.25, 0.2, 0.3)
         correlation: float = 0.4
-        seed: int = 0
         noise: float = 0.02
 
-    def _prevalence(self) -> np.ndarray:
+        min_size: ClassVar[int] = 24
+
+        def validate(self) -> None:
+            super().validate()
+            if self.n_findings not in (4, 5):
+                raise ValueError(f"n_findings must be 4 or 5, got {self.n_findings}")
+            if not 0.0 <= self.correlation < 1.0:
+                raise ValueError(f"correlation must be in [0, 1), got {self.correlation}")
+            if not self.noise >= 0:
+                raise ValueError(f"noise must be ≥ 0, got {self.noise}")
+            p = np.asarray(self.prevalence, dtype=np.float64)
+            too_few = p.size != 1 and p.size < self.n_findings
+            if too_few or not ((p > 0) & (p < 1)).all():
+                raise ValueError(f"prevalence needs 1 or {self.n_findings} values in (0, 1), got {list(self.prevalence)}")
+
+        def prevalences(self) -> np.ndarray:
+            """One prevalence per finding."""
+            p = np.asarray(self.prevalence, dtype=np.float64)
+            if p.size == 1:
+                p = np.repeat(p, self.n_findings)
+            return p[: self.n_findings]
+
+    def generate_split(self, rng: np.random.Generator, split: str, n: int) -> dict[str, np.ndarray]:
         o = self.options
-        owner = f"dataset {self.name!r}"
-        if o.n_findings not in (4, 5):
-            raise OptionsError(f"{owner}: n_findings must be 4 or 5, got {o.n_findings}")
-        if o.size < 24:
-            raise OptionsError(f"{owner}: size must be ≥ 24 px, got {o.size}")
-        if not 0.0 <= o.correlation < 1.0 or o.noise < 0:
-            raise OptionsError(f"{owner}: need 0 ≤ correlation < 1 and noise ≥ 0")
-        if min(o.n_train, o.n_val, o.n_test) < 1:
-            raise OptionsError(f"{owner}: n_train, n_val and n_test must be ≥ 1")
-        p = np.asarray(o.prevalence, dtype=np.float64)
-        if p.size == 1:
-            p = np.repeat(p, o.n_findings)
-        if p.size < o.n_findings or ((p <= 0) | (p >= 1)).any():
-            raise OptionsError(f"{owner}: prevalence needs 1 or {o.n_findings} values in (0, 1), got {list(p)}")
-        return p[: o.n_findings]
+        return generate_cxr(rng, n, o.size, o.prevalences(), o.correlation, o.noise)
 
-    def arrays(self, data_root: str | None = None) -> dict[str, np.ndarray]:
+    def split_extras(self, arrays: dict[str, np.ndarray], split: str) -> dict[str, Any]:
+        return {"class_roi": arrays[f"{split}_class_roi"], "multilabel": True}
+
+    def meta(self) -> DatasetMeta:
         o = self.options
-        prev = self._prevalence()
-
-        def make() -> dict[str, np.ndarray]:
-            out: dict[str, np.ndarray] = {}
-            for split, n in (("train", o.n_train), ("val", o.n_val), ("test", o.n_test)):
-                arrs = generate_cxr(split_rng(o.seed, split, salt=5), n, o.size, prev, o.correlation, o.noise)
-                out.update({f"{split}_{k}": v for k, v in arrs.items()})
-            return out
-
-        return cached_arrays(self.name, _VERSION, o.to_dict(), make, data_root)
-
-    def load(self, data_root: str | None = None) -> DatasetBundle:
-        o = self.options
-        a = self.arrays(data_root)
-        splits = {
-            s: to_split(a[f"{s}_images"], a[f"{s}_labels"], a[f"{s}_roi"], class_roi=a[f"{s}_class_roi"],
-                        multilabel=True, groups=np.array([f"{s}-{i}" for i in range(a[f"{s}_labels"].shape[0])]))
-            for s in ("train", "val", "test")
-        }
-        meta = DatasetMeta(
-            name=self.name,
-            task="multi-label",
-            class_names=FINDINGS[: o.n_findings],
-            in_channels=1,
-            spatial_dims=2,
-            image_shape=(1, o.size, o.size),
+        return self.synthetic_meta(
+            task="multi-label", class_names=FINDINGS[: o.n_findings], spatial_dims=2, image_shape=(1, o.size, o.size),
             modality="synthetic chest radiograph",
-            license="BSD-3-Clause (generated by xalbench)",
-            source="generated in-process from the seed (no download)",
-            synthetic=True,
-            has_roi=True,
             notes=(f"synthetic; findings co-occur (latent correlation {o.correlation}); per-finding ROI in "
                    f"Split.class_roi, union in Split.roi; seed={o.seed}"),
         )
-        return DatasetBundle(meta, splits["train"], splits["val"], splits["test"])

@@ -15,9 +15,11 @@ Generative model (vectorised numpy, ~0.1 s for 2 000 images at 32×32):
   independent of the class (``rho = 0``: no shortcut anywhere). The marker is never
   part of the ROI, so a model that uses it looks at the wrong place.
 
-Each split has its own RNG stream (``SeedSequence([seed, split])``), so ``n_test`` does
-not change the pool. ``class_priors`` draws labels from the given (normalised) priors in
-every split — the imbalanced variant.
+Each split has its own RNG stream (``SeedSequence([seed, split])``, ``seed`` = the dataset
+seed), so ``n_test`` does not change the pool. ``class_priors`` (one weight per class,
+summing to 1) draws labels from those priors in every split — the imbalanced variant.
+Options are checked when the dataset is built (:mod:`xalbench.data.synthetic`), including
+that the largest lesion fits between the markers (``size`` ≥ 17).
 """
 
 from __future__ import annotations
@@ -28,17 +30,16 @@ from typing import ClassVar
 import numpy as np
 from scipy import ndimage
 
-from xalbench.base import Dataset, DatasetBundle, DatasetMeta
-from xalbench.data.common import cached_arrays, split_rng, to_split
-from xalbench.errors import OptionsError
-from xalbench.options import Options
+from xalbench.base import DatasetMeta
+from xalbench.data.synthetic import LesionOptions, SyntheticDataset, smallest
 
-__all__ = ["SynthLesion2D", "lesion_masks", "marker_boxes", "read_marker", "SHAPES", "TEXTURES", "class_names"]
+__all__ = ["SynthLesion2D", "lesion_masks", "marker_boxes", "read_marker", "SHAPES", "TEXTURES", "class_names",
+           "lesion_fits"]
 
 SHAPES = ("round", "ring", "elongated", "bilobed")
 TEXTURES = ("smooth", "speckled")
 MAX_CLASSES = len(SHAPES) * len(TEXTURES)
-_VERSION = 1
+MAX_RADIUS = 0.14  # largest lesion radius, as a fraction of the image side
 
 
 def class_names(n_classes: int) -> tuple[str, ...]:
@@ -124,7 +125,7 @@ def generate_lesion_2d(rng: np.random.Generator, n: int, size: int, n_classes: i
     texture = _smooth_noise(rng, n, size, sigma=size / 12)
     img = body * (level + 0.06 * texture) + 0.03
     # lesion: class-specific shape/texture in the central region (clear of the markers)
-    radius = rng.uniform(0.10, 0.14, n).astype(np.float32) * size
+    radius = rng.uniform(0.10, MAX_RADIUS, n).astype(np.float32) * size
     margin = marker_size(size) + 2 + 1.6 * radius
     ly = rng.uniform(margin, size - 1 - margin).astype(np.float32)
     lx = rng.uniform(margin, size - 1 - margin).astype(np.float32)
@@ -150,87 +151,39 @@ def generate_lesion_2d(rng: np.random.Generator, n: int, size: int, n_classes: i
     return {"images": img[:, None], "labels": labels, "roi": roi.astype(np.float32), "marker": marker}
 
 
-class SynthLesion2D(Dataset):
+def lesion_fits(size: int) -> bool:
+    """Whether the largest lesion (radius ``0.14·size``, elongated to 1.6×) fits between the markers."""
+    margin = marker_size(size) + 2 + 1.6 * MAX_RADIUS * size
+    return margin <= size - 1 - margin
+
+
+class SynthLesion2D(SyntheticDataset):
     """Embedded 2D lesion scans: shape/texture = class, lesion mask = ROI, shortcut marker with strength rho."""
 
     name: ClassVar[str] = "synth-lesion-2d"
     summary: ClassVar[str] = ("Embedded 2D scans: lesion shape/texture is the class, lesion mask is the ROI, "
                               "border marker correlates with the class in the pool (rho)")
     paper: ClassVar[str] = "Shortcut marker after Ross et al., IJCAI 2017 (Decoy MNIST); xalbench synthetic data"
-    synthetic: ClassVar[bool] = True
 
     @dataclass(frozen=True)
-    class Options(Options):
+    class Options(LesionOptions):
         """``size`` px square; ``rho`` shortcut strength in the pool; ``class_priors`` () = uniform."""
 
-        size: int = 64
-        n_train: int = 600
-        n_val: int = 200
-        n_test: int = 400
-        n_classes: int = 3
-        rho: float = 0.9
-        seed: int = 0
-        class_priors: tuple[float, ...] = ()
-        noise: float = 0.03
+        min_size: ClassVar[int] = smallest(lesion_fits, 2)
+        min_size_reason: ClassVar[str] = f" (a lesion of radius up to {MAX_RADIUS:.0%} of it must fit between the markers)"
 
-    def _check(self) -> np.ndarray:
+    def generate_split(self, rng: np.random.Generator, split: str, n: int) -> dict[str, np.ndarray]:
+        """``images``, ``labels``, ``roi`` and ``marker`` (the marker's class position) of one split."""
         o = self.options
-        owner = f"dataset {self.name!r}"
-        if not 2 <= o.n_classes <= MAX_CLASSES:
-            raise OptionsError(f"{owner}: n_classes must be in 2..{MAX_CLASSES}, got {o.n_classes}")
-        if o.size < 16:
-            raise OptionsError(f"{owner}: size must be ≥ 16 px, got {o.size}")
-        if not 0.0 <= o.rho <= 1.0:
-            raise OptionsError(f"{owner}: rho must be in [0, 1], got {o.rho}")
-        if min(o.n_train, o.n_val, o.n_test) < 1:
-            raise OptionsError(f"{owner}: n_train, n_val and n_test must be ≥ 1")
-        if o.noise < 0:
-            raise OptionsError(f"{owner}: noise must be ≥ 0, got {o.noise}")
-        if o.class_priors:
-            p = np.asarray(o.class_priors, dtype=np.float64)
-            if p.shape != (o.n_classes,) or (p < 0).any() or p.sum() <= 0:
-                raise OptionsError(f"{owner}: class_priors needs {o.n_classes} non-negative weights, got "
-                                   f"{list(o.class_priors)}")
-            return p / p.sum()
-        return np.full(o.n_classes, 1.0 / o.n_classes)
+        rho = o.rho if split == "train" else 0.0
+        return generate_lesion_2d(rng, n, o.size, o.n_classes, o.priors(), rho, o.noise)
 
-    def arrays(self, data_root: str | None = None) -> dict[str, np.ndarray]:
-        """All splits as numpy arrays (``<split>_images`` …, incl. ``<split>_marker``); cached."""
+    def meta(self) -> DatasetMeta:
         o = self.options
-        priors = self._check()
-
-        def make() -> dict[str, np.ndarray]:
-            out: dict[str, np.ndarray] = {}
-            for split, n in (("train", o.n_train), ("val", o.n_val), ("test", o.n_test)):
-                rho = o.rho if split == "train" else 0.0
-                arrs = generate_lesion_2d(split_rng(o.seed, split), n, o.size, o.n_classes, priors, rho, o.noise)
-                out.update({f"{split}_{k}": v for k, v in arrs.items()})
-            return out
-
-        return cached_arrays(self.name, _VERSION, o.to_dict(), make, data_root)
-
-    def load(self, data_root: str | None = None) -> DatasetBundle:
-        o = self.options
-        a = self.arrays(data_root)
-        splits = {
-            s: to_split(a[f"{s}_images"], a[f"{s}_labels"], a[f"{s}_roi"],
-                        groups=np.array([f"{s}-{i}" for i in range(a[f"{s}_labels"].shape[0])]))
-            for s in ("train", "val", "test")
-        }
         imbalanced = f", class priors {list(o.class_priors)}" if o.class_priors else ""
-        meta = DatasetMeta(
-            name=self.name,
-            task="multi-class",
-            class_names=class_names(o.n_classes),
-            in_channels=1,
-            spatial_dims=2,
-            image_shape=(1, o.size, o.size),
+        return self.synthetic_meta(
+            task="multi-class", class_names=class_names(o.n_classes), spatial_dims=2, image_shape=(1, o.size, o.size),
             modality="synthetic scan",
-            license="BSD-3-Clause (generated by xalbench)",
-            source="generated in-process from the seed (no download)",
-            synthetic=True,
-            has_roi=True,
             notes=(f"synthetic; shortcut marker rho={o.rho} in the train pool, independent in val/test"
                    f"{imbalanced}; seed={o.seed}"),
         )
-        return DatasetBundle(meta, splits["train"], splits["val"], splits["test"])
