@@ -12,6 +12,7 @@ from scipy.stats import rankdata
 from xalbench_gestalt import GestaltEdge, GestaltNode, GestaltWeightedNode
 from xalbench_gestalt.encoders import classifier_encoder, normalise_maps
 from xalbench_gestalt.graph import cosine_graph, labelled_node_stats, node_weights
+from xalbench_gestalt.saliency import pool_maps
 
 from xalbench.errors import ConfigError, OptionsError, StrategyContractError
 from xalbench.explain.core import GradCAMExplainer
@@ -53,9 +54,10 @@ class ScaledGradCAM(GradCAMExplainer):
 @pytest.mark.parametrize("cls", VARIANTS)
 def test_invariant_to_the_scale_of_the_saliency_maps(cls):
     base = ml_context()
-    a = cls().scores(base)
-    b = cls().scores(rebuilt(base, explainer=ScaledGradCAM({"normalize": "none"})))
-    c = cls().scores(rebuilt(base, explainer=GradCAMExplainer({"normalize": "none"})))
+    suite = {"saliency": "suite"}  # maps from the context's explainer, whatever it is
+    a = cls(suite).scores(base)
+    b = cls(suite).scores(rebuilt(base, explainer=ScaledGradCAM({"normalize": "none"})))
+    c = cls(suite).scores(rebuilt(base, explainer=GradCAMExplainer({"normalize": "none"})))
     assert np.array_equal(b, c)  # ×8 (exact in floating point) changes nothing after min-max
     assert np.allclose(a, c)  # normalised vs raw maps: same codes up to rounding, same mean ranks
 
@@ -84,7 +86,7 @@ def test_scores_are_minus_the_mean_rank_and_invert_flips_them():
 def test_weighted_node_prior_is_the_labelled_sets_node_statistics_under_the_current_model():
     ctx = ml_context()
     images = ctx.pool_images[torch.as_tensor(ctx.labelled)]
-    maps = ctx.explainer.explain(ctx.model, images, all_classes=True)
+    maps = GradCAMExplainer({"relu": False}).explain(ctx.model, images, all_classes=True)
     z = classifier_encoder(maps, ctx.model, in_channels=1, batch_size=7, device=ctx.device)
     mean, sd = labelled_node_stats(node_weights(cosine_graph(z)))
     got_mean, got_sd = GestaltWeightedNode().prior(ctx)
@@ -147,9 +149,28 @@ def test_image_feature_ablation_needs_no_saliency(cls):
         cls({"features": "image", "encoder": "pixels"})
 
 
-def test_no_explainer_is_one_clear_error():
+def test_default_maps_are_all_class_gradcam_without_relu_from_the_cache():
+    ctx = ml_context(explainer=None)  # the default needs no suite explainer
+    maps = pool_maps(ctx, "gradcam", "test")
+    expected = GradCAMExplainer({"relu": False}).explain(ctx.model, ctx.unlabelled_images, all_classes=True)
+    assert maps.shape == (40, 4, 16, 16) and torch.allclose(maps, expected, atol=1e-6)
+    assert call_strategy(GestaltNode(), ml_context(explainer=None), 5, timeout=60).shape == (5,)
+
+
+def test_relu_gradcam_collapses_the_graph_where_the_signed_default_does_not():
+    base = ml_context()
+    model = copy.deepcopy(base.model)
+    with torch.no_grad():  # every class's evidence is negative everywhere: ReLU'd Grad-CAM maps are all zero
+        model.classifier.weight.copy_(-model.classifier.weight.abs())
+    relu = GestaltNode({"saliency": "suite"}).scores(rebuilt(base, model=model))
+    signed = GestaltNode().scores(rebuilt(base, model=model))
+    assert np.unique(relu).size == 1  # identical codes for every map: one big tie
+    assert np.unique(signed).size > 20
+
+
+def test_suite_saliency_without_an_explainer_is_one_clear_error():
     with pytest.raises(StrategyContractError) as info:
-        call_strategy(GestaltNode(), ml_context(explainer=None), 5, timeout=60)
+        call_strategy(GestaltNode({"saliency": "suite"}), ml_context(explainer=None), 5, timeout=60)
     assert isinstance(info.value.__cause__, ConfigError) and "[explainer]" in str(info.value.__cause__)
 
 

@@ -138,7 +138,7 @@ class IDEAL(xalbench.Strategy):
         encoder: EncoderName = "classifier"
         encoder_size: int = 0
         grid: int = 8
-        saliency: SaliencySource = "suite"
+        saliency: SaliencySource = "gradcam"
 
         def __post_init__(self) -> None:
             if self.n_levels < 2 or self.n_estimators < 1 or not self.probe_ridge > 0:

@@ -1,8 +1,9 @@
 """The three GESTALT strategies: ``gestalt-node`` (eqs. 2–3), ``gestalt-edge`` (eq. 4) and
 ``gestalt-weighted-node`` (eqs. 5–8), plus the paper's ablations as options.
 
-Per round and unlabelled sample: saliency maps for all ``K`` classes (one batched pass of the
-suite's explainer through the pool cache, or Deep Taylor), each map → latent code (pluggable
+Per round and unlabelled sample: saliency maps for all ``K`` classes (one batched head-only pass
+from the pool cache's activations, the suite's explainer, or Deep Taylor:
+:mod:`xalbench_gestalt.saliency`), each map → latent code (pluggable
 encoder, :mod:`xalbench_gestalt.encoders`), edges ``w_kj = cos(z_k, z_j)``, then the variant's
 rank aggregation (:mod:`xalbench_gestalt.graph`). ``scores`` returns minus the mean rank, so
 the default ``query`` takes the lowest mean ranks (ties → lower pool index).
@@ -51,15 +52,16 @@ class GestaltOptions(xalbench.Options):
 
     ``encoder``: ``"classifier"`` (pooled penultimate features of the map) or ``"pixels"``;
     ``encoder_size``: resample maps to this size per axis before the classifier encoder (0 = input size);
-    ``grid``: pooling grid of the ``pixels`` encoder; ``saliency``: ``"suite"`` (the suite's
-    explainer through the pool cache) or ``"deep-taylor"``; ``features``: ``"saliency"`` or the
-    ``"image"`` ablation; ``invert``: the inverted-ranking ablation.
+    ``grid``: pooling grid of the ``pixels`` encoder; ``saliency``: ``"gradcam"`` (all-class
+    Grad-CAM without its final ReLU, from the cache's activations), ``"suite"`` (the suite's
+    explainer through the pool cache) or ``"deep-taylor"`` (see :mod:`xalbench_gestalt.saliency`);
+    ``features``: ``"saliency"`` or the ``"image"`` ablation; ``invert``: the inverted-ranking ablation.
     """
 
     encoder: EncoderName = "classifier"
     encoder_size: int = 0
     grid: int = 8
-    saliency: SaliencySource = "suite"
+    saliency: SaliencySource = "gradcam"
     features: Features = "saliency"
     invert: bool = False
 
