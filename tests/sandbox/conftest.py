@@ -23,9 +23,10 @@ from xalbench.testing.contexts import make_split
 MODEL_OPTIONS = {"width": 4, "n_blocks": 2, "dropout": 0.25}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cheaters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
-    """The ``xalbench_cheaters`` module, importable here and in sandboxes (its site is on ``sys.path``)."""
+    """The ``xalbench_cheaters`` module, importable here and in sandboxes (its site is on ``sys.path`` for
+    this test module only, so other tests' registries never see the cheaters)."""
     site = install_cheaters(tmp_path_factory.mktemp("cheater-site"))
     with pytest.MonkeyPatch.context() as mp:
         mp.syspath_prepend(str(site))

@@ -67,6 +67,7 @@ def test_no_pool_label_or_hidden_mask_array_is_reachable_in_the_sandbox(cheaters
     assert _picks(InlineQuerier, world, cheaters.Probe, {"digests": wanted}) == [last]  # this process has them
 
 
+@pytest.mark.slow
 def test_regenerating_synthetic_data_is_out_of_scope_for_the_sandbox(cheaters):
     """Documents a limit: a strategy that knows a synthetic generator's public options can re-create the
     data (labels included) inside the sandbox. Closing that is the leaderboard's job — verification on

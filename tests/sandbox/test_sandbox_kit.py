@@ -57,6 +57,7 @@ def test_kit_queries_run_in_a_sandbox_and_a_hang_is_killed_at_the_time_limit(che
     assert time_limit() == 60.0
 
 
+@pytest.mark.slow
 def test_check_strategy_takes_a_time_limit(cheaters):
     rows = {r["check_name"]: r for r in check_strategy(cheaters.Sleeper, on_fail=None, time_limit=0.5)}
     assert rows["check_runs_within_time_bound"]["status"] == "failed"
