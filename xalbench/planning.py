@@ -69,7 +69,7 @@ def _grid_methods(suite: SuiteSpec, registry: Registry) -> list[MethodSpec]:
         strategies = ([ComponentSpec(n) for n in registry.names("strategy")] if grid.strategies == "*"
                       else list(grid.strategies))
         losses = [ComponentSpec(n) for n in registry.names("loss")] if grid.losses == "*" else list(grid.losses)
-        out += [MethodSpec(s, lo, "", grid.trainer, grid.mask_source) for s in strategies for lo in losses]
+        out += [grid.method(s, lo) for s in strategies for lo in losses]
     return out
 
 

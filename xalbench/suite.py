@@ -83,6 +83,11 @@ class GridSpec:
     losses: tuple[ComponentSpec, ...] | Literal["*"] = (ComponentSpec("ce"),)
     trainer: ComponentSpec = DEFAULT_TRAINER
     mask_source: ComponentSpec = DEFAULT_MASK_SOURCE
+    label: str = ""  #: method label template, e.g. "{strategy}+SAL" ({strategy}, {loss} = display names)
+
+    def method(self, strategy: ComponentSpec, loss: ComponentSpec) -> MethodSpec:
+        label = self.label.format(strategy=strategy.display, loss=loss.display) if self.label else ""
+        return MethodSpec(strategy, loss, label, self.trainer, self.mask_source)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +145,8 @@ class SuiteSpec:
         def grid(g: dict[str, Any]) -> GridSpec:
             def names(v: Any) -> Any:
                 return "*" if v == "*" else tuple(comp(x) for x in v)
-            return GridSpec(names(g["strategies"]), names(g["losses"]), comp(g["trainer"]), comp(g["mask_source"]))
+            return GridSpec(names(g["strategies"]), names(g["losses"]), comp(g["trainer"]), comp(g["mask_source"]),
+                            g.get("label", ""))
 
         fields = {f.name for f in dataclasses.fields(cls)}
         out = {k: v for k, v in data.items() if k in fields}
@@ -320,12 +326,17 @@ def _methods(w: _Where, data: Mapping[str, Any]) -> tuple[list[MethodSpec], list
         key = f"grids[{i}]"
         if not isinstance(g, Mapping):
             raise w.error(key, g, "must be a table")
-        extra = set(g) - {"strategies", "losses", "trainer", "mask_source"}
+        extra = set(g) - {"strategies", "losses", "trainer", "mask_source", "label"}
         if extra or "strategies" not in g:
-            raise w.error(key, dict(g), "takes strategies (required), losses, trainer, mask_source")
+            raise w.error(key, dict(g), "takes strategies (required), losses, trainer, mask_source, label")
+        label = w.typed(f"{key}.label", g.get("label", ""), str)
+        try:
+            label.format(strategy="s", loss="l")
+        except (KeyError, IndexError, ValueError):
+            raise w.error(f"{key}.label", label, "a template may use only {strategy} and {loss}") from None
         grids.append(GridSpec(w.names(g["strategies"], f"{key}.strategies"), w.names(g.get("losses", ["ce"]),
                               f"{key}.losses"), w.component(g.get("trainer", "standard"), f"{key}.trainer"),
-                              w.component(g.get("mask_source", "none"), f"{key}.mask_source")))
+                              w.component(g.get("mask_source", "none"), f"{key}.mask_source"), label))
     methods: list[MethodSpec] = []
     raw_methods = data.get("methods", [])
     if not isinstance(raw_methods, list):
@@ -354,8 +365,8 @@ def _methods(w: _Where, data: Mapping[str, Any]) -> tuple[list[MethodSpec], list
     if not methods and not grids:
         raise ConfigError(f"{w.where}: no methods: give 'strategies' (and 'losses'), [[grids]] or [[methods]]")
     # grids without "*" are known now: expand them into methods (grid methods first, as listed)
-    expanded = [MethodSpec(s, lo, "", g.trainer, g.mask_source) for g in grids
-                if g.strategies != "*" and g.losses != "*" for s in g.strategies for lo in g.losses]
+    expanded = [g.method(s, lo) for g in grids if g.strategies != "*" and g.losses != "*"
+                for s in g.strategies for lo in g.losses]
     grids = [g for g in grids if g.strategies == "*" or g.losses == "*"]
     seen = {m.display for m in methods}
     methods = [m for m in expanded if m.display not in seen] + methods

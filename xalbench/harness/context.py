@@ -19,8 +19,8 @@ from torch import Tensor
 
 from xalbench.base import ExplainableNet, Explainer, Split, Task
 from xalbench.errors import InformationAccessError
-from xalbench.explain.cam import eval_mode
 from xalbench.harness.pool_cache import PoolCache
+from xalbench.utils.torch_modes import eval_mode
 
 __all__ = ["EvalMode", "PoolCache", "StrategyContext", "model_fingerprint"]
 
@@ -38,7 +38,7 @@ def model_fingerprint(model: torch.nn.Module) -> str:
 
 class EvalMode:
     """Context manager: eval mode inside, previous ``training`` flags restored after
-    (the class form of :func:`xalbench.explain.cam.eval_mode`)."""
+    (the class form of :func:`xalbench.utils.torch_modes.eval_mode`)."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         self._cm = eval_mode(model)

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from xalbench.base import ExplainableNet, Explainer, Split, Task
-from xalbench.explain.cam import eval_mode
 from xalbench.metrics.base import Metric
 from xalbench.registry import Registry
+from xalbench.utils.torch_modes import eval_mode
 
 __all__ = ["TestEvaluation", "evaluate", "select_metrics"]
 

@@ -56,10 +56,15 @@ def _resume(spec: CellSpec, run: CellRun) -> tuple[list[dict[str, Any]], np.ndar
     if extras.exists():
         state = torch.load(extras, map_location="cpu", weights_only=True)
         run.masks.load(state.get("masks", {}))
-        if "model" in state and spec.suite.training.warm_start:
+        if ("model" in state and spec.suite.training.warm_start) or state.get("extra"):
             model = run.new_model()
-            model.load_state_dict(state["model"])
-            run.trained = TrainedModels(main=model)
+            if "model" in state:
+                model.load_state_dict(state["model"])
+            extra = {}
+            for name, weights in state.get("extra", {}).items():
+                extra[name] = run.new_model()
+                extra[name].load_state_dict(weights)
+            run.trained = TrainedModels(main=model, extra=extra)
     return list(checkpoint["rounds"]), labelled
 
 
@@ -69,6 +74,8 @@ def _checkpoint(spec: CellSpec, run: CellRun, rounds: list[dict[str, Any]], labe
         extras["masks"] = run.masks.state()
     if spec.suite.training.warm_start and run.trained is not None:
         extras["model"] = run.trained.main.state_dict()
+    if getattr(run.trainer, "keeps_state", False) and run.trained is not None and run.trained.extra:
+        extras["extra"] = {name: m.state_dict() for name, m in run.trained.extra.items()}
     if extras:  # weights/masks first: a checkpoint never points at a missing or older extras file
         tmp = spec.weights_path.with_suffix(".tmp")
         torch.save(extras, tmp)

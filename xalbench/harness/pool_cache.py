@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from xalbench.base import ExplainableNet, Explainer, Task
-from xalbench.explain.cam import eval_mode
+from xalbench.utils.torch_modes import eval_mode
 
 __all__ = ["PoolCache"]
 

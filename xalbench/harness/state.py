@@ -18,7 +18,7 @@ import torch
 
 from xalbench.base import DatasetBundle, ExplainableNet, Loss
 from xalbench.harness import seeding
-from xalbench.harness.budget import initial_set, resolve_protocol
+from xalbench.harness.budget import initial_set, resolve_count, resolve_protocol
 from xalbench.harness.context import StrategyContext
 from xalbench.harness.evaluation import TestEvaluation, select_metrics
 from xalbench.harness.identity import CellSpec, identity_hash, training_identity
@@ -51,11 +51,19 @@ class CellRun:
         self.mask_source = registry.create("mask_source", method.mask_source.name, method.mask_source.options)
         self.explainer = (registry.create("explainer", suite.explainer.name, suite.explainer.options)
                           if suite.explainer.name else None)
-        self.masks = MaskBank(bundle.train, None if self.mask_source.ignores_budget
-                              else self.protocol.mask_limit(len(bundle.train)))
+        self.masks = MaskBank(bundle.train, self._mask_limit())
         self.metrics = select_metrics(registry, requested=suite.metrics, task=meta.task,
                                       has_roi=bundle.test.roi is not None, has_explainer=self.explainer is not None)
         self.trained: TrainedModels | None = None
+
+    def _mask_limit(self) -> int | None:
+        """How many labelled samples (acquisition order) get human masks: the protocol's budget,
+        unless the method's mask source ignores it or sets its own."""
+        if self.mask_source.ignores_budget:
+            return None
+        own = self.mask_source.human_budget()
+        n_pool = len(self.bundle.train)
+        return self.protocol.mask_limit(n_pool) if own is None else resolve_count(own, n_pool)
 
     def build_model(self) -> ExplainableNet:
         """A fresh model of the suite's architecture for this dataset (random weights)."""
@@ -112,7 +120,7 @@ class CellRun:
             spatial_dims=meta.spatial_dims, training=self.spec.suite.training, device=self.device,
             loss=self.loss_fn, new_model=self.new_model,
             derive=lambda *purpose: seeding.derive(self.pair, *purpose[:1], r, *purpose[1:]),
-            create=self._create, previous=self.trained,
+            create=self._create, previous=self.trained, mask_limit=self.masks.limit,
         )
         if r == 0 and self.trained is None:
             return self._train_round0_shared(lambda: self.trainer.fit(job))

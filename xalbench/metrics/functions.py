@@ -27,6 +27,8 @@ import torch
 from sklearn import metrics as skm
 from torch import Tensor
 
+from xalbench.utils import overlap
+
 __all__ = [
     "classification_metrics",
     "explanation_metrics",
@@ -102,8 +104,7 @@ def dice_topn(maps: Tensor, roi: Tensor) -> Tensor:
 def soft_dice(maps: Tensor, roi: Tensor, eps: float = 1e-8) -> Tensor:
     """Per-sample soft Dice 2Σ(s·m)/(Σs+Σm) (EG-AL eq. 2); ``nan`` for empty ROIs."""
     s, g = _flat(maps, roi)
-    inter = (s * g).sum(1)
-    dice = 2 * inter / (s.sum(1) + g.sum(1) + eps)
+    dice = overlap.soft_dice(s, g, eps)
     dice[g.sum(1) == 0] = float("nan")
     return dice
 

@@ -75,12 +75,25 @@ class TrainJob:
     derive: Callable[..., int]
     create: Callable[[str, str, dict[str, Any] | None], Any]
     previous: TrainedModels | None = None
+    mask_limit: int | None = None  #: how many labelled samples (acquisition order) carry human masks
+
+    @property
+    def past_change_point(self) -> bool:
+        """True once the labelled set outgrew the human-mask budget (SAL's change point C)."""
+        return self.mask_limit is not None and len(self.index) > self.mask_limit
 
 
 class Trainer(Component, abc.ABC):
-    """Trains a round's model(s); see :class:`TrainJob` for what it may use."""
+    """Trains a round's model(s); see :class:`TrainJob` for what it may use.
+
+    ``shares_round0 = True`` declares that round 0 depends only on the data, seed, loss, model
+    and training (the harness then trains it once per run and shares it between strategies);
+    ``keeps_state = True`` that ``TrainedModels.extra`` carries state into later rounds (the
+    harness checkpoints those models so a resumed cell sees the same ``previous``)."""
 
     kind: ClassVar[str] = "trainer"
+    shares_round0: ClassVar[bool] = False
+    keeps_state: ClassVar[bool] = False
 
     @abc.abstractmethod
     def fit(self, job: TrainJob) -> TrainedModels:
@@ -118,6 +131,11 @@ class MaskSource(Component, abc.ABC):
     kind: ClassVar[str] = "mask_source"
     ignores_budget: ClassVar[bool] = False
     supports_multilabel: ClassVar[bool] = True
+
+    def human_budget(self) -> int | float | None:
+        """This method's human-mask budget (count or fraction of the pool) overriding the
+        protocol's ``mask_budget``, or ``None`` to use the protocol's."""
+        return None
 
     @abc.abstractmethod
     def generate(self, request: MaskRequest) -> Tensor | None:

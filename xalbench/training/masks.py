@@ -61,6 +61,19 @@ class ModelCamMasks(MaskSource):
         threshold: float = 0.5
         target: Literal["label", "pred"] = "label"
         explainer: str = ""
+        human_budget: float = 0.0  # > 0: this method's own human-mask budget (count ≥ 1 or fraction ≤ 1)
+
+        def __post_init__(self) -> None:
+            if not 0.0 <= self.threshold < 1.0:
+                raise ValueError(f"threshold must lie in [0, 1), got {self.threshold}")
+            if self.human_budget < 0:
+                raise ValueError(f"human_budget must be ≥ 0, got {self.human_budget}")
+
+    def human_budget(self) -> int | float | None:
+        b = self.options.human_budget
+        if b <= 0:
+            return None
+        return b if b <= 1 else int(b)
 
     def generate(self, request: MaskRequest) -> Tensor | None:
         o = self.options

@@ -42,7 +42,7 @@ def test_report_shows_egal_against_random_with_paired_p(smoke_run: Path, tmp_pat
     md = tmp_path / "report.md"
     assert main(["report", str(smoke_run), "-o", str(md)]) == 0
     text = md.read_text()
-    assert "p_vs_random" in text and "EG-AL" in text and "Random+CE" in text
+    assert "p(acc)" in text and "EG-AL" in text and "Random+CE" in text  # the paired test's column
 
 
 def test_figure_replays_the_recorded_batch(smoke_run: Path, tmp_path: Path):
