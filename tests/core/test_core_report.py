@@ -80,3 +80,72 @@ def test_markdown_csv_html_and_plots(run_dir, tmp_path, capsys) -> None:
 def test_report_on_missing_dir_is_one_line_exit_2(tmp_path, capsys) -> None:
     assert main(["report", str(tmp_path / "nope")]) == 2
     assert "xalbench run" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- a leaderboard that cannot be misread
+def _two_seed_dir(tmp_path, identity_epochs=(2, 2)):
+    for seed in range(2):
+        for method, strategy, gain in (("random+ce", "random", 0.0), ("entropy+ce", "entropy", 0.05)):
+            r = fake_result(method, strategy, seed, [0.4 + gain, 0.5 + gain + 0.01 * seed], [0.2, 0.3])
+            r["identity"] = {"training": {"epochs": identity_epochs[seed] if method == "entropy+ce" else 2},
+                             "seed": seed}
+            atomic_write_json(tmp_path / "cells" / f"{method}{seed}.json", r)
+    return tmp_path
+
+
+def test_p_values_need_three_seeds_and_effects_have_intervals(tmp_path, capsys) -> None:
+    run = _two_seed_dir(tmp_path)
+    assert main(["report", str(run), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    rows = {r["method"]: r for r in data["leaderboard"]}
+    e = rows["entropy+ce"]["display"]
+    assert e["p(acc)"] == "n/a (2 seeds)"
+    assert e["Δacc vs random+ce"].startswith("+0.0") and "[" in e["Δacc vs random+ce"]
+    assert rows["random+ce"]["display"]["Δacc vs random+ce"] == "—"
+
+
+def test_overlapping_intervals_share_a_rank_range() -> None:
+    from xalbench.report.tables import rank_ranges
+
+    # A and B overlap, C is clearly below both
+    ranges = rank_ranges([0.80, 0.78, 0.50], [0.75, 0.74, 0.45], [0.85, 0.82, 0.55])
+    assert ranges == [(1, 2), (1, 2), (3, 3)]
+    # lower is better: negated
+    assert rank_ranges([0.1, 0.5], [0.05, 0.45], [0.15, 0.55], higher_is_better=False) == [(1, 1), (2, 2)]
+
+
+def test_mixed_configurations_are_an_error_unless_allowed(tmp_path, capsys) -> None:
+    run = _two_seed_dir(tmp_path, identity_epochs=(2, 3))
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "entropy+ce" in err and "entropy+ce0.json" in err and "--allow-mixed" in err
+    assert main(["report", str(run), "--allow-mixed"]) == 0
+    assert "| config |" in capsys.readouterr().out
+
+
+def test_every_format_has_the_displayed_columns(run_dir, capsys) -> None:
+    assert main(["report", str(run_dir), "--format", "json"]) == 0
+    columns = json.loads(capsys.readouterr().out)["columns"]
+    assert main(["report", str(run_dir), "--format", "csv"]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split(",")
+    assert all(c in header for c in columns)
+    assert main(["report", str(run_dir)]) == 0
+    md = capsys.readouterr().out
+    assert all(f" {c} " in md for c in columns)
+    assert "DESIGN" not in md and ".md" not in md.split("## ")[-1]  # points at nothing the repository lacks
+
+
+def test_html_report_is_self_contained_with_embedded_plots(run_dir, capsys) -> None:
+    assert main(["report", str(run_dir), "--format", "html"]) == 0
+    html = capsys.readouterr().out
+    assert html.count("data:image/png;base64,") == 2  # learning curves and the accuracy-vs-Dice plane
+    assert "Content-Security-Policy" in html and "<script" not in html and "http://" not in html
+    assert "suite hash" in html and "synthetic" in html
+
+
+def test_html_escapes_hostile_method_names(tmp_path, capsys) -> None:
+    atomic_write_json(tmp_path / "cells" / "x.json",
+                      fake_result("<script>alert(1)</script>", "random", 0, [0.4, 0.5], [0.1, 0.2]))
+    assert main(["report", str(tmp_path), "--format", "html"]) == 0
+    html = capsys.readouterr().out
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
