@@ -94,3 +94,24 @@ def test_visible_track_shows_pool_masks_in_the_sandbox(cheaters):
     key = cheaters.roi_key(world.pool.roi)
     assert picks.tolist() == cheaters.picks_from_labels(key, world.unlabelled(), world.k).tolist()
     assert picks.tolist() != world.unlabelled()[: world.k].tolist()
+
+
+def test_explainer_saliency_is_computed_in_the_sandbox_identically():
+    """A saliency-based strategy (EG-AL's, when installed; it reads pool masks, so a visible-mask track)
+    with the suite's gradcam explainer."""
+    import dataclasses
+
+    from tests.sandbox.conftest import make_world
+    from xalbench.plugins import load_registry
+    from xalbench.sandbox import ComponentRef
+
+    world = make_world(visible=True)
+    registry = load_registry()
+    if "egal" not in registry.names("strategy"):
+        pytest.skip("install it first: pip install -e plugins/xalbench-egal")
+    spec = dataclasses.replace(world.spec(registry.get("strategy", "egal")),
+                               explainer=ComponentRef.of("explainer", registry.get("explainer", "gradcam")))
+    with ProcessQuerier(spec, world.data()) as q:
+        in_process = q.query(world.request(0)).indices
+    with InlineQuerier(spec, world.data()) as q:
+        assert q.query(world.request(0)).indices.tolist() == in_process.tolist()

@@ -43,13 +43,25 @@ For untrusted code, run the whole benchmark in a container or as a separate user
 ``--isolation inline`` (:class:`InlineQuerier`) runs the same code in the harness's process,
 for debugging and profiling; honest strategies give bitwise-identical indices in both modes.
 
-Use::
+Use (one querier per cell, started before round 0 trains so the sandbox boots meanwhile)::
 
-    spec = make_spec(registry, strategy=("entropy", {}), model=("small-cnn", {...}), explainer=None,
-                     meta=bundle.meta, pool_masks_visible=False, timeout=600, batch_size=256)
-    with make_querier("process", spec, make_cell_data(pool, val, pool_masks_visible=False)) as q:
-        reply = q.query(make_round_request(r, model, pool, labelled, revealed,
-                                           rng_seed=..., torch_seed=..., k=k))
+    spec = make_spec(registry, strategy=(name, options), model=(model_name, model_options),
+                     explainer=(explainer_name, explainer_options) or None, meta=bundle.meta,
+                     pool_masks_visible=visible, selection=selection, threads=threads, device=device,
+                     timeout=suite.strategy_timeout, batch_size=suite.training.eval_batch_size)
+    querier = make_querier("process", spec, make_cell_data(bundle.train, bundle.val,
+                                                           pool_masks_visible=visible))
+    try:
+        for r in rounds:
+            ...  # train round r
+            reply = querier.query(make_round_request(r, model, bundle.train, labelled, revealed,
+                                                     rng_seed=..., torch_seed=..., k=k))
+            labelled = np.concatenate([labelled, reply.indices])
+    finally:
+        querier.close()
+
+:func:`warm_up` / :func:`preload` start a process's fork server early / name more modules for it
+(e.g. every strategy module of a run) — optional.
 """
 
 from __future__ import annotations
@@ -57,7 +69,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from xalbench.sandbox.client import ProcessQuerier, warm_up
+from xalbench.sandbox.client import ProcessQuerier, preload, warm_up
 from xalbench.sandbox.inline import InlineQuerier
 from xalbench.sandbox.messages import (
     CellData,
@@ -89,6 +101,7 @@ __all__ = [
     "make_querier",
     "make_round_request",
     "make_spec",
+    "preload",
     "warm_up",
 ]
 
