@@ -111,3 +111,45 @@ def test_scorecam_adapter_ratio(benchmark, setup):
 @pytest.mark.parametrize("name", ["lrp-epsilon-plus-flat", "lrp-epsilon-gamma-box", "deep-taylor"])
 def test_lrp_adapter_ratio(benchmark, setup, name):
     _ratio(benchmark, setup, name, repeats=2)
+
+
+@pytest.mark.parametrize("name, n, options", [
+    ("saliency", N, None), ("input-x-gradient", N, None), ("guided-backprop", N, None),
+    ("integrated-gradients", 128, None), ("smoothgrad", 128, None), ("smoothgrad", 128, {"per_sample_noise": False}),
+    ("occlusion", 128, None)])
+def test_captum_adapter_ratio(benchmark, setup, name, n, options):
+    """Captum explainers with their default options (IG 32 steps, SmoothGrad 16 samples, occlusion 64 windows)."""
+    pytest.importorskip("captum")
+    _ratio(benchmark, setup, name, repeats=2, n=n, options=options)
+
+
+@pytest.mark.parametrize("metric", ["deletion", "insertion", "road", "randomisation"])
+@pytest.mark.parametrize("channels", [1, 3], ids=["1ch-quantus", "3ch-torch"])
+def test_faithfulness_metric_ratio(benchmark, metric, channels):
+    """One faithfulness metric (64-image subset, Grad-CAM maps) against a forward pass over the whole
+    512-image test split, i.e. against what evaluating a round costs without it. 1-channel images
+    go through Quantus, 3-channel ones through the torch/numpy backend."""
+    pytest.importorskip("quantus")
+    from xalbench.base import Split
+    from xalbench.harness.evaluation import TestEvaluation
+
+    registry = load_registry()
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = registry.create("model", "small-cnn").build(channels, K, 2).eval()
+    split = Split(images=torch.rand(N, channels, SIZE, SIZE, generator=torch.Generator().manual_seed(1)),
+                  labels=torch.zeros(N, dtype=torch.long))
+    m = registry.create("metric", metric)
+
+    def evaluate():
+        ev = TestEvaluation(net, split, task="multi-class", num_classes=K, spatial_dims=2,
+                            explainer=registry.create("explainer", "gradcam"), target="pred",
+                            device=torch.device("cpu"), batch_size=BATCH)
+        m.compute(ev)
+
+    t_fwd, t_m = _interleaved(lambda: _forward_only(net, split.images), evaluate, 2)
+    ratio = t_m / t_fwd
+    benchmark.extra_info.update({"forward_s": t_fwd, "metric_s": t_m, "ratio": ratio})
+    print(f"\n{metric} ({channels} ch): forward over {N} images {t_fwd * 1e3:.1f} ms, metric {t_m * 1e3:.1f} ms, "
+          f"ratio {ratio:.1f}x")
+    benchmark.pedantic(evaluate, rounds=1, iterations=1)

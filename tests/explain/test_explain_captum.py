@@ -16,6 +16,7 @@ from xalbench.base import ExplainableNet
 from xalbench.errors import ConfigError, OptionsError, UnsupportedError
 from xalbench.explain.captum_attr import CAPTUM_EXPLAINERS, functional_relu_calls, normalise_attribution
 from xalbench.harness.context import model_fingerprint
+from xalbench.testing.explainer_checks import parametrize_with_explainer_checks
 
 captum_attr = pytest.importorskip("captum.attr")
 
@@ -24,6 +25,12 @@ from faithful_helpers import RegionNet, region_images, region_mask  # noqa: E402
 
 NAMES = [cls.name for cls in CAPTUM_EXPLAINERS]
 FAST = {"integrated-gradients": {"n_steps": 8}, "smoothgrad": {"nt_samples": 4}}
+
+
+@pytest.mark.slow
+@parametrize_with_explainer_checks([cls(FAST.get(cls.name, {})) for cls in CAPTUM_EXPLAINERS])
+def test_conformance_kit(explainer, check):
+    check(explainer)
 
 
 def _create(registry, name, **options):
@@ -197,7 +204,7 @@ def test_guided_backprop_handles_reused_inplace_relu_modules(registry, images2d,
     a, b = gb.explain(shared, images2d, t), gb.explain(separate, images2d, t)
     assert torch.allclose(a, b, atol=1e-6)
     # sanity: Guided Backprop really modified the ReLUs (it is not the plain gradient)
-    signed_grad = captum_attr.Saliency(separate).attribute(images2d.clone(), target=t, abs=False)
+    signed_grad = captum_attr.Saliency(separate).attribute(images2d.clone().requires_grad_(), target=t, abs=False)
     assert not torch.allclose(a, normalise_attribution(signed_grad), atol=1e-3)
 
 
@@ -215,3 +222,12 @@ def test_missing_captum_names_the_extra(registry, net2d, images2d, monkeypatch):
     monkeypatch.setitem(sys.modules, "captum.attr", None)
     with pytest.raises(UnsupportedError, match=r"xalbench\[xai\]"):
         registry.create("explainer", "saliency").explain(net2d, images2d)
+
+
+def test_smoothgrad_batch_noise_option(registry, net2d, images2d):
+    """One NoiseTunnel call per batch: repeatable, but a sample's map then depends on its batch."""
+    ex = registry.create("explainer", "smoothgrad", {"nt_samples": 4, "per_sample_noise": False})
+    t = torch.tensor([0, 3, 1, 2, 3, 0])
+    maps = ex.explain(net2d, images2d, t)
+    assert torch.equal(maps, ex.explain(net2d, images2d, t))
+    assert not torch.allclose(maps[4], ex.explain(net2d, images2d[4:5], t[4:5])[0], atol=1e-4)

@@ -14,7 +14,7 @@ map ``B×(D×)H×W`` in [0, 1] with :func:`normalise_attribution`:
 Every call runs in eval mode (module flags restored after), on a detached copy of the
 images (Captum sets ``requires_grad`` on its input), never writes parameter gradients, and
 leaves the global RNG untouched (SmoothGrad's noise is drawn under ``torch.random.fork_rng``
-with a fixed seed, one sample at a time, so a sample's map does not depend on its batch).
+with a fixed seed, by default one sample at a time, so a sample's map does not depend on its batch).
 Targets: one class per sample, ``None`` → predicted class, ``all_classes`` → one pass per class.
 All six run on 2D and 3D inputs (Captum is dimension-agnostic). Not differentiable.
 """
@@ -327,8 +327,10 @@ class SmoothGradExplainer(CaptumExplainer):
     """SmoothGrad: mean of ``|∂y_c/∂x|`` over ``x + N(0, σ²)`` copies (Smilkov et al., eq. 3), Captum ``NoiseTunnel``.
 
     ``stdev`` is σ in image units (images in [0, 1], so σ = noise level × range; the paper
-    suggests 10–20 %). Noise is drawn per sample from ``seed`` under ``fork_rng``: repeatable,
-    independent of batching, global RNG untouched.
+    suggests 10–20 %). Noise is drawn from ``seed`` under ``fork_rng`` (repeatable, global RNG
+    untouched), by default with one ``NoiseTunnel`` call per sample so a sample's noise does
+    not depend on its batch; ``per_sample_noise = false`` makes one call per batch (faster,
+    but a map then depends on the batch it was computed in).
     """
 
     name: ClassVar[str] = "smoothgrad"
@@ -341,6 +343,7 @@ class SmoothGradExplainer(CaptumExplainer):
         stdev: float = 0.15
         nt_type: Literal["smoothgrad", "smoothgrad_sq", "vargrad"] = "smoothgrad"
         seed: int = 0
+        per_sample_noise: bool = True  # False: one NoiseTunnel call per batch (faster; maps depend on the batch)
 
         def __post_init__(self) -> None:
             super().__post_init__()
@@ -352,12 +355,13 @@ class SmoothGradExplainer(CaptumExplainer):
         attr = _captum_attr()
         tunnel = attr.NoiseTunnel(attr.Saliency(model))
         devices = [images.device] if images.device.type == "cuda" else []
+        step = 1 if o.per_sample_noise else max(1, images.shape[0])
         out = []
-        for i in range(images.shape[0]):
+        for i in range(0, images.shape[0], step):
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(o.seed)
-                out.append(tunnel.attribute(images[i : i + 1], nt_type=o.nt_type, nt_samples=o.nt_samples,
-                                            stdevs=o.stdev, target=targets[i : i + 1], abs=True))
+                out.append(tunnel.attribute(images[i : i + step], nt_type=o.nt_type, nt_samples=o.nt_samples,
+                                            stdevs=o.stdev, target=targets[i : i + step], abs=True))
         return torch.cat(out) if out else images.new_zeros(images.shape)
 
 
