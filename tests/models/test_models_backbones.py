@@ -17,6 +17,7 @@ from xalbench.plugins import load_registry
 REGISTRY = load_registry()
 NAMES = REGISTRY.names("model")
 NAMES_3D = [n for n in NAMES if REGISTRY.get("model", n).supports_3d]
+LIGHT_3D = {"monai-densenet121": {"init_features": 16, "growth_rate": 8}}  # defaults are covered in 2D
 BACKBONES = ["densenet121", "resnet50", "monai-resnet18", "monai-densenet121"]
 
 
@@ -52,7 +53,7 @@ def test_every_model_splits_in_2d(name):
 @pytest.mark.parametrize("name", NAMES_3D)
 def test_every_3d_model_splits_in_3d(name):
     torch.manual_seed(0)
-    net = REGISTRY.create("model", name).build(in_channels=2, num_classes=3, spatial_dims=3)
+    net = REGISTRY.create("model", name, LIGHT_3D.get(name)).build(in_channels=2, num_classes=3, spatial_dims=3)
     assert net.spatial_dims == 3
     _check_split(net, torch.rand(1, 2, 32, 32, 32), 3)
 
@@ -85,20 +86,22 @@ def test_head_dropout_and_embedding_options():
 
 
 def test_imagenet_weights_come_from_the_local_cache_only(tmp_path, monkeypatch):
-    from torchvision.models import ResNet50_Weights, resnet50
+    from torchvision.models import DenseNet121_Weights, densenet121
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(PretrainedWeightsError) as err:
-        REGISTRY.create("model", "resnet50", {"pretrained": "imagenet"}).build(3, 2)
+        REGISTRY.create("model", "densenet121", {"pretrained": "imagenet"}).build(3, 2)
     assert "local torch cache" in str(err.value) and "IMAGENET1K_V1" in str(err.value) and "\n" not in str(err.value)
     torch.manual_seed(0)
-    reference = resnet50(weights=None)
-    path = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(ResNet50_Weights.IMAGENET1K_V1.url))
+    reference = densenet121(weights=None)
+    path = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(DenseNet121_Weights.IMAGENET1K_V1.url))
     os.makedirs(os.path.dirname(path))
     torch.save(reference.state_dict(), path)
-    net = REGISTRY.create("model", "resnet50", {"pretrained": "imagenet"}).build(1, 2)
-    assert torch.equal(net.model.layer4[0].conv1.weight, reference.layer4[0].conv1.weight)
-    assert torch.allclose(net.model.conv1.weight, reference.conv1.weight.mean(1, keepdim=True))  # RGB averaged
+    net = REGISTRY.create("model", "densenet121", {"pretrained": "imagenet"}).build(1, 2)
+    block = net.model.features.denseblock4.denselayer16
+    assert torch.equal(block.conv2.weight, reference.features.denseblock4.denselayer16.conv2.weight)
+    stem = reference.features.conv0.weight
+    assert torch.allclose(net.model.features.conv0.weight, stem.mean(1, keepdim=True))  # RGB averaged
     assert net.classifier.out_features == 2  # ImageNet head dropped
 
 
@@ -115,7 +118,7 @@ def test_local_checkpoints_legacy_densenet_keys_and_mismatches(tmp_path):
     assert torch.equal(net.model.features.denseblock1.denselayer1.norm1.weight,
                        reference.features.denseblock1.denselayer1.norm1.weight)
     with pytest.raises(PretrainedWeightsError, match="does not fit this architecture"):
-        REGISTRY.create("model", "resnet50", {"pretrained": str(path)}).build(3, 5)
+        REGISTRY.create("model", "monai-resnet18", {"pretrained": str(path), "widen_factor": 0.25}).build(3, 5)
     with pytest.raises(PretrainedWeightsError, match="does not exist"):
         REGISTRY.create("model", "resnet50", {"pretrained": str(tmp_path / "missing.pth")}).build(3, 5)
     with pytest.raises(PretrainedWeightsError, match="no torchvision ImageNet weights"):
@@ -124,10 +127,10 @@ def test_local_checkpoints_legacy_densenet_keys_and_mismatches(tmp_path):
 
 def test_monai_checkpoint_with_other_channels_is_averaged(tmp_path):
     torch.manual_seed(2)
-    source = REGISTRY.create("model", "monai-resnet18", {"dropout": 0.0}).build(2, 9, 3)
+    source = REGISTRY.create("model", "monai-resnet18", {"dropout": 0.0, "widen_factor": 0.25}).build(2, 9, 3)
     path = tmp_path / "medicalnet-like.pt"
     torch.save(source.model.state_dict(), path)
-    net = REGISTRY.create("model", "monai-resnet18", {"pretrained": str(path)}).build(1, 3, 3)
+    net = REGISTRY.create("model", "monai-resnet18", {"pretrained": str(path), "widen_factor": 0.25}).build(1, 3, 3)
     assert torch.allclose(net.model.conv1.weight, source.model.conv1.weight.mean(1, keepdim=True))
     assert torch.equal(net.model.layer3[1].conv2.weight, source.model.layer3[1].conv2.weight)
     assert net.classifier.out_features == 3

@@ -33,8 +33,8 @@ ARCHS = {
                           (2, 1, 16, 16, 16), "layer4"),
     "monai-resnet18-2d": (lambda: mnets.resnet18(spatial_dims=2, n_input_channels=2, num_classes=5),
                           (2, 2, 32, 32), "layer4"),
-    "monai-densenet121-3d": (lambda: mnets.DenseNet121(spatial_dims=3, in_channels=1, out_channels=5,
-                                                       init_features=8, growth_rate=4), (2, 1, 32, 32, 32), "features"),
+    "monai-densenet-3d": (lambda: mnets.DenseNet(spatial_dims=3, in_channels=1, out_channels=5, init_features=8,
+                                                 growth_rate=4, block_config=(2, 2, 2, 2)), (2, 1, 32, 32, 32), "features"),
     "monai-efficientnet-b0": (lambda: mnets.EfficientNetBN("efficientnet-b0", spatial_dims=2, in_channels=1,
                                                            num_classes=5, pretrained=False), (2, 1, 32, 32), "_bn1"),
     "monai-seresnet50": (lambda: mnets.SEResNet50(spatial_dims=2, in_channels=1, num_classes=5, dropout_prob=0.2),
@@ -42,7 +42,10 @@ ARCHS = {
 }
 
 
-@pytest.mark.parametrize("arch", list(ARCHS))
+FAST = {"tv-resnet18", "tv-densenet121", "monai-resnet10-3d", "monai-densenet-3d"}  # the papers' families
+
+
+@pytest.mark.parametrize("arch", [a if a in FAST else pytest.param(a, marks=pytest.mark.slow) for a in ARCHS])
 def test_wrapped_logits_equal_the_original_and_split_is_usable(arch):
     builder, shape, target = ARCHS[arch]
     torch.manual_seed(0)
@@ -63,6 +66,8 @@ def test_wrapped_logits_equal_the_original_and_split_is_usable(arch):
     # shared, not copied: the wrapper's parameters are the model's
     assert {id(p) for p in net.parameters()} == {id(p) for p in model.parameters()}
     assert all(not m._forward_hooks for m in model.modules())  # the stop hook is removed
+    if arch == "monai-seresnet50":  # MONAI applies its dropout module between pool and linear
+        assert net.dropout is model.dropout
 
 
 def test_head_layers_are_found_by_architecture():
@@ -73,10 +78,9 @@ def test_head_layers_are_found_by_architecture():
     mnv3 = wrap(tvm.mobilenet_v3_small(num_classes=3))
     assert isinstance(mnv3, NeckWrappedNet) and mnv3.classifier is mnv3.model.classifier[3]
     assert mnv3.dropout is mnv3.model.classifier[2] and not is_gap_linear_head(mnv3)
-    monai_dense = wrap(mnets.DenseNet121(spatial_dims=2, in_channels=1, out_channels=3, init_features=8, growth_rate=4))
+    monai_dense = wrap(mnets.DenseNet(spatial_dims=2, in_channels=1, out_channels=3, init_features=8, growth_rate=4,
+                                      block_config=(2, 2)))
     assert monai_dense.post is monai_dense.model.class_layers.relu
-    senet = wrap(mnets.SEResNet50(spatial_dims=2, in_channels=1, num_classes=3, dropout_prob=0.3))
-    assert senet.dropout is senet.model.dropout
     # the common fine-tuning head Sequential(Dropout, Linear) is split too
     resnet = tvm.resnet18()
     resnet.fc = nn.Sequential(nn.Dropout(0.5), nn.Linear(512, 2))
@@ -193,10 +197,12 @@ def test_gradcam_on_wrapped_monai_3d_nets_equals_monai_gradcam(arch):
 
     torch.manual_seed(1)
     if arch == "resnet":
-        model, layer = mnets.resnet10(spatial_dims=3, n_input_channels=1, num_classes=3, conv1_t_stride=2), "layer4"
+        model = mnets.resnet10(spatial_dims=3, n_input_channels=1, num_classes=3, conv1_t_stride=2, widen_factor=0.25)
+        layer = "layer4"
         x = torch.rand(2, 1, 48, 48, 48)  # a 2×2×2 explanation layer
-    else:  # MONAI's own documented layer for DenseNet: the ReLU after norm5
-        model = mnets.DenseNet121(spatial_dims=3, in_channels=1, out_channels=3, init_features=8, growth_rate=4)
+    else:  # MONAI's own documented layer for DenseNet: the ReLU after norm5 (a short DenseNet: same classes)
+        model = mnets.DenseNet(spatial_dims=3, in_channels=1, out_channels=3, init_features=8, growth_rate=4,
+                               block_config=(2, 2, 2, 2))
         layer, x = "class_layers.relu", torch.rand(2, 1, 64, 64, 64)
     model.eval()
     net = wrap(model)
@@ -211,6 +217,7 @@ def test_gradcam_on_wrapped_monai_3d_nets_equals_monai_gradcam(arch):
     assert max(peaks) > 0  # not all classes give all-zero maps
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["cam", "gradcam", "hirescam", "gradcam++", "xgradcam", "layercam", "eigencam",
                                   "lrp-epsilon-plus-flat", "deep-taylor"])
 def test_every_core_and_adapter_explainer_accepts_a_wrapped_model(name):

@@ -18,12 +18,14 @@ from xalbench.testing import (
     ALL_CHECKS,
     StrategyCheckFailedWarning,
     check_strategy,
+    make_context,
     parametrize_with_checks,
     run_check_plugin,
     strategy_checks_generator,
 )
-from xalbench.testing.checks import SkipCheck, check_3d, check_scores_finite_and_aligned
+from xalbench.testing.checks import SkipCheck, check_3d, check_is_strategy_subclass, check_scores_finite_and_aligned
 from xalbench.testing.kit import is_applicable
+from xalbench.testing.leak_checks import sandboxed_query
 
 
 class _Base(Strategy):
@@ -182,16 +184,23 @@ def test_instances_are_checked_with_their_options():
     assert {r["status"] for r in rows} == {"passed"} and rows[0]["strategy"] == "scores-only[sign=1.0]"
     mark = parametrize_with_checks([ScoresOnly({"sign": 2.0})])
     assert "scores-only[sign=2.0]-check_scores_finite_and_aligned" in [p.id for p in mark.args[1]]
+    # the options reach the sandbox: opposite signs pick opposite ends of the pool
+    ctx = make_context()
+    low, high = (sandboxed_query(ScoresOnly({"sign": s}), ctx, 5) for s in (-1.0, 1.0))
+    means = ctx.pool_images.flatten(1).mean(1).numpy()
+    assert means[low].max() < means[high].min()
 
 
 def test_scores_only_strategies_and_broken_scores():
-    assert {r["status"] for r in check_strategy(ScoresOnly, on_fail=None)} == {"passed"}
+    check_is_strategy_subclass(ScoresOnly)
+    check_scores_finite_and_aligned(ScoresOnly)
     for cls in (NaNScores, MisalignedScores):
         with pytest.raises(AssertionError):
             check_scores_finite_and_aligned(cls)
     with pytest.raises(SkipCheck, match="does not implement scores"):
         check_scores_finite_and_aligned(Fine)
-    assert _status(check_strategy(Neither, on_fail=None))["check_is_strategy_subclass"] == "failed"
+    with pytest.raises(AssertionError, match="implements neither scores"):
+        check_is_strategy_subclass(Neither)
 
 
 def test_parametrize_ids_name_strategy_and_check():
