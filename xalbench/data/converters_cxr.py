@@ -175,9 +175,9 @@ _FORMAT_OF = {"stage_2_train_labels.csv": "rsna", "stage_2_detailed_class_info.c
 CXR_FORMATS: dict[str, base.FormatInfo] = {
     "rsna": base.FormatInfo(
         "rsna-pneumonia", "rsna-pneumonia", ("stage_2_train_labels.csv|stage_1_train_labels.csv",),
-        "https://www.kaggle.com/c/rsna-pneumonia-detection-challenge/data (also "
-        "https://www.rsna.org/rsnai/ai-image-challenge/rsna-pneumonia-detection-challenge-2018)",
-        "RSNA challenge terms: research, education and other uses with the RSNA/NIH attribution",
+        "https://www.kaggle.com/c/rsna-pneumonia-detection-challenge/data (also https://www.rsna.org/education/"
+        "ai-resources-and-training/ai-image-challenge/rsna-pneumonia-detection-challenge-2018)",
+        "RSNA terms of use: research, education, commercial or non-commercial use with the required attribution",
         "chest X-ray (DICOM)", convert_rsna,
         note="Layout: stage_2_train_labels.csv, stage_2_detailed_class_info.csv (optional), "
              "stage_2_train_images/*.dcm."),
