@@ -5,7 +5,7 @@ the harness can kill it together with anything it spawned), removes environment 
 that look like credentials, applies the optional address-space limit (``RLIMIT_AS``),
 writes Python tracebacks of fatal signals to ``fault.log`` in the cell's data directory,
 gives numpy's legacy global generator a fresh random state (as a new process would have),
-and sets the cell's thread count and deterministic kernels. It then loads the cell's data
+and sets the cell's thread count and deterministic kernels (:func:`configure_sandbox_determinism`). It then loads the cell's data
 (its own copy), creates the strategy and replies :class:`~xalbench.sandbox.messages.Ready`;
 after that it answers one :class:`~xalbench.sandbox.messages.RoundRequest` at a time until
 it receives ``None`` or the pipe closes. Messages are plain :mod:`pickle` bytes both ways.
@@ -19,6 +19,7 @@ import os
 import pickle
 import resource
 import signal
+import sys
 import threading
 import time
 from collections.abc import MutableMapping
@@ -29,11 +30,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from xalbench.harness.seeding import configure_determinism
 from xalbench.sandbox.messages import CellData, Ready, SandboxSpec
 from xalbench.sandbox.session import QuerySession, failure_of
 
-__all__ = ["FAULT_LOG", "SECRET_WORDS", "main", "scrub_environment"]
+__all__ = ["FAULT_LOG", "SECRET_WORDS", "configure_sandbox_determinism", "main", "scrub_environment"]
 
 #: File (in the cell's data directory) that receives tracebacks of fatal signals.
 FAULT_LOG = "fault.log"
@@ -70,6 +70,23 @@ def _die_with_parent() -> None:
     threading.Thread(target=watch, name="xalbench-sandbox-watchdog", daemon=True).start()
 
 
+def configure_sandbox_determinism(threads: int, device: torch.device) -> None:
+    """:func:`xalbench.harness.seeding.configure_determinism`'s settings (thread count, deterministic
+    kernels, cuDNN flags) without importing ``torch._inductor`` — which ``torch.use_deterministic_algorithms``
+    does for its ``torch.compile`` flag, at the cost of more CPU than the rest of a sandbox's start.
+    That flag is set too when the inductor is already imported; a strategy that imports it itself
+    (``torch.compile``) gets the inductor's default."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.set_num_threads(max(1, int(threads)))
+    warn_only = device.type == "cuda"
+    torch._C._set_deterministic_algorithms(True, warn_only=warn_only)
+    inductor = sys.modules.get("torch._inductor.config")
+    if inductor is not None:
+        inductor.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+
+
 def main(conn: Connection, spec: SandboxSpec, data_dir: str) -> None:
     """Entry point of the sandbox process (a top-level function, so it can be a Process target)."""
     os.setsid()
@@ -82,7 +99,7 @@ def main(conn: Connection, spec: SandboxSpec, data_dir: str) -> None:
     np.random.seed(int.from_bytes(os.urandom(4), "little"))
     t0 = time.perf_counter()
     try:
-        configure_determinism(spec.threads, torch.device(spec.device))
+        configure_sandbox_determinism(spec.threads, torch.device(spec.device))
         session = QuerySession(spec, CellData.load(Path(data_dir)))
     except BaseException as exc:  # noqa: BLE001 - reported to the harness, which fails the cell
         send(conn, failure_of(exc, during="start"))

@@ -1,13 +1,12 @@
 """Imported once by the sandbox fork server, so that every sandbox forked from it starts warm.
 
-It pays the one-off cost of :func:`xalbench.harness.seeding.configure_determinism`
-(``torch.use_deterministic_algorithms`` imports ``torch._inductor`` on first use: seconds that
-every sandbox would otherwise pay again) without changing any setting, then imports the modules
+It imports the sandbox's own code (and with it torch and numpy), then the modules
 the harness named in the :data:`PRELOAD_ENV` environment variable (its ``sys.path`` and the
 modules its main script and its strategies come from) — each under ``try``, so a module that
 fails here is simply imported (and fails) in the sandbox that needs it — and finally freezes the
 garbage collector's view of everything imported so far (never scanned, never copied in a
-sandbox). It creates no CUDA context (forking after one is unsafe).
+sandbox). It creates no CUDA context (forking after one is unsafe) and does not import
+``torch._inductor`` (see :func:`xalbench.sandbox.child.configure_sandbox_determinism`).
 """
 
 from __future__ import annotations
@@ -17,8 +16,6 @@ import importlib
 import json
 import os
 import sys
-
-import torch
 
 import xalbench.sandbox.child  # noqa: F401 - the sandbox's main loop and everything it imports
 from xalbench.sandbox.client import PRELOAD_ENV
@@ -37,8 +34,6 @@ def _import_requested() -> None:
             continue
 
 
-torch.use_deterministic_algorithms(torch.are_deterministic_algorithms_enabled(),
-                                   warn_only=torch.is_deterministic_algorithms_warn_only_enabled())
 if __name__ != "__main__" and "multiprocessing.forkserver" in sys.modules and PRELOAD_ENV in os.environ:
     _import_requested()
     gc.freeze()  # what the server imported is never scanned (or copied) in a sandbox
