@@ -47,12 +47,12 @@ class DiffusionConfig:
     num_res_blocks: int = 1
     norm_num_groups: int = 8
     train_timesteps: int = 100
-    train_steps: int = 300
-    batch_size: int = 32
+    train_steps: int = 240
+    batch_size: int = 16
     lr: float = 3e-3
     p_mask: float = 0.5
     ddim_steps: int = 5
-    downsample: int = 2
+    downsample: int = 3
     sample_batch: int = 512
     prediction: Literal["v_prediction", "epsilon"] = "v_prediction"
     stretch_betas: bool = True

@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -156,9 +157,12 @@ class Imputer:
         self.stats: dict[str, float] = {}
 
     # ------------------------------------------------------------------ public
-    def __call__(self, volumes: Sequence[Volume]) -> list[Imputed]:
+    def __call__(self, volumes: Sequence[Volume], fit_count: int | None = None) -> list[Imputed]:
+        """Imputations of ``volumes``; ``fit_count`` overrides ``fit_volumes`` (how many of the
+        first volumes train the interpolator; the loss counts the labelled rows, empty or not)."""
         cfg = self.config
         self.stats = {}
+        self._fit_count = cfg.fit_volumes if fit_count is None else fit_count
         digests = [v.digest for v in volumes]
         fit = self._fit_digests(digests) if self.fixed is None else [self._weights_digest(self.fixed)]
         key = hashlib.sha256(json.dumps({"cfg": cfg.key_dict(), "fit": fit,
@@ -182,7 +186,7 @@ class Imputer:
         return h.hexdigest()
 
     def _fit_digests(self, digests: list[str]) -> list[str]:
-        n = self.config.fit_volumes
+        n = getattr(self, "_fit_count", self.config.fit_volumes)
         return list(digests[:n]) if n else sorted(digests)
 
     def _path(self, key: str) -> Path | None:
@@ -239,7 +243,9 @@ class Imputer:
                 warnings.warn(f"DUE cache file {path} unreadable ({exc!r}); refitting", RuntimeWarning, stacklevel=2)
         if not model.fitted:
             prev, mid, nxt = (torch.cat([p[i] for p in parts]) for i in range(3))
+            t0 = time.perf_counter()
             model.fit(prev, mid, nxt, seed=_seed(key, "fit"))
+            self.stats["fit_s"] = time.perf_counter() - t0
             self.stats["mask_rate"] = model.last_mask_rate
             self.stats["n_triplets"] = float(prev.shape[0])
             self.stats["interpolator_fitted"] = 1.0
@@ -263,11 +269,15 @@ class Imputer:
         states = [v.roi.float()[None].repeat(s, 1, 1, 1) for v, s in zip(vols, samples, strict=True)]
         active = [[b for b in v.blocks if not (cfg.skip_empty and self._empty_block(v, b))] for v in vols]
         if model is not None:
+            t0 = time.perf_counter()
             self._sample(model, vols, active, states, key)
+            self.stats["sample_s"] = time.perf_counter() - t0
         means = [s.mean(0) for s in states]
         dvars = [s.var(0, unbiased=False) for s in states]
         if cfg.variance == "predictor" and model is not None:
+            t0 = time.perf_counter()
             variances = self._predict(vols, active, dvars[:n_var], key)
+            self.stats["predictor_s"] = time.perf_counter() - t0
         else:
             variances = dvars
         out: dict[str, Imputed] = {}

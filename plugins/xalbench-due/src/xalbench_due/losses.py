@@ -174,15 +174,15 @@ class DUELoss(_DUEBase):
         channels: tuple[int, ...] = (8, 16)
         norm_num_groups: int = 8
         train_timesteps: int = 100
-        train_steps: int = 300
-        train_batch: int = 32
+        train_steps: int = 240
+        train_batch: int = 16
         diffusion_lr: float = 3e-3
         p_mask: float = 0.5
         ddim_steps: int = 5
-        downsample: int = 2
+        downsample: int = 3
         # uncertainty predictor (NP-VAE)
-        predictor_steps: int = 150
-        predictor_width: int = 16
+        predictor_steps: int = 80
+        predictor_width: int = 8
 
     def __init__(self, options: object = None) -> None:
         super().__init__(options)  # type: ignore[arg-type]
@@ -223,6 +223,7 @@ class DUELoss(_DUEBase):
         Batches are matched to the imputations by the content of their annotated masks (a
         SHA-256 of the mask bits and slice positions), not by an index, so any harness row order
         works and identical annotations share one imputation."""
+        o = self.options
         self._has_round = True
         self._rows, self._tensors = {}, None
         if labelled.roi is None:
@@ -235,7 +236,10 @@ class DUELoss(_DUEBase):
         flags = labelled.annotated_slices
         volumes = [_volume(sparse[i], None if flags is None else flags[i]) for i in rows]
         if sparse.dim() == 4:
-            results = self.imputer(volumes)
+            # the interpolator's training prefix counts labelled rows (acquisition order), so a later
+            # round whose labelled set extends this one trains on the same volumes (cache hit)
+            fit_count = sum(1 for i in rows if i < o.fit_volumes) if o.fit_volumes else 0
+            results = self.imputer(volumes, fit_count=fit_count)
             target = torch.stack([r.target for r in results])
             weight = torch.stack([r.weight for r in results])
             nearest = torch.stack([r.nearest for r in results])

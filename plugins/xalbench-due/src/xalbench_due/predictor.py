@@ -30,13 +30,13 @@ VAR_SCALE = 4.0  # variance of values in [0, 1] is ≤ 1/4
 
 @dataclasses.dataclass(frozen=True)
 class PredictorConfig:
-    width: int = 16
+    width: int = 8
     latent: int = 8
-    steps: int = 150
+    steps: int = 80
     batch_size: int = 32
     lr: float = 3e-3
     beta: float = 1e-6
-    downsample: int = 2
+    downsample: int = 3
 
 
 class _NPVAE(nn.Module):
