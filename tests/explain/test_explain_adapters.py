@@ -76,3 +76,17 @@ def test_library_gradcam_pp_agrees_with_core_gradcam_in_rank(registry, net2d, im
     b = registry.create("explainer", "gradcam++").explain(net2d, images2d, t).flatten(1)
     corr = torch.nn.functional.cosine_similarity(a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True))
     assert float(corr.mean()) > 0.5
+
+
+def test_lrp_on_an_uncanonisable_model_is_one_clear_error() -> None:
+    """zennit's rules break on DenseNet's concatenations: a one-line UnsupportedError, not a raw RuntimeError."""
+    import torchvision
+
+    import xalbench
+    from xalbench.errors import UnsupportedError
+    from xalbench.explain.lrp import LRPEpsilonPlusFlat
+
+    net = xalbench.wrap(torchvision.models.densenet121(num_classes=3)).eval()
+    explainer = LRPEpsilonPlusFlat({"allow_unknown_models": True})
+    with pytest.raises(UnsupportedError, match="gradcam"):
+        explainer.explain(net, torch.rand(1, 3, 64, 64), torch.tensor([0]))

@@ -102,10 +102,15 @@ class LRPExplainer(ScoringAdapter):
         k = model.classifier.out_features
         composite = self.composite(images, canonizers_for(model, self.options.allow_unknown_models))
         maps = []
-        with torch.enable_grad(), Gradient(model=wrapped, composite=composite) as attributor:
-            for t in sets:
-                _, relevance = attributor(images, torch.nn.functional.one_hot(t, k).to(images.dtype))
-                maps.append(relevance.detach().sum(1))
+        try:
+            with torch.enable_grad(), Gradient(model=wrapped, composite=composite) as attributor:
+                for t in sets:
+                    _, relevance = attributor(images, torch.nn.functional.one_hot(t, k).to(images.dtype))
+                    maps.append(relevance.detach().sum(1))
+        except RuntimeError as exc:  # zennit's rules fail on structures they cannot canonise (e.g. DenseNet)
+            raise UnsupportedError(
+                f"LRP ({self.name}) cannot attribute model class {type(model).__name__} even approximately "
+                f"({str(exc).splitlines()[0][:120]}); use 'gradcam' or a Captum explainer") from exc
         return maps
 
     def normalise(self, maps: Tensor) -> Tensor:
