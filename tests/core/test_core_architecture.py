@@ -184,3 +184,30 @@ def test_suites_listing_shows_cells_json(capsys) -> None:
     assert main(["suites", "--json"]) == 0
     rows = {r["suite"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["smoke"]["cells"] == 16 and rows["smoke"]["seeds"] == 2
+
+
+LAZY_LOSS = '''
+import torch
+import xalbench
+from xalbench import hookimpl
+
+class Lazy(xalbench.Loss):
+    name = "lazy-loss"
+    summary = "claims to need masks and ignores them"
+    needs_masks = True
+
+    def __call__(self, model, batch):
+        return xalbench.LossOutput(torch.nn.functional.cross_entropy(model(batch.images), batch.labels))
+
+@hookimpl
+def register_losses(register):
+    register(Lazy)
+'''
+
+
+def test_check_plugin_runs_the_loss_kit_on_third_party_losses(fake_dist, capsys) -> None:
+    fake_dist("xalbench-lazy", "xalbench_lazy", LAZY_LOSS)
+    assert main(["check-plugin", "xalbench-lazy"]) == 1
+    out = capsys.readouterr().out
+    assert "lazy-loss" in out and "failed" in out
+    assert main(["check-plugin", "no-such-component"]) == 2

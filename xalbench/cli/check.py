@@ -1,4 +1,5 @@
-"""``xalbench check-plugin``: the conformance kit on installed components (strategies run in the sandbox)."""
+"""``xalbench check-plugin``: the conformance kits on installed components — strategies (queried in their
+sandbox process, with the leak checks), losses and explainers."""
 
 from __future__ import annotations
 
@@ -21,11 +22,12 @@ def _seconds(text: str) -> float:
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(NAME, help="run the conformance kit on an installed strategy or distribution",
-                       description="Checks a third-party strategy the way the harness runs it: in its sandbox "
-                       "process, with the leak checks, before you submit it.")
-    p.add_argument("name", help="a strategy name or a distribution name")
-    p.add_argument("--timeout", type=_seconds, default=None, metavar="S", help="seconds one query may take (default 60)")
+    p = sub.add_parser(NAME, help="run the conformance kits on an installed component or distribution",
+                       description="Checks a third-party strategy the way the harness runs it (in its sandbox process, "
+                       "with the leak checks), and its losses and explainers with their kits, before you submit it.")
+    p.add_argument("name", help="a strategy, loss or explainer name, or a distribution name")
+    p.add_argument("--timeout", type=_seconds, default=None, metavar="S",
+                   help="seconds one strategy query may take before the sandbox is killed (default 60)")
     add_debug(p)
     p.set_defaults(handler=handle)
 
@@ -33,12 +35,19 @@ def add_parser(sub: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from xalbench.testing import run_check_plugin
+    from xalbench.errors import UnknownComponentError
+    from xalbench.testing import run_check_components, run_check_plugin
 
-    kwargs = {"timeout": args.timeout} if args.timeout is not None else {}
+    rows: list[dict[str, Any]] = []
+    strategy_error: UnknownComponentError | None = None
     try:
-        rows, ok = run_check_plugin(args.name, **kwargs)
-    except TypeError:  # a kit without the timeout parameter
-        rows, ok = run_check_plugin(args.name)
+        strategy_rows, _ok = run_check_plugin(args.name, time_limit=args.timeout)
+        rows += [{"kind": "strategy", "component": r.pop("strategy"), **r} for r in strategy_rows]
+    except UnknownComponentError as exc:
+        strategy_error = exc
+    rows += run_check_components(args.name)
+    if not rows:
+        raise UnknownComponentError(f"{args.name!r} is not a registered strategy, loss or explainer, nor a distribution "
+                                    f"that registers one ({strategy_error}); see `xalbench plugins`")
     print(tabulate(rows, headers="keys"))
-    return 0 if ok else 1
+    return 0 if not any(r["status"] == "failed" for r in rows) else 1

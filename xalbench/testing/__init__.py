@@ -69,6 +69,7 @@ __all__ = [
     "parametrize_with_checks",
     "parametrize_with_explainer_checks",
     "parametrize_with_loss_checks",
+    "run_check_components",
     "run_check_plugin",
     "strategy_checks_generator",
     "using_time_limit",
@@ -238,3 +239,27 @@ def run_check_plugin(name_or_distribution: str, *, time_limit: float | None = No
                 "exception": "" if exc is None else f"{type(exc).__name__}: {exc}".splitlines()[0],
             })
     return rows, not any(r["status"] == "failed" for r in rows)
+
+
+def run_check_components(name_or_distribution: str, kinds: tuple[str, ...] = ("loss", "explainer")) -> list[dict[str, Any]]:
+    """Run the loss and explainer kits on a registered loss/explainer name, or on every loss and
+    explainer a distribution registered; rows ``{kind, component, distribution, version, check_name,
+    status, exception}`` (``[]`` when the name matches none)."""
+    from xalbench.plugins import load_registry
+    from xalbench.testing.explainer_checks import check_explainer
+    from xalbench.testing.loss_checks import check_loss
+
+    registry = load_registry()
+    records = [r for r in registry if r.kind in kinds]
+    chosen = [r for r in records if r.name == name_or_distribution]
+    if not chosen:
+        chosen = [r for r in records if _norm(r.distribution) == _norm(name_or_distribution)]
+    runners = {"loss": check_loss, "explainer": check_explainer}
+    rows: list[dict[str, Any]] = []
+    for record in chosen:
+        for row in runners[record.kind](record.obj, on_fail=None):
+            exc = row["exception"]
+            rows.append({"kind": record.kind, "component": record.name, "distribution": record.distribution,
+                         "version": record.version, "check_name": row["check_name"], "status": row["status"],
+                         "exception": "" if exc is None else f"{type(exc).__name__}: {exc}".splitlines()[0]})
+    return rows
