@@ -36,7 +36,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--threads", type=positive_int("--threads"), default=1, metavar="N",
                    help="torch threads per cell (part of a cell's identity; default 1)")
     p.add_argument("--executor", default="local", metavar="NAME",
-                   help="where cells run: local (default) or an installed executor (`xalbench plugins --kind executor`)")
+                   help="where cells run: local (default), dask, ray, submitit or another installed executor "
+                   "(`xalbench plugins --kind executor`)")
+    p.add_argument("--executor-option", action="append", default=[], metavar="KEY=VALUE", dest="executor_options",
+                   help="an option of the executor (repeatable), e.g. scheduler=tcp://HOST:8786, n_workers=4, "
+                   "partition=gpu, time=120, gpus_per_node=1")
     p.add_argument("--isolation", default="process", choices=["process", "inline"],
                    help="process (default): each cell's strategy runs in its own sandbox process; inline: in the "
                    "cell's process, for debugging/profiling (recorded in the results)")
@@ -66,7 +70,10 @@ def handle(args: argparse.Namespace) -> int:
     if args.protocol:
         registry.get("protocol", args.protocol)  # unknown → did-you-mean
         suite = dataclasses.replace(suite, protocol_base=args.protocol, protocol_overrides={})
-    executor = registry.create("executor", args.executor)
+    from xalbench.execution.common import parse_cli_options
+
+    executor = registry.create("executor", args.executor,
+                               parse_cli_options(registry.get("executor", args.executor), args.executor_options))
     seeds = args.seeds if args.seeds is not None else (list(range(args.n_seeds)) if args.n_seeds else None)
     workers = args.workers or max(1, (os.cpu_count() or 1) // args.threads)
     out = args.out or os.path.join("results", suite.name)
