@@ -54,8 +54,10 @@ def _rows():
         value = 0.30 + 0.05 * ((i * 3) % 7)
         aulc = {"acc": Stat(value, 0.02, 2), "dice": Stat(None, None, 0)}
         delta = {"acc": Stat(value - 0.4, 0.01, 2), "dice": Stat(None, None, 0)}
-        rows.append(Row("lb-tiny", "lesions", "self-reported", name, "plugin-" + str(i), "1.0", name, 2,
-                        aulc, delta, {"acc": None, "dice": None}, {"acc": None, "dice": None}, "0" * 64))
+        rows.append(Row(suite="lb-tiny", status="self-reported", submitter=name, plugin=f"plugin-{i}", version="1.0",
+                        dataset="lesions", method=name, n_seeds=2, aulc=aulc, delta=delta,
+                        held_out={"acc": None, "dice": None}, held_out_submitted={"acc": None, "dice": None},
+                        manifest_sha256="0" * 64))
     return rows
 
 
@@ -76,8 +78,10 @@ def test_hostile_names_are_text_and_no_script_runs(driver, tmp_path: Path) -> No
     assert driver.execute_script("return window.__pwned === undefined")
     from selenium.webdriver.common.by import By
 
-    cells = [td.get_attribute("textContent") for td in driver.find_elements(By.CSS_SELECTOR, "tbody td:nth-child(3)")]
-    assert sorted(cells) == sorted(HOSTILE)  # literal text, every character kept
+    for column in (3, 4):  # method, submitter: literal text, every character kept
+        cells = [td.get_attribute("textContent") for td in
+                 driver.find_elements(By.CSS_SELECTOR, f"tbody td:nth-child({column})")]
+        assert sorted(cells) == sorted(HOSTILE)
     assert not driver.find_elements(By.CSS_SELECTOR, "tbody script, tbody img, td[onmouseover]")
     # the page's own (hashed) script ran: clicking a header sorts; an injected one would be blocked by the CSP
     headers = driver.find_elements(By.CSS_SELECTOR, "thead th button")
@@ -127,7 +131,7 @@ def test_built_page_sorts_shows_plots_and_fetches_nothing(driver, board: Path, t
 
     requests = [json.loads(e["message"])["message"] for e in driver.get_log("performance")]
     urls = {m["params"]["request"]["url"] for m in requests if m.get("method") == "Network.requestWillBeSent"}
-    assert all(u.startswith(("file:", "data:")) for u in urls), urls
+    assert urls and all(u.startswith(("file:", "data:")) for u in urls), urls
 
 
 def test_injected_inline_script_is_blocked_by_the_csp(driver, tmp_path: Path) -> None:

@@ -84,8 +84,9 @@ def test_renderers_escape_hostile_names() -> None:
     from xalbench.leaderboard.stats import Row, Stat
 
     name = "=HYPERLINK(\"x\")|<b>\n`y`"
-    row = Row("s", "d", "self-reported", name, "p", "1", name, 2, {"acc": Stat(0.5, 0.1, 2)},
-              {"acc": Stat(0.1, None, 2)}, {"acc": None}, {"acc": None}, "0" * 64)
+    row = Row(suite="s", status="self-reported", submitter=name, plugin="p", version="1", dataset="d", method=name,
+              n_seeds=2, aulc={"acc": Stat(0.5, 0.1, 2)}, delta={"acc": Stat(0.1, None, 2)}, held_out={"acc": None},
+              held_out_submitted={"acc": None}, manifest_sha256="0" * 64)
     md = render_markdown([row], ["acc"])
     table = [line for line in md.splitlines() if line.startswith("| 1 ")]
     assert len(table) == 1 and table[0].count(" | ") == 8  # the pipe did not add a column

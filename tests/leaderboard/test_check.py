@@ -249,6 +249,8 @@ CASES: list[tuple[str, Callable[[Path], None], str]] = [
     ("duplicate-cell", _duplicate_cell, "grid-duplicate-cell"),
     ("seed-list", _edit_manifest(_set(["suite", "seeds"], [0, 1, 2])), "grid-seed"),
     ("missing-round", _drop_round, "round-sequence"),
+    ("extra-round", _edit_cell(CELL0, lambda c: c["rounds"].append(dict(c["rounds"][-1], round=len(c["rounds"])))),
+     "round-sequence"),
     ("reordered-rounds", _reorder_rounds, "round-sequence"),
     ("short-query", _short_query, "round-budget"),
     ("requery-labelled", _query(True), "query-duplicate"),
@@ -256,6 +258,7 @@ CASES: list[tuple[str, Callable[[Path], None], str]] = [
     ("query-hash", _edit_cell(CELL0, _set(["rounds", 0, "queried_sha256"], "0" * 64)), "query-hash-mismatch"),
     # versions and hashes
     ("suite-hash", _edit_manifest(_set(["suite", "config_sha256"], "1" * 64)), "suite-hash-mismatch"),
+    ("suite-version", _edit_manifest(_set(["suite", "version"], "9.9.9")), "version-mismatch"),
     ("split-hash", _edit_cell(CELL0, _set(["split_sha256"], "2" * 64)), "split-hash-mismatch"),
     ("cell-config", _edit_cell(CELL0, _more_epochs), "suite-hash-mismatch"),
     ("no-canary", _no_canary, "canary-missing"),

@@ -25,13 +25,19 @@ def entry_plot(rows: Sequence[Row], key: str, title: str) -> bytes:
     shown = [r for r in rows if r.aulc[key].mean is not None][:40]
     with matplotlib.rc_context({"font.family": "DejaVu Sans", "font.size": 8, "svg.hashsalt": "xalbench",
                                 "path.simplify": False}):
-        fig = Figure(figsize=(6.4, 0.6 + 0.28 * max(1, len(shown))), dpi=100)
+        fig = Figure(figsize=(6.4, 1.3 + 0.28 * max(1, len(shown))), dpi=100)
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         for i, r in enumerate(reversed(shown)):
             stat = r.aulc[key]
             ax.errorbar([stat.mean], [i], xerr=[[stat.ci or 0.0], [stat.ci or 0.0]], fmt="o",
                         color=_COLOURS.get(r.status, "#4d4d4d"), capsize=2, markersize=4)
+        lows = [r.aulc[key].mean - (r.aulc[key].ci or 0.0) for r in shown]  # type: ignore[operator]
+        highs = [r.aulc[key].mean + (r.aulc[key].ci or 0.0) for r in shown]  # type: ignore[operator]
+        lo, hi = max(0.0, min(lows, default=0.0)), min(1.0, max(highs, default=1.0))
+        pad = max(0.02, 0.05 * (hi - lo))
+        ax.set_xlim(max(0.0, lo - pad), min(1.0, hi + pad))  # AULCs live in [0, 1]; wider intervals are cut
+        ax.set_ylim(-0.7, len(shown) - 0.3)
         ax.set_yticks(range(len(shown)))
         ax.set_yticklabels([f"{r.method} ({r.submitter})" for r in reversed(shown)])
         ax.set_xlabel(f"AULC {key} (mean, 95 % CI over seeds)")
