@@ -14,7 +14,9 @@ Per round, alternating order, medians over :data:`REPEATS`:
 * ``inline`` — the same through the in-process twin (``--isolation inline``).
 
 Also reported: a sandbox's start-up (fork from the warm fork server, load the cell's data, build the
-strategy) as a ratio to one query — it runs while round 0 trains. The only assertion is the goal:
+strategy) as a ratio to one query — it runs while round 0 trains — and a whole cell's wall time
+(3 rounds of training as in ``medical`` — 10 epochs, batch 16, Adam — each followed by a query;
+the querier started before round 0) with ``process`` vs ``inline``. The only assertion is the goal:
 per-round query cost with the sandbox ≤ 1.2 × the strategy's own scoring time.
 
 Run: ``python -m pytest benchmarks/test_bench_sandbox.py -s``.
@@ -116,5 +118,58 @@ def test_bench_sandbox_query_overhead():
         print(f"  sandbox start-up {boot * 1e3:.0f} ms = {boot / med['direct']:.2f}× one direct query "
               "(overlaps round 0's training)")
         assert med["process"] / med["direct"] <= 1.2, "sandbox query overhead exceeds the 1.2× goal"
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(model: torch.nn.Module, pool: Split, labelled: np.ndarray, r: int) -> None:
+    gen = torch.Generator().manual_seed(r)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(10):
+        order = labelled[torch.randperm(len(labelled), generator=gen).numpy()]
+        for b in range(0, len(order), 16):
+            idx = torch.as_tensor(order[b:b + 16])
+            loss = torch.nn.functional.cross_entropy(model(pool.images[idx]), pool.labels[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+
+def _cell_run(isolation: str, spec: SandboxSpec, pool: Split, val: Split) -> float:
+    t0 = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = SmallCNN(MODEL).build(1, K_CLS, 2)
+    querier = (ProcessQuerier if isolation == "process" else InlineQuerier)(
+        spec, make_cell_data(pool, val, pool_masks_visible=False)).start()
+    labelled = np.arange(N_LAB, dtype=np.int64)
+    try:
+        for r in range(3):
+            _train(model, pool, labelled, r)
+            request = make_round_request(r, model, pool, labelled, np.zeros(len(labelled), bool), rng_seed=r,
+                                         torch_seed=r, k=K)
+            labelled = np.concatenate([labelled, querier.query(request).indices])
+    finally:
+        querier.close()
+    return time.perf_counter() - t0
+
+
+def test_bench_sandbox_cell_wall_time():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        pool, val, _, _ = _cell()
+        spec = SandboxSpec(strategy=ComponentRef.of("strategy", EntropySampling),
+                           model=ComponentRef.of("model", SmallCNN, MODEL), explainer=None, task="multi-class",
+                           num_classes=K_CLS, in_channels=1, spatial_dims=2, threads=1, batch_size=256)
+        _cell_run("process", spec, pool, val)  # the fork server's one-off start
+        times: dict[str, list[float]] = {"process": [], "inline": []}
+        for i in range(5):
+            for name in (["process", "inline"] if i % 2 == 0 else ["inline", "process"]):
+                times[name].append(_cell_run(name, spec, pool, val))
+        med = {name: statistics.median(ts) for name, ts in times.items()}
+        print(f"\nwhole cell (3 × (train 10 epochs + entropy query)), medians of 5: process {med['process']:.2f} s, "
+              f"inline {med['inline']:.2f} s, ratio {med['process'] / med['inline']:.3f}")
     finally:
         torch.set_num_threads(threads)
