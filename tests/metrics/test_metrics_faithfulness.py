@@ -291,3 +291,15 @@ def test_metrics_leave_model_and_rng_state_untouched(registry, trained_cnn):
         assert random.getstate() == before[2]
     finally:
         net.eval()
+
+
+def test_missing_quantus_names_the_extra(region2d, monkeypatch):
+    import sys
+
+    from xalbench.errors import UnsupportedError
+
+    net, mask, images = region2d
+    monkeypatch.setitem(sys.modules, "quantus", None)
+    with pytest.raises(UnsupportedError, match=r"xalbench\[xai\]"):
+        _score(DeletionMetric, net, images, mask, backend="quantus")
+    assert _score(DeletionMetric, net, images, mask, backend="torch") < 0.5  # the torch backend needs no Quantus
