@@ -9,11 +9,11 @@ For a set of volumes (the round's labelled, annotated ones):
 2. **Algorithm 1**: every missing slice is sampled autoregressively
    (:func:`~xalbench_due.slices.fill_schedule`), ``T = n_samples`` times; ĩ = the mean of the
    samples, the diffusion variance = their per-voxel variance.
-3. **Imputed uncertainty predictor** (``variance = "predictor"``, the paper's deployed path):
-   :class:`~xalbench_due.predictor.UncertaintyPredictor` is trained on the diffusion variance of
-   the first ``predictor_volumes`` volumes (canonical order), which get ``T`` samples; the other
-   volumes get ``target_samples`` samples (their ĩ) and the predictor gives every volume's
-   variance. ``variance = "diffusion"`` samples every volume ``T`` times and uses that variance.
+3. **Variance**: ``variance = "diffusion"`` (default) samples every volume ``T`` times and uses
+   that variance; ``"predictor"`` (the paper's deployed path) trains the imputed uncertainty
+   predictor (:class:`~xalbench_due.predictor.UncertaintyPredictor`) on the diffusion variance of
+   the first ``predictor_volumes`` volumes (canonical order, ``T`` samples each); the other
+   volumes get ``target_samples`` samples (their ĩ) and the predictor gives every variance.
 4. **Weights** (:func:`~xalbench_due.weights.block_weights`).
 
 Blocks whose context slices are all empty are not sampled (``skip_empty``): ĩ = 0 and variance 0
@@ -50,6 +50,8 @@ from xalbench_due.weights import ConstantBlock, block_weights
 
 __all__ = ["ImputeConfig", "Volume", "Imputed", "Imputer", "clear_memory_cache"]
 
+#: bump when the computation changes, so stale on-disk caches are not reused
+CACHE_FORMAT = 4
 _MEMORY: OrderedDict[str, object] = OrderedDict()
 _MEMORY_SIZE = 16
 
@@ -68,7 +70,7 @@ def _remember(key: str, value: object) -> None:
 @dataclasses.dataclass(frozen=True)
 class ImputeConfig:
     n_samples: int = 4
-    variance: Literal["predictor", "diffusion"] = "predictor"
+    variance: Literal["predictor", "diffusion"] = "diffusion"
     predictor_volumes: int = 8
     target_samples: int = 2
     fit_volumes: int = 32
@@ -165,7 +167,7 @@ class Imputer:
         self._fit_count = cfg.fit_volumes if fit_count is None else fit_count
         digests = [v.digest for v in volumes]
         fit = self._fit_digests(digests) if self.fixed is None else [self._weights_digest(self.fixed)]
-        key = hashlib.sha256(json.dumps({"cfg": cfg.key_dict(), "fit": fit,
+        key = hashlib.sha256(json.dumps({"format": CACHE_FORMAT, "cfg": cfg.key_dict(), "fit": fit,
                                          "vols": sorted(digests)}, sort_keys=True, default=str).encode()).hexdigest()
         cached = self._load(key)
         if cached is None:
@@ -222,7 +224,8 @@ class Imputer:
             return self.fixed
         cfg = self.config
         fit = self._fit_digests(digests)
-        key = "interp-" + hashlib.sha256(json.dumps({"d": dataclasses.asdict(cfg.diffusion), "s": cfg.seed,
+        key = "interp-" + hashlib.sha256(json.dumps({"format": CACHE_FORMAT, "d": dataclasses.asdict(cfg.diffusion),
+                                                     "s": cfg.seed,
                                                      "fit": fit}, sort_keys=True).encode()).hexdigest()
         if key in _MEMORY:
             _MEMORY.move_to_end(key)

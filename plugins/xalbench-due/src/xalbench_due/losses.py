@@ -160,7 +160,7 @@ class DUELoss(_DUEBase):
         weight_pool: Literal["hw", "spatial"] = "hw"
         detach_weights: bool = True
         # uncertainty / weights
-        variance: Literal["predictor", "diffusion"] = "predictor"
+        variance: Literal["predictor", "diffusion"] = "diffusion"
         n_samples: int = 4
         target_samples: int = 2
         predictor_volumes: int = 8

@@ -7,7 +7,11 @@ Architecture (small stand-in for NPVP-S, see README): a conv encoder of
 ``[previous, next, coordinate maps]`` gives a feature map ``h``; a global latent ``z`` has a
 prior ``p(z | h)`` (the context, neural-process style) and, in training, a posterior
 ``q(z | h, var)`` that also sees the target; the decoder maps ``[h, z]`` to the variance map.
-Loss ``L1(var̂, var) + β·KL(q ‖ p)`` with β = 1e-6 (variances rescaled by 4 to [0, 1]).
+Loss ``MSE + β·KL(q ‖ p)`` with β = 1e-6 on the standard deviation divided by its maximum over the
+training slices. (Deviation: the reference uses L1. The variance maps are mostly ≈ 0 with a few
+large values; at this training budget the L1 optimum — a per-voxel median — collapsed to a zero
+map, so every block got the constant-block weight. The squared error's optimum is the conditional
+mean, which is not zero near lesion borders.)
 Inference uses the prior mean of ``z`` (deterministic, so reruns agree; NPVP samples it).
 
 Coordinates (4 values per slice, broadcast as maps): ``has_prev``, ``has_next`` and the distances
@@ -24,8 +28,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["PredictorConfig", "UncertaintyPredictor"]
-
-VAR_SCALE = 4.0  # variance of values in [0, 1] is ≤ 1/4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +65,7 @@ class _NPVAE(nn.Module):
 
     def decode(self, h: Tensor, z: Tensor) -> Tensor:
         zmap = z[:, :, None, None].expand(-1, -1, *h.shape[-2:])
-        return torch.sigmoid(self.decoder(torch.cat([h, zmap], 1)))[:, 0]
+        return self.decoder(torch.cat([h, zmap], 1))[:, 0]  # linear: a sigmoid saturated at 0 on sparse targets
 
     def posterior_params(self, h: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         g = self.posterior(torch.cat([h, target[:, None]], 1)).mean((-2, -1))
@@ -83,6 +85,7 @@ class UncertaintyPredictor:
         self.config = config
         self.net = _NPVAE(config.width, config.latent)
         self.fitted = False
+        self.scale = 1.0
         self.losses: list[float] = []
 
     def _inputs(self, prev: Tensor, nxt: Tensor, coords: Tensor) -> Tensor:
@@ -94,11 +97,12 @@ class UncertaintyPredictor:
         return torch.cat([x, cmaps], 1)
 
     def _target(self, var: Tensor) -> Tensor:
+        """Standard deviation on the predictor's grid, divided by its maximum over the training set."""
         f = self.config.downsample
-        t = var.float()[:, None]
+        t = var.float().clamp_min(0)[:, None]
         if f > 1:
             t = F.avg_pool2d(t, f, ceil_mode=True)
-        return (t[:, 0] * VAR_SCALE).clamp(0, 1)
+        return (t[:, 0].sqrt() / self.scale).clamp(0, 1)
 
     def fit(self, prev: Tensor, nxt: Tensor, coords: Tensor, var: Tensor, *, seed: int) -> UncertaintyPredictor:
         if prev.shape[0] == 0:
@@ -108,6 +112,7 @@ class UncertaintyPredictor:
             torch.manual_seed(seed)
             gen = torch.Generator().manual_seed(seed)
             self.net = _NPVAE(cfg.width, cfg.latent)
+            self.scale = max(float(var.float().clamp_min(0).sqrt().max()), 1e-6)
             x_all, y_all = self._inputs(prev, nxt, coords), self._target(var)
             opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
             self.net.train()
@@ -119,7 +124,7 @@ class UncertaintyPredictor:
                 mq, lq = self.net.posterior_params(h, y)
                 z = mq + (0.5 * lq).exp() * torch.randn(mq.shape, generator=gen)
                 pred = self.net.decode(h, z)
-                loss = (pred - y).abs().mean() + cfg.beta * _kl(mq, lq, mp, lp)
+                loss = F.mse_loss(pred, y) + cfg.beta * _kl(mq, lq, mp, lp)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -135,7 +140,7 @@ class UncertaintyPredictor:
             raise RuntimeError("UncertaintyPredictor.predict called before fit")
         shape = tuple(prev.shape[-2:])
         h, mp, _ = self.net.encode(self._inputs(prev, nxt, coords))
-        out = self.net.decode(h, mp)[:, None] / VAR_SCALE
+        out = (self.net.decode(h, mp)[:, None].clamp(0, 1) * self.scale) ** 2
         if tuple(out.shape[-2:]) != shape:
             out = F.interpolate(out, size=shape, mode="bilinear", align_corners=False)
         return out[:, 0].clamp_min(0)
