@@ -136,9 +136,15 @@ def _verify(args: argparse.Namespace) -> int:
     for row in record["rerun"]:
         print(f"  re-run {row['dataset']}/{row['method']}/seed {row['seed']}: "
               f"{'match' if row['match'] else 'MISMATCH'} ({row['detail']})")
+    key = record["settings"]["primary"]
+
+    def show(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
     for dataset, methods in record["held_out"].items():
         for method, entry in methods.items():
-            print(f"  held-out {dataset}/{method}: submitted {entry['submitted']}, held-out {entry['held_out']}")
+            print(f"  held-out {dataset}/{method}: AULC_{key} submitted {show(entry['submitted'].get(key))}, "
+                  f"held-out {show(entry['held_out'].get(key))}")
     for reason in record["reasons"]:
         print(f"  flagged: {reason}")
     return 0 if record["status"] == "verified" else 1
