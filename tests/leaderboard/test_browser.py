@@ -24,6 +24,7 @@ HOSTILE = [
     "<!-- a | b `c` -->",
     "javascript:window.__pwned=5",
     "evil\u202e" + "gnp.exe",
+    "$\\frac{1}{0}$ costs $5",
 ]
 
 

@@ -17,6 +17,12 @@ __all__ = ["entry_plot"]
 _COLOURS = {"verified": "#1b7837", "self-reported": "#4d4d4d", "flagged": "#b2182b"}
 
 
+def _label(text: str, limit: int = 48) -> str:
+    """Plain text for matplotlib: no mathtext (``$``), no control characters, bounded length."""
+    clean = "".join(ch if ch.isprintable() else " " for ch in text).replace("$", r"\$")
+    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
+
+
 def entry_plot(rows: Sequence[Row], key: str, title: str) -> bytes:
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -39,9 +45,9 @@ def entry_plot(rows: Sequence[Row], key: str, title: str) -> bytes:
         ax.set_xlim(max(0.0, lo - pad), min(1.0, hi + pad))  # AULCs live in [0, 1]; wider intervals are cut
         ax.set_ylim(-0.7, len(shown) - 0.3)
         ax.set_yticks(range(len(shown)))
-        ax.set_yticklabels([f"{r.method} ({r.submitter})" for r in reversed(shown)])
+        ax.set_yticklabels([_label(f"{r.method} ({r.submitter})") for r in reversed(shown)])
         ax.set_xlabel(f"AULC {key} (mean, 95 % CI over seeds)")
-        ax.set_title(title)
+        ax.set_title(_label(title, 80))
         ax.grid(axis="x", alpha=0.3)
         fig.tight_layout()
         buf = io.BytesIO()
