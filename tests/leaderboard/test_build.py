@@ -101,3 +101,26 @@ def test_confidence_interval() -> None:
     stat = mean_ci([0.4, 0.5, 0.6])
     assert stat.mean == pytest.approx(0.5) and stat.ci == pytest.approx(4.302653 * 0.1 / 3 ** 0.5, rel=1e-5)
     assert mean_ci([0.5]).ci is None and mean_ci([0.5, None]).mean is None
+
+
+def test_na_rows_and_dagger() -> None:
+    """A method the harness skips on a dataset is listed as n/a with its reason; a strategy that saw the
+    pool's ROI masks is marked †."""
+    from pathlib import Path as P
+
+    from xalbench.leaderboard.build import csv_text, render_markdown
+    from xalbench.leaderboard.check import CheckedCell, CheckedSubmission
+    from xalbench.leaderboard.stats import board_rows
+
+    manifest = {"submitter": "lab", "plugin": {"name": "xalbench-x", "version": "1.0"}, "suite": {"name": "s"}}
+    cells = [CheckedCell("d1", m, s, {"acc": 0.5 + 0.1 * s}, {}, [], m == "x+ce") for m in ("x+ce", "random+ce")
+             for s in (0, 1)]
+    sub = CheckedSubmission(P("."), manifest, "f" * 64, cells, ["x+ce"], None,
+                            [("d2", "x+ce", "strategy 'x' is 2D only")])
+    rows = board_rows([sub], {}, ["acc"])
+    assert [(r.dataset, r.note, r.pool_masks_visible) for r in rows] == [("d1", "", True),
+                                                                          ("d2", "strategy 'x' is 2D only", False)]
+    md = render_markdown(rows, ["acc"])
+    assert "x+ce †" in md and "n/a: strategy 'x' is 2D only" in md and "† the strategy saw" in md
+    assert rows[0].delta["acc"].mean == pytest.approx(0.0)
+    assert "strategy 'x' is 2D only" in csv_text(rows, ["acc"])

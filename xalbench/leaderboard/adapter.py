@@ -18,7 +18,7 @@ from xalbench.leaderboard.canonical import sha256_of
 
 __all__ = ["COMPONENT_KINDS", "RunCell", "Run", "MetricInfo", "read_run", "registry", "shipped_suite",
            "suite_version", "suite_config_sha256", "dataset_spec", "method_spec", "method_display", "DatasetFacts",
-           "dataset_available", "dataset_facts", "budget", "initial_labelled", "applicable", "expected_identity",
+           "dataset_available", "dataset_facts", "budget", "initial_labelled", "skip_reason", "expected_identity",
            "comparable_identity", "identity_sha256", "metric_table", "recompute_aulc", "keep_metrics",
            "component_origin", "builtin_names", "xalbench_identity", "current_environment", "environment_lock",
            "is_embedded_generator", "with_dataset_seed", "run_suite"]
@@ -227,13 +227,14 @@ def _installed(method: Any) -> bool:
     return all((kind, getattr(method, kind).name) in reg for kind in COMPONENT_KINDS)
 
 
-def applicable(suite: Any, method: Any, facts: DatasetFacts) -> bool | None:
-    """Whether the harness runs ``method`` on this dataset; ``None`` if a component is not installed here."""
+def skip_reason(suite: Any, method: Any, facts: DatasetFacts) -> str | None:
+    """Why the harness skips ``method`` on this dataset ("" if it runs it); ``None`` if a component is
+    not installed here (then nobody can tell)."""
     from xalbench.harness.applicability import method_skip_reason
 
     if not _installed(method):
         return None
-    return method_skip_reason(registry(), suite, method, facts.bundle.meta) is None
+    return method_skip_reason(registry(), suite, method, facts.bundle.meta) or ""
 
 
 class _Unknown:

@@ -133,11 +133,12 @@ def _columns(keys: Sequence[str]) -> list[str]:
 def _cells(i: int, r: Row, keys: Sequence[str]) -> list[dict[str, str]]:
     out = [{"text": str(i), "sort": str(i), "cls": "n"},
            {"text": r.status, "sort": r.status, "cls": r.status},
-           {"text": r.method, "sort": r.method, "cls": ""},
+           {"text": r.method + (" †" if r.pool_masks_visible else ""), "sort": r.method, "cls": ""},
            {"text": r.submitter, "sort": r.submitter, "cls": ""},
            {"text": f"{r.plugin} {r.version}", "sort": f"{r.plugin} {r.version}", "cls": ""}]
-    for k in keys:
-        out.append({"text": _fmt(r.aulc[k]), "sort": _sort(r.aulc[k].mean), "cls": "n"})
+    for i, k in enumerate(keys):
+        text = f"n/a: {r.note}" if r.note and i == 0 else _fmt(r.aulc[k])
+        out.append({"text": text, "sort": _sort(r.aulc[k].mean), "cls": "" if r.note else "n"})
         out.append({"text": _fmt(r.delta[k], signed=True), "sort": _sort(r.delta[k].mean), "cls": "n"})
     held, sub = r.held_out.get(keys[0]), r.held_out_submitted.get(keys[0])
     text = "—" if held is None else f"{held:.3f} (submitted {_num(sub)})"
@@ -162,7 +163,8 @@ def render_html(rows: Sequence[Row], keys: Sequence[str]) -> str:
                        "rows": [_cells(i, r, keys) for i, r in enumerate(group, 1)],
                        "png": base64.b64encode(png).decode("ascii")})
     csp = CSP_TEMPLATE.format(style=_sha(css), script=_sha(js))
-    return env.get_template("index.html.j2").render(tables=tables, columns=_columns(keys), js=js, css=css, csp=csp)
+    return env.get_template("index.html.j2").render(tables=tables, columns=_columns(keys), js=js, css=css, csp=csp,
+                                                    dagger=any(r.pool_masks_visible for r in rows))
 
 
 def render_markdown(rows: Sequence[Row], keys: Sequence[str]) -> str:
@@ -177,6 +179,9 @@ def render_markdown(rows: Sequence[Row], keys: Sequence[str]) -> str:
         for i, r in enumerate(group, 1):
             lines.append("| " + " | ".join(md_escape(c["text"]) for c in _cells(i, r, keys)) + " |")
         lines.append("")
+    if any(r.pool_masks_visible for r in rows):
+        lines += ["† the strategy saw the pool's ROI masks (a suite track that shows them only to strategies that "
+                  "need them).", ""]
     lines.append(END)
     return "\n".join(lines) + "\n"
 
@@ -188,19 +193,20 @@ def _csv_safe(text: str) -> str:
 def csv_text(rows: Sequence[Row], keys: Sequence[str]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    header = ["suite", "dataset", "status", "submitter", "plugin", "version", "method", "n_seeds"]
+    header = ["suite", "dataset", "status", "submitter", "plugin", "version", "method", "pool_masks_visible",
+              "n_seeds"]
     for k in keys:
         header += [f"aulc_{k}_mean", f"aulc_{k}_ci95", f"delta_{k}_mean", f"delta_{k}_ci95", f"held_out_{k}",
                    f"held_out_submitted_{k}"]
-    writer.writerow(header + ["manifest_sha256"])
+    writer.writerow(header + ["note", "manifest_sha256"])
     for r in rows:
         line = [_csv_safe(x) for x in (r.suite, r.dataset, r.status, r.submitter, r.plugin, r.version, r.method)]
-        line.append(str(r.n_seeds))
+        line += ["true" if r.pool_masks_visible else "false", str(r.n_seeds)]
         for k in keys:
             a, d = r.aulc[k], r.delta[k]
             line += [_sort(a.mean), _sort(a.ci), _sort(d.mean), _sort(d.ci), _sort(r.held_out.get(k)),
                      _sort(r.held_out_submitted.get(k))]
-        writer.writerow(line + [r.manifest_sha256])
+        writer.writerow(line + [_csv_safe(r.note), r.manifest_sha256])
     return buf.getvalue()
 
 

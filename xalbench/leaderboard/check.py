@@ -40,6 +40,7 @@ class CheckedCell:
     aulc: dict[str, float | None]  # recomputed
     final: dict[str, float | None]  # last round's metrics
     rounds: list[dict[str, Any]]
+    pool_masks_visible: bool = False  # the strategy saw the pool's ROI masks (an as-needed track)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +51,7 @@ class CheckedSubmission:
     cells: list[CheckedCell]
     own_methods: list[str]  # methods this submission contributes (all for the built-ins' entry)
     suite: Any
+    skipped: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)  # dataset, method, reason
 
 
 @dataclasses.dataclass
@@ -217,9 +219,13 @@ def _check(root: Path, reference: dict[str, Any], data_root: str | None, sink: l
             raise Rejection("grid-extra-cell", f"skipped cell {d}/{m} is outside the grid")
         if m == CANARY_METHOD:
             raise Rejection("grid-missing-cell", f"the canary cannot be skipped ({d})")
+    reasons: dict[tuple[str, str], str] = {}
     for d in facts:
         for m in methods:
-            runs = adapter.applicable(shipped, specs[m], facts[d])
+            why = adapter.skip_reason(shipped, specs[m], facts[d])
+            runs = None if why is None else not why
+            if why:
+                reasons[(d, m)] = why
             if runs is True and (d, m) in skipped:
                 raise Rejection("grid-missing-cell", f"{m} runs on {d} (the harness does not skip it); "
                                                      "its cells are missing")
@@ -270,7 +276,8 @@ def _check(root: Path, reference: dict[str, Any], data_root: str | None, sink: l
             if not lo <= mean <= hi:
                 raise Rejection("canary-out-of-band", f"canary {CANARY_METHOD} AULC_{key} on {d} is {mean:.4f}, "
                                                       f"outside the reference band [{lo}, {hi}]")
-    return CheckedSubmission(root, manifest, manifest_sha, checked, own, shipped)
+    skip_list = [(d, m, reasons.get((d, m), "skipped by the harness")) for d, m in sorted(skipped)]
+    return CheckedSubmission(root, manifest, manifest_sha, checked, own, shipped, skip_list)
 
 
 def _own_methods(manifest: dict[str, Any], methods: dict[str, dict[str, Any]], builtins: set[str]) -> list[str]:
@@ -331,8 +338,9 @@ def _check_cell(root: Path, entry: dict[str, Any], manifest: dict[str, Any], met
         stored = cell["aulc"][key]
         if (value is None) != (stored is None) or (value is not None and abs(value - stored) > AULC_TOLERANCE):
             raise Rejection("aulc-mismatch", f"{where}: AULC_{key} = {stored} but the rounds give {value}")
+    visible = bool((identity.get("track") or {}).get("pool_masks_visible", False))
     return CheckedCell(cell["dataset"], cell["method"], cell["seed"], aulc, dict(cell["rounds"][-1]["metrics"]),
-                       cell["rounds"])
+                       cell["rounds"], visible)
 
 
 def _check_provenance(cell: dict[str, Any], manifest: dict[str, Any], where: str, builtins: set[str]) -> None:

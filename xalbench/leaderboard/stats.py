@@ -43,6 +43,8 @@ class Row:
     held_out: dict[str, float | None]
     held_out_submitted: dict[str, float | None]
     manifest_sha256: str
+    pool_masks_visible: bool = False  # † on the board: the strategy saw the pool's ROI masks
+    note: str = ""  # why the method has no result on this dataset (n/a)
 
     def sort_key(self, primary: str) -> tuple[Any, ...]:
         value = self.aulc.get(primary, Stat(None, None, 0)).mean
@@ -73,12 +75,19 @@ def board_rows(subs: Sequence[CheckedSubmission], verifications: dict[str, dict[
         status = record["status"] if record else "self-reported"
         held = (record or {}).get("held_out") or {}
         by_cell = {(c.dataset, c.method, c.seed): c for c in sub.cells}
-        datasets = sorted({c.dataset for c in sub.cells})
+        skipped = {(d, m): why for d, m, why in sub.skipped}
+        datasets = sorted({c.dataset for c in sub.cells} | {d for d, _ in skipped})
         for d in datasets:
             for method in sub.own_methods:
                 seeds = sorted(s for (dd, mm, s) in by_cell if dd == d and mm == method)
                 if not seeds:
-                    continue  # skipped on this dataset
+                    if (d, method) in skipped:
+                        empty = {k: Stat(None, None, 0) for k in keys}
+                        rows.append(Row(m["suite"]["name"], status, m["submitter"], m["plugin"]["name"],
+                                        m["plugin"]["version"], d, method, 0, empty, dict(empty),
+                                        dict.fromkeys(keys), dict.fromkeys(keys), sub.manifest_sha256,
+                                        note=skipped[(d, method)]))
+                    continue
                 aulc = {k: mean_ci([by_cell[(d, method, s)].aulc.get(k) for s in seeds]) for k in keys}
                 delta: dict[str, Stat] = {}
                 for k in keys:
@@ -96,6 +105,7 @@ def board_rows(subs: Sequence[CheckedSubmission], verifications: dict[str, dict[
                                 len(seeds), aulc, delta,
                                 {k: entry.get("held_out", {}).get(k) for k in keys},
                                 {k: entry.get("submitted", {}).get(k) for k in keys},
-                                sub.manifest_sha256))
+                                sub.manifest_sha256,
+                                pool_masks_visible=any(by_cell[(d, method, s)].pool_masks_visible for s in seeds)))
     primary = keys[0] if keys else "acc"
     return sorted(rows, key=lambda r: r.sort_key(primary))
