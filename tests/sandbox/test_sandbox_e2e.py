@@ -1,0 +1,90 @@
+"""End to end through ``xalbench run``: cheating strategies installed from an outside distribution, on a
+hidden-mask track, beside honest ones — each cheater finds nothing or fails its own cell with a named
+rule, and honest cells are bitwise what they are in a run without the cheaters."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.sandbox.cheaters import LABEL_CHEATERS, MUTATION_CHEATERS, WRITE_CHEATERS, cheat_suite_text, install_cheaters
+from xalbench.results import iter_results
+
+
+def _run(suite: Path, out: Path, site: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-m", "xalbench.cli", "run", "--suite", str(suite), "--out", str(out),
+                           "--quiet", "--workers", "2", *extra], capture_output=True, text=True, env=env, timeout=900)
+
+
+def _by_strategy(out: Path) -> dict[str, dict[str, Any]]:
+    return {r["cell"]["strategy"]: r for r in iter_results(out)}
+
+
+def _picks(result: dict[str, Any]) -> list[list[int]]:
+    return [r["queried"] for r in result["rounds"]]
+
+
+def _comparable(result: dict[str, Any]) -> Any:
+    return result["status"], [{k: v for k, v in r.items() if k != "timings"} for r in result["rounds"]]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    return install_cheaters(tmp_path_factory.mktemp("site"))
+
+
+@pytest.fixture(scope="module")
+def cheat_run(site, tmp_path_factory) -> dict[str, dict[str, Any]]:
+    root = tmp_path_factory.mktemp("cheat")
+    strategies = ["random", "entropy", "honest-first", *LABEL_CHEATERS, *MUTATION_CHEATERS, *WRITE_CHEATERS,
+                  "sleeper"]
+    suite = root / "suite.toml"
+    suite.write_text(cheat_suite_text(strategies, timeout=5.0))
+    proc = _run(suite, root / "out", site)
+    assert proc.returncode == 1, proc.stderr  # the write cheaters and the sleeper fail their own cells
+    return _by_strategy(root / "out")
+
+
+def test_label_cheaters_find_nothing_in_their_sandbox(cheat_run) -> None:
+    honest = _picks(cheat_run["honest-first"])
+    for name in LABEL_CHEATERS:
+        assert cheat_run[name]["status"] == "ok"
+        assert _picks(cheat_run[name]) == honest, name  # they picked exactly what they pick when blind
+
+
+def test_model_changes_do_not_persist_into_later_rounds(cheat_run) -> None:
+    honest = _picks(cheat_run["honest-first"])
+    for name in MUTATION_CHEATERS:
+        assert cheat_run[name]["status"] == "ok"
+        assert _picks(cheat_run[name]) == honest, name  # round 1 on: the change died with the round's model
+
+
+def test_writers_and_the_sleeper_fail_their_own_cells_with_named_rules(cheat_run) -> None:
+    for name, rule in WRITE_CHEATERS.items():
+        assert cheat_run[name]["status"] == "failed" and cheat_run[name]["error"]["rule"] == rule
+    assert cheat_run["sleeper"]["status"] == "failed" and cheat_run["sleeper"]["error"]["rule"] == "timeout"
+
+
+def test_honest_cells_are_bitwise_those_of_a_run_without_cheaters(cheat_run, site, tmp_path) -> None:
+    suite = tmp_path / "suite.toml"
+    suite.write_text(cheat_suite_text(["random", "entropy"], timeout=5.0))
+    proc = _run(suite, tmp_path / "out", site)
+    assert proc.returncode == 0, proc.stderr
+    clean = _by_strategy(tmp_path / "out")
+    for name in ("random", "entropy"):
+        assert _comparable(clean[name]) == _comparable(cheat_run[name])
+
+
+def test_check_plugin_fails_every_cheater_that_could_reach_hidden_data(site) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    for name in ("cheat-gc", "cheat-private", "cheat-pool-write"):
+        proc = subprocess.run([sys.executable, "-m", "xalbench.cli", "check-plugin", name, "--timeout", "20"],
+                              capture_output=True, text=True, env=env, timeout=900)
+        assert proc.returncode == 1, (name, proc.stdout[-2000:])
+        assert "failed" in proc.stdout
