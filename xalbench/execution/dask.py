@@ -27,7 +27,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from xalbench.errors import ConfigError
 from xalbench.execution.base import Executor
 from xalbench.execution.common import lost_cell_result, run_cell_task
 from xalbench.execution.gpus import GpuQueues, wants_gpu_queues
@@ -44,7 +43,7 @@ def _resources(text: str) -> dict[str, float]:
         try:
             out[name.strip()] = float(amount) if sep else 1.0
         except ValueError:
-            raise ConfigError(f"executor 'dask': resources takes NAME=AMOUNT[,NAME=AMOUNT], not {text!r}") from None
+            raise ValueError(f"resources takes NAME=AMOUNT[,NAME=AMOUNT], not {text!r}") from None
     return out
 
 

@@ -11,6 +11,8 @@ lost) gives the cell a ``failed`` result; the next run resumes it from its check
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -55,7 +57,9 @@ class RayExecutor(Executor):
             ray.init(address=o.address, **common)
         else:
             threads = max(c.threads for c in cells)
-            ray.init(num_cpus=o.num_cpus or max(1, workers) * threads, **common)
+            # Local workers import what this process can (plugins given as extra modules), as spawned ones do.
+            env = {"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}}
+            ray.init(num_cpus=o.num_cpus or max(1, workers) * threads, runtime_env=env, **common)
         return True
 
     def run(self, cells: list[Any], *, workers: int, runtime: Any) -> Iterator[dict[str, Any]]:
