@@ -60,6 +60,8 @@ class Component:
     summary: ClassVar[str] = ""
     paper: ClassVar[str] = ""
     Options: ClassVar[type[Options]] = Options
+    #: options that cannot change a result (caching, memory use): left out of a cell's identity
+    identity_exempt: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Mapping[str, Any] | Options | None = None) -> None:
         self.options = self.Options.parse(options, owner=f"{self.kind} {self.name!r}")
@@ -267,7 +269,11 @@ class Batch:
     """A training batch as the harness gives it to a loss (all on the model's device).
 
     ``roi``/``has_roi`` only carry masks that were revealed under the protocol's mask
-    budget; ``has_roi[i]`` is False for samples whose mask is hidden or absent.
+    budget; ``has_roi[i]`` is False for samples whose mask is hidden or absent. On 3D data with
+    sparse annotations, ``roi`` is zero on slices an expert did not draw (``annotated_slices``
+    says which were drawn), so every loss sees the same sparse supervision. ``index`` are the
+    batch rows' positions in the round's labelled set (``RoundInfo.labelled``; their pool
+    indices are ``RoundInfo.index[batch.index]``).
     """
 
     images: Tensor

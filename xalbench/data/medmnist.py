@@ -138,6 +138,7 @@ class MedMNIST(Dataset):
     summary: ClassVar[str] = "MedMNIST v3 npz (2D and 3D flags, sizes 28–224), official splits, no ROI"
     paper: ClassVar[str] = "Yang et al., MedMNIST v2, Scientific Data 10:41 (2023)"
     synthetic: ClassVar[bool] = False
+    identity_exempt: ClassVar[tuple[str, ...]] = ("cache", "in_memory_mb")
 
     @dataclass(frozen=True)
     class Options(Options):

@@ -82,6 +82,7 @@ class RealDataset(Dataset):
     synthetic: ClassVar[bool] = False
     fmt: ClassVar[str] = ""
     Options = RealOptions
+    identity_exempt: ClassVar[tuple[str, ...]] = ("cache", "in_memory_mb")
 
     def _format(self) -> FormatInfo:
         return FORMATS[self.fmt]

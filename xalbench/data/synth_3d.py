@@ -14,9 +14,9 @@ Generative model (vectorised numpy + MONAI):
   ``N×D×H×W`` lesion mask;
 * **annotations** — ``Split.annotated_slices`` (``N×D`` bool) marks every
   ``annotate_every``-th axial slice (random phase per volume) as drawn by an expert.
-  Training losses must only use ROI on annotated slices (the harness passes
-  ``annotated_slices`` into :class:`xalbench.base.Batch`; use
-  :func:`annotated_roi` to zero the rest); evaluation uses the full ROI;
+  Training sees ROI on annotated slices only (the harness zeroes the others in every
+  revealed mask — :func:`annotated_roi` — and passes ``annotated_slices`` into
+  :class:`xalbench.base.Batch`); evaluation uses the full ROI;
 * **shortcut marker** — a bright cube in one of ``n_classes`` corners of the first
   slices, encoding the class with probability ``rho`` in the pool (as in
   ``synth-lesion-2d``), independent in val/test.

@@ -77,9 +77,11 @@ def cell_identity(registry: Registry, suite: SuiteSpec, dataset: ComponentSpec, 
         package, digest = sources.of(registry.get(kind, name))
         role = kind if kind != "metric" else f"metric:{name}"
         packages[role] = f"{package}:{digest}"
+    exempt = set(getattr(registry.get("dataset", dataset.name), "identity_exempt", ()))
+    data_identity = {"name": dataset.name, "options": {k: v for k, v in dataset.options.items() if k not in exempt}}
     return {
         "suite": suite.name,
-        "dataset": dataset.identity(),
+        "dataset": data_identity,
         "method": method.identity(),
         "seed": seed,
         "model": suite.model.identity(),

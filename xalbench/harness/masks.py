@@ -1,5 +1,8 @@
 """Which mask each labelled sample may be trained with: human (within the budget), generated, or none.
 
+On 3D data with sparse annotations (``Split.annotated_slices``), a human mask is revealed only
+on the slices the expert drew; the other slices are zero for every method.
+
 The protocol's ``mask_budget`` reveals the expert's mask for the first labelled samples in
 acquisition order (all of them when there is no budget, or when the method's mask source
 ``ignores_budget``). Beyond it, a mask source may generate masks when the samples are
@@ -59,6 +62,8 @@ class MaskBank:
         human = torch.as_tensor(self.human(labelled))
         has = sub.has_roi.bool() & human
         roi = sub.roi * has.view((-1,) + (1,) * (sub.roi.dim() - 1)).float()
+        if sub.annotated_slices is not None and sub.roi.dim() == 4:  # 3D: only the slices an expert drew
+            roi = roi * sub.annotated_slices.view(*sub.annotated_slices.shape, 1, 1).to(roi.dtype)
         class_roi = annotated = None
         if sub.class_roi is not None:
             class_roi = sub.class_roi * has.view((-1,) + (1,) * (sub.class_roi.dim() - 1)).float()
