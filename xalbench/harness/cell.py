@@ -24,6 +24,7 @@ from xalbench.harness.cellfiles import cell_status, read_checkpoint
 from xalbench.harness.identity import CellSpec
 from xalbench.harness.locks import CellLock
 from xalbench.harness.loop import run_rounds
+from xalbench.harness.masks import drawn_only
 from xalbench.harness.reference import budget_to_95, full_data_reference
 from xalbench.harness.runtime import Runtime, for_selection
 from xalbench.harness.state import CellRun
@@ -79,15 +80,19 @@ def _run(spec: CellSpec, runtime: Runtime, info: CellInfo) -> dict[str, Any]:
     reason = method_skip_reason(registry, spec.suite, spec.method, bundle.meta)
     if reason:
         return result_dict(spec, "skipped", reason=reason, rounds=[], summary={})
-    from xalbench.sandbox import make_querier
+    from xalbench.sandbox import digest, make_querier
 
+    before = digest(bundle.train.images, bundle.val.images, bundle.val.labels)
     sandbox_spec, make_cell_data = _querier(spec, registry, bundle.meta)
-    data = make_cell_data(bundle.train, bundle.val, pool_masks_visible=spec.pool_masks_visible)
+    data = make_cell_data(drawn_only(bundle.train), bundle.val, pool_masks_visible=spec.pool_masks_visible)
     with make_querier(spec.isolation, sandbox_spec, data, registry) as querier:  # boots while round 0 trains
         run = CellRun(spec, bundle, registry)
         provenance = _provenance(spec, run, spec.isolation)
         out = run_rounds(spec, run, querier,
                          on_round=lambda record: registry.notify("round_finished", cell=info, round=record))
+    if digest(bundle.train.images, bundle.val.images, bundle.val.labels) != before:
+        raise StrategyContractError("pool-mutated", "the pool or val data changed during the cell (SHA-256 before "
+                                    "and after differ); a component wrote into shared data")
     summary = out["summary"]
     if spec.suite.full_data_reference:
         summary.update(budget_to_95(out["rounds"], full_data_reference(run), len(bundle.train)))

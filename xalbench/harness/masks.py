@@ -17,7 +17,17 @@ from torch import Tensor
 
 from xalbench.base import Split
 
-__all__ = ["MaskBank"]
+__all__ = ["MaskBank", "drawn_only"]
+
+
+def drawn_only(split: Split) -> Split:
+    """``split`` with its ROIs zeroed on the slices no expert drew (3D sparse annotations; else as is) —
+    what a method may see of the pool's masks on a visible track."""
+    if split.roi is None or split.annotated_slices is None or split.roi.dim() != 4:
+        return split
+    roi = split.roi * split.annotated_slices.view(*split.annotated_slices.shape, 1, 1).to(split.roi.dtype)
+    return Split(images=split.images, labels=split.labels, roi=roi, has_roi=split.has_roi, class_roi=split.class_roi,
+                 annotated_slices=split.annotated_slices, groups=split.groups)
 
 
 class MaskBank:
