@@ -71,7 +71,8 @@ def cell_identity(registry: Registry, suite: SuiteSpec, dataset: ComponentSpec, 
             ("model", suite.model.name)]
     if suite.explainer.name:
         used.append(("explainer", suite.explainer.name))
-    used += [("metric", m) for m in sorted(suite.metrics)]
+    computed = sorted(n for n in registry.names("metric") if registry.get("metric", n).default or n in suite.metrics)
+    used += [("metric", m) for m in computed]
     packages = {"xalbench": sources.of_package("xalbench")}
     for kind, name in used:
         package, digest = sources.of(registry.get(kind, name))
@@ -89,7 +90,7 @@ def cell_identity(registry: Registry, suite: SuiteSpec, dataset: ComponentSpec, 
         "protocol": protocol,
         "training": dataclasses.asdict(suite.training),
         "evaluation": {"target": suite.eval_target, "full_data_reference": suite.full_data_reference,
-                       "metrics": sorted(suite.metrics)},
+                       "metrics": computed},
         "track": {"pool_masks_visible": pool_masks_visible},
         "threads": threads,
         "device": device.split(":")[0],

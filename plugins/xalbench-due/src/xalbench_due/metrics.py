@@ -33,8 +33,34 @@ __all__ = ["explanation_scores", "pr_auc", "DUE_METRICS"]
 _PAPER = "Zhao et al., DUE (Table 1: ROC-AUC, PR-AUC, IoU, precision, recall, F1 of explanations)"
 
 
+def _roc_auc(score: np.ndarray, positive: np.ndarray) -> float:
+    """ROC-AUC = the Mann–Whitney U statistic with average ranks for ties (equals scikit-learn's)."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(score)
+    n_pos = int(positive.sum())
+    n_neg = positive.size - n_pos
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _average_precision(score: np.ndarray, positive: np.ndarray) -> float:
+    """Average precision Σ (R_n − R_{n−1}) P_n over the distinct score thresholds (equals scikit-learn's)."""
+    order = np.argsort(-score, kind="mergesort")
+    s, y = score[order], positive[order]
+    last = np.r_[np.flatnonzero(np.diff(s) != 0), s.size - 1]  # last index of each tie group
+    tp = np.cumsum(y)[last]
+    fp = (last + 1) - tp
+    precision = tp / (tp + fp)
+    recall = tp / max(int(y.sum()), 1)
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
 def explanation_scores(maps: torch.Tensor, roi: torch.Tensor, threshold: float = 0.5) -> dict[str, float]:
-    """Means over samples with a non-empty ROI of DUE's explanation scores (``nan`` if none)."""
+    """Means over samples with a non-empty ROI of DUE's explanation scores (``nan`` if none).
+
+    ROC-AUC and average precision are computed in closed form per sample (rank statistic, tie
+    groups), equal to scikit-learn's ``roc_auc_score`` / ``average_precision_score`` (tested) and
+    about a hundred times faster on volumes."""
     s = maps.detach().cpu().reshape(maps.shape[0], -1).double().numpy()
     g = (roi.detach().cpu().reshape(roi.shape[0], -1) > 0.5).numpy()
     keys = ("roc_auc", "pr_auc", "precision", "recall", "f1", "precision_coded", "f1_coded")
@@ -44,8 +70,8 @@ def explanation_scores(maps: torch.Tensor, roi: torch.Tensor, threshold: float =
         if n_pos == 0:
             continue
         if n_pos < gi.size:
-            acc["roc_auc"].append(float(skm.roc_auc_score(gi, si)))
-            acc["pr_auc"].append(float(skm.average_precision_score(gi, si)))
+            acc["roc_auc"].append(_roc_auc(si, gi))
+            acc["pr_auc"].append(_average_precision(si, gi))
         b = si >= threshold
         tp = int((b & gi).sum())
         fp = int((b & ~gi).sum())
@@ -88,6 +114,7 @@ class _DUEExplanation(Metric):
     needs_roi: ClassVar[bool] = True
     needs_explainer: ClassVar[bool] = True
     paper: ClassVar[str] = _PAPER
+    default: ClassVar[bool] = False  # DUE's suites list them in [evaluation] metrics
 
     def compute(self, ev: Evaluation) -> float:
         return _shared(ev).get(self.field, math.nan)
