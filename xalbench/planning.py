@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from xalbench.base import DatasetBundle
 from xalbench.errors import ConfigError, DataNotFoundError
 from xalbench.harness.applicability import method_skip_reason, pool_masks_visible
 from xalbench.harness.budget import resolve_protocol
@@ -21,6 +22,7 @@ from xalbench.harness.runtime import Runtime
 from xalbench.plugins import PluginSelection
 from xalbench.registry import Registry
 from xalbench.suite import ComponentSpec, MethodSpec, SuiteSource, SuiteSpec
+from xalbench.tuning import tuned_methods
 
 __all__ = ["Plan", "expand_methods", "load_suite", "plan_suite", "resolve_dataset_spec"]
 
@@ -161,8 +163,13 @@ def plan_suite(
     selection: PluginSelection | None = None,
     isolation: str = "process",
     runtime: Runtime | None = None,
+    tune: bool = True,
+    tuning_workers: int = 1,
 ) -> Plan:
-    """Expand a suite into cells, checking every component name, option and budget up front."""
+    """Expand a suite into cells, checking every component name, option and budget up front.
+
+    A suite with ``[tuning]`` first runs (or reads from ``<out_dir>/tuning/``) its searches on the
+    val split, in ``tuning_workers`` processes; ``tune = False`` (a dry run) never searches."""
     runtime = runtime if runtime is not None else Runtime(registry, selection or PluginSelection())
     selection = runtime.selection
     ds_filter = _split_names(datasets)
@@ -188,6 +195,7 @@ def plan_suite(
     cells: list[CellSpec] = []
     skipped: list[tuple[str, str]] = []
     suite = dataclasses.replace(suite, methods=tuple(methods), grids=())
+    loaded: list[tuple[ComponentSpec, DatasetBundle]] = []
     for spec, dataset in chosen:
         if not dataset.available(data_root):  # type: ignore[attr-defined]
             if spec.optional:
@@ -204,13 +212,21 @@ def plan_suite(
                               f"{type(exc).__name__}: {exc}; check its options with `xalbench plugins show "
                               f"{spec.name}`") from exc
         _check_budget(suite, len(bundle.train), spec.display)
-        protocol_dict = dataclasses.asdict(protocol)
-        for m in methods:
+        loaded.append((spec, bundle))
+    protocol_dict = dataclasses.asdict(protocol)
+    # [tuning]: searches on the val split (cached under <out>/tuning/) decide each dataset's tuned variants
+    variants = tuned_methods(runtime, suite, loaded, methods, out_dir=out_dir, protocol=protocol_dict,
+                             threads=threads, device=device, data_root=data_root, run=tune, workers=tuning_workers)
+    for spec, bundle in loaded:
+        for variant in variants[spec.display]:
+            m = variant.method
             visible = pool_masks_visible(registry, suite, m, bundle.meta)
             reason = method_skip_reason(registry, suite, m, bundle.meta)
             for seed in suite.seeds:
                 identity = cell_identity(registry, suite, spec, m, seed, protocol=protocol_dict, threads=threads,
                                          device=device, pool_masks_visible=visible, sources=sources)
+                if variant.tuning is not None:
+                    identity["tuning"] = variant.tuning
                 cells.append(CellSpec(suite, spec, m, seed, out_dir, device, threads, data_root, identity,
                                       selection, isolation, visible, reason))
     return Plan(suite, cells, skipped, runtime)

@@ -21,7 +21,8 @@ from typing import Any, Literal
 
 from xalbench.errors import ConfigError
 
-__all__ = ["ComponentSpec", "GridSpec", "MethodSpec", "TrainingSpec", "SuiteSpec", "SuiteSource", "parse_suite"]
+__all__ = ["ComponentSpec", "GridSpec", "MethodSpec", "TrainingSpec", "TuningSpec", "SuiteSpec", "SuiteSource",
+           "parse_suite"]
 
 PoolMasks = Literal["hidden", "visible", "as-needed"]
 
@@ -112,6 +113,20 @@ TRAINING_RANGES: dict[str, tuple[float, bool]] = {
 
 
 @dataclasses.dataclass(frozen=True)
+class TuningSpec:
+    """A suite's ``[tuning]`` table: the same search budget for every method (``docs/tuning.md``)."""
+
+    sampler: Literal["grid", "tpe", "random"] = "grid"
+    budget: int = 3  #: trials per method; a trial trains once per tuning seed
+    seeds: tuple[int, ...] = (1000,)  #: tuning seeds (a stream of their own, apart from the evaluation seeds)
+    sampler_seed: int = 0
+    round: int = 0  #: score after this round's training (0 = the initial labelled set)
+    objective: str = "accuracy"  #: a registered metric, computed on the val split
+    keep_default: bool = True  #: also run each tuned method at its default options, side by side
+    spaces: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  #: component → option → values
+
+
+@dataclasses.dataclass(frozen=True)
 class SuiteSpec:
     name: str
     description: str
@@ -130,6 +145,7 @@ class SuiteSpec:
     strategy_timeout: float = 600.0
     grids: tuple[GridSpec, ...] = ()
     source: str = ""
+    tuning: TuningSpec | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SuiteSpec:
@@ -158,10 +174,17 @@ class SuiteSpec:
         out["seeds"] = tuple(data["seeds"])
         out["metrics"] = tuple(data.get("metrics", ()))
         out["grids"] = tuple(grid(g) for g in data.get("grids", ()))
+        if data.get("tuning"):
+            out["tuning"] = TuningSpec(**{**data["tuning"], "seeds": tuple(data["tuning"]["seeds"])})
         return cls(**out)
 
     def config_hash(self) -> str:
-        blob = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
+        """SHA-256 (16 hex) of the suite's configuration — not of where its file lies."""
+        data = dataclasses.asdict(self)
+        data.pop("source", None)
+        if data.get("tuning") is None:  # suites without [tuning] keep the hash they had before it existed
+            data.pop("tuning", None)
+        blob = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -188,7 +211,8 @@ class SuiteSource:
 
 # ----------------------------------------------------------------------------- validation helpers
 _TOP_KEYS = {"name", "description", "seeds", "strategy_timeout", "model", "explainer", "protocol",
-             "training", "track", "evaluation", "datasets", "strategies", "losses", "methods", "grids"}
+             "training", "track", "evaluation", "datasets", "strategies", "losses", "methods", "grids",
+             "tuning"}
 
 
 class _Where:
@@ -315,6 +339,58 @@ def _seeds(w: _Where, data: Mapping[str, Any]) -> tuple[int, ...]:
     return tuple(seeds)
 
 
+def _space_values(w: _Where, key: str, value: Any, sampler: str) -> Any:
+    """One option's search space: a non-empty array of values, or ``{low, high, log}`` (tpe/random only)."""
+    if isinstance(value, list):
+        if not value:
+            raise w.error(key, value, "must be a non-empty array of values or a table {low, high, log}")
+        return list(value)
+    if isinstance(value, Mapping):
+        extra = set(value) - {"low", "high", "log"}
+        low, high = value.get("low"), value.get("high")
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high))
+        if extra or not numbers or not low < high:  # type: ignore[operator]
+            raise w.error(key, dict(value), "a range needs numbers low < high (and optionally log = true)")
+        log = w.typed(f"{key}.log", value.get("log", False), bool)
+        if log and low <= 0:  # type: ignore[operator]
+            raise w.error(key, dict(value), "a log range needs low > 0")
+        if sampler == "grid":
+            raise w.error(key, dict(value), 'a range needs sampler = "tpe" or "random"; a grid takes an array')
+        return {"low": low, "high": high, "log": log}
+    raise w.error(key, value, "must be a non-empty array of values or a table {low, high, log}")
+
+
+def _tuning(w: _Where, data: Mapping[str, Any]) -> TuningSpec | None:
+    if "tuning" not in data:
+        return None
+    hints = typing.get_type_hints(TuningSpec)
+    raw = w.table(data, "tuning", {f.name for f in dataclasses.fields(TuningSpec)})
+    values: dict[str, Any] = {}
+    for key in ("sampler", "budget", "sampler_seed", "round", "objective", "keep_default"):
+        if key in raw:
+            values[key] = w.typed(f"tuning.{key}", raw[key], hints[key])
+    for key, low in (("budget", 1), ("sampler_seed", 0), ("round", 0)):
+        if key in values and values[key] < low:
+            raise w.error(f"tuning.{key}", values[key], f"must be an integer ≥ {low}")
+    if "seeds" in raw:
+        seeds = raw["seeds"]
+        if (not isinstance(seeds, list) or not seeds or len(set(seeds)) != len(seeds)
+                or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds)):
+            raise w.error("tuning.seeds", seeds, "must be a non-empty array of unique integers ≥ 0")
+        values["seeds"] = tuple(seeds)
+    sampler = values.get("sampler", "grid")
+    spaces = raw.get("spaces", {})
+    if not isinstance(spaces, Mapping):
+        raise w.error("tuning.spaces", spaces, "must be a table of component tables, e.g. [tuning.spaces.gradia]")
+    out: dict[str, dict[str, Any]] = {}
+    for comp, options in spaces.items():
+        if not isinstance(options, Mapping):
+            raise w.error(f"tuning.spaces.{comp}", options, "must be a table option = [values]")
+        out[comp] = {opt: _space_values(w, f"tuning.spaces.{comp}.{opt}", v, sampler) for opt, v in options.items()}
+    values["spaces"] = out
+    return TuningSpec(**values)
+
+
 def _methods(w: _Where, data: Mapping[str, Any]) -> tuple[list[MethodSpec], list[GridSpec]]:
     grids: list[GridSpec] = []
     if "strategies" in data:
@@ -429,4 +505,5 @@ def parse_suite(text: str, *, where: str) -> SuiteSpec:
         strategy_timeout=float(timeout),
         grids=tuple(grids),
         source=where,
+        tuning=_tuning(w, data),
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +57,7 @@ class DiceLoss(CamLoss):
     name: ClassVar[str] = "dice"
     summary: ClassVar[str] = "CE + alpha*(1 - soft Dice(Grad-CAM of the true class, ROI)), alpha=0.10"
     paper: ClassVar[str] = "Uddin et al., Learning to Select Like Humans (EG-AL), arXiv 2602.13308, eq. 4"
+    tunable: ClassVar[dict[str, list[Any]]] = {"alpha": [0.01, 0.1, 1.0]}  # search space of [tuning]
 
     @dataclass(frozen=True)
     class Options(Options):
@@ -112,6 +113,7 @@ class RRRLoss(ExplanationLoss[InputForward]):
     name: ClassVar[str] = "rrr"
     summary: ClassVar[str] = "Right for the Right Reasons: CE + lam * input-gradient penalty outside the ROI"
     paper: ClassVar[str] = "Ross, Hughes & Doshi-Velez, Right for the Right Reasons, IJCAI 2017, eq. 1"
+    tunable: ClassVar[dict[str, list[Any]]] = {"lam": [0.1, 1.0, 10.0]}  # search space of [tuning]
 
     @dataclass(frozen=True)
     class Options(Options):
@@ -153,6 +155,7 @@ class GradiaLoss(CamLoss):
     name: ClassVar[str] = "gradia"
     summary: ClassVar[str] = "GRADIA: reasonability-weighted CE + L1(Grad-CAM, ROI) at feature resolution"
     paper: ClassVar[str] = "Gao et al., Aligning Eyes between Humans and Deep Neural Network through Interactive Attention Alignment, CSCW 2022"
+    tunable: ClassVar[dict[str, list[Any]]] = {"lam": [0.01, 0.1, 1.0]}  # search space of [tuning]
 
     @dataclass(frozen=True)
     class Options(Options):
@@ -202,6 +205,7 @@ class HaicsLoss(CamLoss):
     name: ClassVar[str] = "haics"
     summary: ClassVar[str] = "HAICS: CE + lam * BCE(CAM, ROI) at feature resolution"
     paper: ClassVar[str] = "Shen et al., HAICS (as implemented in Gao et al., RES, NeurIPS 2022, RES.py)"
+    tunable: ClassVar[dict[str, list[Any]]] = {"lam": [0.01, 0.1, 1.0]}  # search space of [tuning]
 
     @dataclass(frozen=True)
     class Options(Options):
@@ -238,6 +242,7 @@ class RESLoss(CamLoss):
     name: ClassVar[str] = "res"
     summary: ClassVar[str] = "RES-G: CE + thresholded tanh alignment (slack eta) + L1 to a Gaussian-imputed ROI"
     paper: ClassVar[str] = "Gao et al., RES: A Robust Framework for Guiding Visual Explanation, NeurIPS 2022 (RES-G)"
+    tunable: ClassVar[dict[str, list[Any]]] = {"lam": [0.01, 0.1, 1.0]}  # search space of [tuning]
 
     @dataclass(frozen=True)
     class Options(Options):
@@ -281,6 +286,7 @@ class CyborgLoss(CamLoss):
     name: ClassVar[str] = "cyborg"
     summary: ClassVar[str] = "CYBORG (public code): alpha*CE + (1-alpha)*MSE(CAM, human map) at feature resolution"
     paper: ClassVar[str] = "Boyd et al., CYBORG: Blending Human Saliency Into the Loss Improves Deep Learning, WACV 2023"
+    tunable: ClassVar[dict[str, list[Any]]] = {"alpha": [0.5, 0.9, 0.99]}  # search space of [tuning]
 
     @dataclass(frozen=True)
     class Options(Options):

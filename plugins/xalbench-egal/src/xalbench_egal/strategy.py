@@ -140,6 +140,7 @@ class EGAL(xalbench.Strategy):
     requires_pool_masks: ClassVar[bool] = True
     supports_multilabel: ClassVar[bool] = True
     supports_3d: ClassVar[bool] = True
+    tunable: ClassVar[dict[str, list[float]]] = {"lam": [0.25, 0.5, 0.75]}  # search space of [tuning]
 
     @dataclass(frozen=True)
     class Options(xalbench.Options):
