@@ -7,6 +7,11 @@ seeded by the round seed, so answers are deterministic.
 
 Multi-label (one Bernoulli per label): per-label scores as below with binary entropy,
 averaged over labels.
+
+**Memory.** Scores are computed over blocks of pool rows (``mc[:, block]`` in float64), so a
+query holds the cache's float32 ``T×U×K`` plus one block, never a float64 copy of all of it.
+Blocks are multiples of :data:`~xalbench.strategies.blocks.ROW_ALIGN` rows, so with one thread
+every score is bitwise the one a whole-pool computation gives.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import torch
 
 from xalbench.base import Strategy, StrategyContext
 from xalbench.options import Options
+from xalbench.strategies import blocks
 from xalbench.strategies.common import binary_entropy, categorical_entropy
 
 __all__ = ["BALD", "MCDropoutEntropy"]
@@ -50,8 +56,14 @@ class _MCStrategy(Strategy):
         raise NotImplementedError
 
     def scores(self, ctx: StrategyContext) -> torch.Tensor:
-        mc = ctx.cache.mc_probs(self.options.n_samples).detach().double()  # T×U×K
-        return self.score(mc, ctx.task == "multi-label")
+        mc = ctx.cache.mc_probs(self.options.n_samples).detach()  # T×U×K (float32)
+        multilabel = ctx.task == "multi-label"
+        if mc.shape[1] <= blocks.ROW_BLOCK:
+            return self.score(mc.double(), multilabel)
+        out = torch.empty(mc.shape[1], dtype=torch.float64, device=mc.device)
+        for sl in blocks.row_blocks(mc.shape[1]):
+            out[sl] = self.score(mc[:, sl].double(), multilabel)
+        return out
 
 
 class MCDropoutEntropy(_MCStrategy):
