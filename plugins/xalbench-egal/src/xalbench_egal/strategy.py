@@ -11,7 +11,9 @@
 
 Everything comes from the round's shared pool cache: ``ctx.cache.probs()`` (one eval-mode
 forward) and ``ctx.cache.saliency("pred")`` (head-only Grad-CAM from the cached
-explanation-layer activations, the suite's ``[explainer]``); never a per-image loop.
+explanation-layer activations, the suite's ``[explainer]``); never a per-image loop. Maps and
+ROIs are compared in float64 one block of pool rows at a time
+(:func:`xalbench.strategies.blocks.row_blocks`), so memory stays bounded on large pools.
 ROIs are ``ctx.pool_roi`` / ``ctx.pool_has_roi`` (aligned with ``ctx.unlabelled``), which
 the harness shows only on tracks with ``pool_masks = "visible"`` — hence
 ``requires_pool_masks = True``.
@@ -51,6 +53,7 @@ from torch import Tensor
 import xalbench
 from xalbench.base import StrategyContext
 from xalbench.errors import ConfigError
+from xalbench.strategies.blocks import row_blocks
 from xalbench.strategies.common import binary_entropy, categorical_entropy
 
 __all__ = ["EGAL", "EGALScores", "egal_score", "entropy_term", "misalignment"]
@@ -167,12 +170,16 @@ class EGAL(xalbench.Strategy):
             if ctx.explainer is None:
                 raise ConfigError("strategy 'egal' needs saliency maps: set the suite's [explainer] "
                                   "(the paper uses name = \"gradcam\")")
-            roi = ctx.pool_roi.detach().to("cpu", torch.float64)
-            has_roi = has_roi & (roi.flatten(1).amax(1) > 0)
-            maps = ctx.cache.saliency("pred").detach().to("cpu", torch.float64)
+            roi = ctx.pool_roi.detach()
+            maps = ctx.cache.saliency("pred").detach()
             if maps.shape[0] != n:
                 raise ConfigError(f"egal: the cache returned {maps.shape[0]} maps for {n} unlabelled samples")
-            d = misalignment(maps, roi)
+            nonempty = torch.empty(n, dtype=torch.bool)
+            for sl in row_blocks(n):  # float64 one block of maps and ROIs at a time (same bits per sample)
+                roi_b = roi[sl].to("cpu", torch.float64)
+                nonempty[sl] = roi_b.flatten(1).amax(1) > 0
+                d[sl] = misalignment(maps[sl].to("cpu", torch.float64), roi_b)
+            has_roi = has_roi & nonempty
             # eq. 2 with an empty ROI and an all-zero map is 0/0: only the 'literal' rule reads it (as 0)
         h_cpu = h.cpu()
         score = egal_score(h_cpu, d, has_roi, float(o.lam), o.empty_roi)
