@@ -23,6 +23,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--test", default="ttest", choices=["ttest", "wilcoxon"], help="paired test over seeds (default: t-test)")
     p.add_argument("--allow-mixed", action="store_true",
                    help="rank cells of one (dataset, method) run under different configurations (adds a column)")
+    p.add_argument("--findings", action="store_true",
+                   help="answer the papers' questions (SAL, EG-AL, AEIG, DUE, GESTALT) from the run's cells, each with "
+                   "its statistic and a verdict (always included in --format html)")
     p.add_argument("--output", "-o", default=None, metavar="FILE", help="write the report here instead of stdout")
     add_debug(p)
     p.set_defaults(handler=handle)
@@ -32,7 +35,7 @@ def handle(args: argparse.Namespace) -> int:
     from xalbench.report.render import build_report, render
 
     report = build_report(args.dir, test=args.test, allow_mixed=args.allow_mixed, plots_dir=args.plots,
-                          embed_plots=args.format == "html")
+                          embed_plots=args.format == "html", findings=args.findings or args.format == "html")
     text = render(report, args.format)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")

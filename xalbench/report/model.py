@@ -12,8 +12,11 @@ import pandas as pd
 
 from xalbench.errors import ConfigError
 from xalbench.report.base import Column, Report
+from xalbench.report.findings import findings as paper_findings
+from xalbench.report.findings import power_notes
 from xalbench.report.tables import MIN_SEEDS_FOR_TEST, cells_frame, failures, leaderboard, metric_keys
 from xalbench.results import DamagedResultWarning, iter_results, read_json
+from xalbench.tuning.report import tuning_notes
 
 __all__ = ["build_report", "check_mixed", "load_results"]
 
@@ -131,8 +134,9 @@ def _header(results: list[dict[str, Any]], run_dir: Path) -> dict[str, Any]:
 
 
 def build_report(run_dir: str | Path, *, test: str = "ttest", allow_mixed: bool = False,
-                 plots_dir: str | Path | None = None, embed_plots: bool = False) -> Report:
-    """Read, check and tabulate ``run_dir`` (damaged files are skipped and listed in ``damaged``)."""
+                 plots_dir: str | Path | None = None, embed_plots: bool = False, findings: bool = False) -> Report:
+    """Read, check and tabulate ``run_dir`` (damaged files are skipped and listed in ``damaged``);
+    ``findings`` answers the papers' questions from the cells (:mod:`xalbench.report.findings`)."""
     damaged: list[Path] = []
     results = load_results(run_dir, damaged)
     cells = cells_frame(results)
@@ -188,8 +192,10 @@ def build_report(run_dir: str | Path, *, test: str = "ttest", allow_mixed: bool 
                  f"{MIN_SEEDS_FOR_TEST} paired seeds; effect sizes (Δ with its interval) are always shown.")
     if any(r.get("pool_rois_visible") for _, r in board.iterrows()):
         notes.append("†: the strategy saw the pool's expert ROIs (a visible-mask track); compare with care.")
+    notes += power_notes(results) + tuning_notes(results)
     report = Report(run_dir=str(run_dir), header=header, datasets=datasets, columns=columns, rows=rows, raw=board,
-                    problems=failures(cells), notes=notes, methods=_methods(results), damaged=damaged)
+                    problems=failures(cells), notes=notes, methods=_methods(results), damaged=damaged,
+                    findings=paper_findings(results) if findings else [])
     if plots_dir is not None or embed_plots:
         from xalbench.report.plots import make_plots
 
