@@ -152,6 +152,7 @@ class DUELoss(_DUEBase):
     summary: ClassVar[str] = ("DUE (public code): CE + lam*(W-weighted RES-G binary + L1 to the diffusion-imputed "
                               "annotation) on positives; sparse slice annotations")
     paper: ClassVar[str] = "Zhao et al., DUE: Dynamic Uncertainty-Aware Explanation Supervision via 3D Imputation (eq. 2, 3)"
+    tunable: ClassVar[dict[str, list[float]]] = {"lam": [0.01, 0.1, 1.0]}  # search space of [tuning]
 
     @dataclass(frozen=True)
     class Options(Options):
@@ -282,6 +283,7 @@ class DUEBaselinePlusLoss(_DUEBase):
     name: ClassVar[str] = "due-baseline-plus"
     summary: ClassVar[str] = "DUE's Baseline+: CE + lam*(RES-G binary + L1) to the nearest annotated slice mask, W = 1"
     paper: ClassVar[str] = "Zhao et al., DUE (Baseline+ ablation; W = 1 and target = nearest mask, inferred)"
+    tunable: ClassVar[dict[str, list[float]]] = {"lam": [0.01, 0.1, 1.0]}  # search space of [tuning]
     uses_imputation: ClassVar[bool] = False
 
     @dataclass(frozen=True)
