@@ -70,6 +70,7 @@ def test_compare_is_a_paired_t_test_with_its_interval() -> None:
     assert compare("d", "a", "b", a, b, "deletion", direction="min").verdict == "not reproduced"
     two = compare("d", "a", "b", {0: 0.9, 1: 0.9}, {0: 0.1, 1: 0.2}, "AULC_acc")
     assert math.isnan(two.p) and two.verdict == "inconclusive"  # a p-value needs 3 seeds
+    assert two.as_dict()["p"] is None and json.dumps(two.as_dict(), allow_nan=False)
 
 
 def test_combine() -> None:

@@ -280,3 +280,19 @@ def test_tuning_never_reads_the_test_split(tmp_path: Path, selection: PluginSele
     assert [t["scores"] for t in test_poisoned["trials"]] == [t["scores"] for t in clean["trials"]]
     assert test_poisoned["chosen"] == clean["chosen"]
     assert [t["scores"] for t in val_poisoned["trials"]] != [t["scores"] for t in clean["trials"]]
+
+
+@pytest.mark.slow
+def test_searches_in_worker_processes_give_the_same_records(tmp_path: Path, selection: PluginSelection) -> None:
+    """Two searches (gradia, rrr) in 2 loky workers vs in this process: identical trials and choices."""
+    suite = _suite(GRADIA_CE.replace('strategy = "entropy"', 'strategy = "random"\nlabel = "dup"'), "budget = 3")
+    registry = selection.registry()
+    for workers, out in ((1, tmp_path / "one"), (2, tmp_path / "two")):
+        plan_suite(registry, suite, out_dir=str(out), runtime=Runtime(registry, selection), tuning_workers=workers)
+
+    def records(out: Path) -> list[tuple[Any, ...]]:
+        data = [json.loads(p.read_text()) for p in sorted((out / "tuning").glob("*.json"))]
+        return [(r["identity_sha256"], r["trials"], r["chosen"]) for r in data]
+
+    assert len(records(tmp_path / "one")) == 2
+    assert records(tmp_path / "one") == records(tmp_path / "two")

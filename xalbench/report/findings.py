@@ -130,7 +130,9 @@ class Comparison:
         return f"{self.a} vs {self.b}: Δ{self.quantity} {self.mean:+.3f}{ci}{p}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "verdict": self.verdict}
+        """JSON-safe (NaN → ``None``)."""
+        out = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in dataclasses.asdict(self).items()}
+        return {**out, "verdict": self.verdict}
 
 
 def compare(dataset: str, a: str, b: str, av: dict[int, float], bv: dict[int, float], quantity: str,
