@@ -2,7 +2,7 @@
 
 The references below are the whole-pool implementations the blockwise ones replaced (float64
 copies of every embedding, one distance matrix per centre chunk, one T×U×K float64 array),
-kept verbatim as the specification. Blocks are forced small (one ``ROW_ALIGN`` = 192 rows) so
+kept verbatim as the specification. Blocks are forced small (one ``ROW_ALIGN`` = 192 rows each) so
 pools of ~1000 images cross several block boundaries and end on a partial block.
 """
 
@@ -81,7 +81,7 @@ def make_ctx(n_pool: int, n_lab: int, *, width: int, task: str = "multi-class", 
 def one_thread_small_blocks(monkeypatch):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    monkeypatch.setattr(blocks, "ROW_BLOCK", blocks.ROW_ALIGN)
+    monkeypatch.setattr(blocks, "BLOCK_BYTES", 1)  # one ROW_ALIGN per block
     yield
     torch.set_num_threads(threads)
 
@@ -117,7 +117,8 @@ def test_mc_dropout_blockwise_scores_are_bitwise_the_whole_pool_scores(cls, task
     assert blocked.dtype == torch.float64 and torch.equal(blocked, whole)
 
 
-def test_row_blocks_are_aligned_and_cover_the_pool() -> None:
-    cuts = list(blocks.row_blocks(1000, 500))
+def test_row_blocks_are_aligned_and_cover_the_pool(monkeypatch) -> None:
+    monkeypatch.setattr(blocks, "BLOCK_BYTES", 500 * 8 * 4)  # 500 rows of width 4
+    cuts = list(blocks.row_blocks(1000, 4))
     assert [(s.start, s.stop) for s in cuts] == [(0, 384), (384, 768), (768, 1000)]
-    assert [(s.start, s.stop) for s in blocks.row_blocks(100, 5)] == [(0, 100)]
+    assert [(s.start, s.stop) for s in blocks.row_blocks(100, 10**6)] == [(0, 100)]

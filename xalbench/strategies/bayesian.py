@@ -58,10 +58,11 @@ class _MCStrategy(Strategy):
     def scores(self, ctx: StrategyContext) -> torch.Tensor:
         mc = ctx.cache.mc_probs(self.options.n_samples).detach()  # T×U×K (float32)
         multilabel = ctx.task == "multi-label"
-        if mc.shape[1] <= blocks.ROW_BLOCK:
+        cuts = list(blocks.row_blocks(mc.shape[1], mc.shape[0] * mc.shape[2]))
+        if len(cuts) <= 1:
             return self.score(mc.double(), multilabel)
         out = torch.empty(mc.shape[1], dtype=torch.float64, device=mc.device)
-        for sl in blocks.row_blocks(mc.shape[1]):
+        for sl in cuts:
             out[sl] = self.score(mc[:, sl].double(), multilabel)
         return out
 

@@ -15,16 +15,17 @@ import torch
 
 from xalbench.strategies.common import check_finite
 
-__all__ = ["ROW_ALIGN", "ROW_BLOCK", "check_rows", "row_blocks"]
+__all__ = ["BLOCK_BYTES", "ROW_ALIGN", "check_rows", "row_blocks"]
 
 ROW_ALIGN = 192  #: every block but the last is a multiple of this many rows
-ROW_BLOCK = 8064  #: rows per block (42 × ROW_ALIGN): 8064 × 512 float64 embeddings = 33 MB
+BLOCK_BYTES = 32 << 20  #: float64 bytes per block (32 MiB: 1 920 rows of 64×64 maps, 8 064 of 512-d embeddings)
 
 
-def row_blocks(n: int, rows: int | None = None) -> Iterator[slice]:
-    """Slices covering ``range(n)`` in blocks of ``rows`` (default :data:`ROW_BLOCK`), rounded
-    down to a multiple of :data:`ROW_ALIGN` (at least one ``ROW_ALIGN``)."""
-    step = max(ROW_ALIGN, (rows or ROW_BLOCK) // ROW_ALIGN * ROW_ALIGN)
+def row_blocks(n: int, width: int = 1) -> Iterator[slice]:
+    """Slices covering ``range(n)``: blocks of rows holding :data:`BLOCK_BYTES` of float64 at
+    ``width`` values per row, rounded down to a multiple of :data:`ROW_ALIGN` (at least one)."""
+    rows = BLOCK_BYTES // (8 * max(1, width))
+    step = max(ROW_ALIGN, rows // ROW_ALIGN * ROW_ALIGN)
     for start in range(0, n, step):
         yield slice(start, min(n, start + step))
 

@@ -54,7 +54,7 @@ def labelled_embeddings(ctx: StrategyContext) -> torch.Tensor:
 def _sq_norms(x: torch.Tensor) -> torch.Tensor:
     """``Σ_d x²`` per row in float64, ``U×1``, block by block."""
     out = torch.empty(x.shape[0], 1, dtype=torch.float64, device=x.device)
-    for sl in row_blocks(x.shape[0]):
+    for sl in row_blocks(x.shape[0], x.shape[1]):
         xb = x[sl].double()
         out[sl] = (xb * xb).sum(1, keepdim=True)
     return out
@@ -120,7 +120,7 @@ class CoreSet(Strategy):
             chosen.append(pick)
             c = x[pick : pick + 1].double()
             c_sq = (c * c).sum(1)[None, :]
-            for sl in row_blocks(u):
+            for sl in row_blocks(u, x.shape[1]):
                 d = (x_sq[sl] + c_sq - 2.0 * (x[sl].double() @ c.T)).clamp_min(0.0).squeeze(1)
                 torch.minimum(min_d[sl], d, out=min_d[sl])
             min_d[pick] = -1.0  # never re-picked
@@ -167,7 +167,7 @@ class BADGE(Strategy):
                     pick = int(ctx.rng.choice(rest))
             chosen.append(pick)
             r_pick, e_pick = r[pick], e[pick].double()
-            for sl in row_blocks(len(norms)):  # ‖g_a − g_pick‖² = ‖g_a‖² + ‖g_pick‖² − 2⟨r_a, r_pick⟩⟨e_a, e_pick⟩
+            for sl in row_blocks(len(norms), e.shape[1] + r.shape[1]):  # ‖g_a − g_pick‖² = ‖g_a‖² + ‖g_pick‖² − 2⟨r_a, r_pick⟩⟨e_a, e_pick⟩
                 d = norms[sl] + norms[pick] - 2.0 * (r[sl] @ r_pick) * (e[sl].double() @ e_pick)
                 torch.minimum(min_d[sl], d.clamp_min(0.0), out=min_d[sl])
             min_d[pick] = 0.0

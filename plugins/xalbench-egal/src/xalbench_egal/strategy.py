@@ -175,7 +175,7 @@ class EGAL(xalbench.Strategy):
             if maps.shape[0] != n:
                 raise ConfigError(f"egal: the cache returned {maps.shape[0]} maps for {n} unlabelled samples")
             nonempty = torch.empty(n, dtype=torch.bool)
-            for sl in row_blocks(n):  # float64 one block of maps and ROIs at a time (same bits per sample)
+            for sl in row_blocks(n, maps[0].numel()):  # float64 one block of maps and ROIs at a time (same bits per sample)
                 roi_b = roi[sl].to("cpu", torch.float64)
                 nonempty[sl] = roi_b.flatten(1).amax(1) > 0
                 d[sl] = misalignment(maps[sl].to("cpu", torch.float64), roi_b)
