@@ -228,5 +228,5 @@ def test_power_notes_from_the_runs_own_spread(tmp_path: Path) -> None:
     run.add("d", "entropy+ce", "entropy", "ce", BASE, {"aulc_acc": 0.02})
     (note,) = power_notes(load_results(tmp_path))
     sd = stats.tstd(JITTER[:3])
-    assert f"{sd:.3f}" in note and f"with 3 seeds: {minimum_detectable(sd, 3):.3f}" in note
+    assert f"{sd:.3f}" in note and f"with this run's 3 seeds: {minimum_detectable(sd, 3):.3f}" in note
     assert f"with 5 seeds: {minimum_detectable(sd, 5):.3f}" in note

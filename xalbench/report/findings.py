@@ -214,16 +214,23 @@ def _sal_rq1(cells: Sequence[Cell]) -> dict[str, Any]:
                             FAITHFULNESS[key])
                 if f.verdict == NOT_REPRODUCED:
                     faith_lost.append(f"{a} on {ds} ({f.describe()})")
-    per_ds = []
     for ds in sorted({p[0] for p in pairs}):
         idx = [i for i, p in enumerate(pairs) if p[0] == ds]
+
+        def named(sel: list[int]) -> str:
+            return ", ".join(f"{pairs[i][1]} ({dice_comps[i].mean:+.3f})" for i in sel)
+
         raised = [i for i in idx if verdicts[i] == REPRODUCED]
         costly = [i for i in idx if dice_comps[i].verdict == REPRODUCED and acc_comps[i].verdict == NOT_REPRODUCED]
+        lowered = [i for i in idx if dice_comps[i].verdict == NOT_REPRODUCED]
         best = max(idx, key=lambda i: -math.inf if math.isnan(dice_comps[i].mean) else dice_comps[i].mean)
-        per_ds.append(f"{ds}: {len(raised)} of {len(idx)} raise Dice at equal accuracy"
-                      + (f", {len(costly)} raise it at a significant accuracy cost" if costly else "")
-                      + f"; largest: {dice_comps[best].describe()} ({acc_comps[best].describe().split(': ', 1)[1]})")
-        lines.append(per_ds[-1])
+        line = f"{ds}: {len(raised)} of {len(idx)} raise Dice at equal accuracy" + (f" ({named(raised)})" if raised else "")
+        if costly:
+            line += f", {len(costly)} raise it at a significant accuracy cost ({named(costly)})"
+        if lowered:
+            line += f", {len(lowered)} lower it significantly ({named(lowered)})"
+        lines.append(line + f"; largest: {dice_comps[best].describe()} "
+                     f"({acc_comps[best].describe().split(': ', 1)[1]})")
     text = "; ".join(lines) + f". Comparisons: {_tally_verdicts(verdicts)}."
     if faith:
         text += (f" Faithfulness ({', '.join(faith)}): " + (f"lowered significantly by {'; '.join(faith_lost)}."
