@@ -52,7 +52,7 @@ class Run:
         return {b["key"]: b for b in findings(load_results(self.root))}
 
 
-BASE = {"aulc_acc": 0.70, "aulc_dice": 0.30, "aulc_iou": 0.20, "aulc_auc": 0.80, "aulc_deletion": 0.30}
+BASE = {"aulc_acc": 0.70, "aulc_dice": 0.30, "aulc_iou": 0.20, "aulc_auc": 0.80, "aulc_del_auc": 0.30}
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -105,9 +105,10 @@ def test_sal_rq1(tmp_path: Path, dice: float, acc: float, deletion: float, verdi
 def test_sal_rq1_reports_lost_faithfulness_and_needs_seeds(tmp_path: Path) -> None:
     run = Run(tmp_path / "a")
     run.add("d", "random+ce", "random", "ce", BASE)
-    run.add("d", "random+dice", "random", "dice", BASE, {"aulc_dice": 0.1, "aulc_deletion": 0.1})  # deletion: worse
+    run.add("d", "random+dice", "random", "dice", BASE, {"aulc_dice": 0.1, "aulc_del_auc": 0.1})  # deletion AUC up: worse
     block = run.blocks()["sal-rq1"]
     assert block["verdict"] == "reproduced" and "lowered significantly by random+dice" in block["text"]
+    assert "aulc_del_auc (deletion)" in block["text"]
     two = Run(tmp_path / "b", seeds=2)
     two.add("d", "random+ce", "random", "ce", BASE)
     two.add("d", "random+dice", "random", "dice", BASE, {"aulc_dice": 0.1})

@@ -51,7 +51,27 @@ __all__ = ["MIN_SEEDS", "Comparison", "compare", "combine", "findings", "minimum
 MIN_SEEDS = 3
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 EXPLANATION_LOSS_EXCLUDE = {"ce"}
-FAITHFULNESS = {"deletion": "min", "insertion": "max", "road": "min", "randomisation": "max"}
+FAITHFULNESS_METRICS = ("deletion", "insertion", "road", "randomisation")
+#: summary key → (metric name, direction) where the registry cannot be read (the registered declarations win)
+_FAITHFULNESS_FALLBACK = {"aulc_del_auc": ("deletion", "min"), "aulc_ins_auc": ("insertion", "max"),
+                          "aulc_road": ("road", "min"), "final_mprt": ("randomisation", "min")}
+
+
+def faithfulness_keys() -> dict[str, tuple[str, str]]:
+    """Summary key (``aulc_<key>``, or ``final_<key>`` for a metric without AULC) → (metric, direction)
+    of every registered faithfulness metric."""
+    try:
+        from xalbench.plugins import PluginSelection
+
+        registry = PluginSelection.from_env().registry()
+        out = {}
+        for name in FAITHFULNESS_METRICS:
+            if name in registry.names("metric"):
+                cls = registry.get("metric", name)
+                out[f"{'aulc' if cls.aulc else 'final'}_{cls.summary_key()}"] = (name, cls.direction)
+        return out
+    except Exception:  # noqa: BLE001 - findings must render where plugins do not load
+        return dict(_FAITHFULNESS_FALLBACK)
 
 
 # ----------------------------------------------------------------------------- cells
@@ -195,7 +215,8 @@ def _sal_rq1(cells: Sequence[Cell]) -> dict[str, Any]:
     if not pairs:
         return _missing("sal-rq1", title, question, "no method with an explanation loss beside the same strategy "
                         "trained with ce on a dataset with ROIs (e.g. random+dice and random+ce)")
-    faith = sorted({k[5:] for c in cells for k in c.summary if k.startswith("aulc_") and k[5:] in FAITHFULNESS})
+    known = faithfulness_keys()
+    faith = sorted({k for c in cells for k in c.summary if k in known and c.summary[k] is not None})
     dice_comps, acc_comps, lines, verdicts = [], [], [], []
     faith_lost: list[str] = []
     for ds, a, b in pairs:
@@ -210,8 +231,7 @@ def _sal_rq1(cells: Sequence[Cell]) -> dict[str, Any]:
         verdicts.append(verdict)
         if verdict == REPRODUCED:
             for key in faith:
-                f = compare(ds, a, b, _values(ga, f"aulc_{key}"), _values(gb, f"aulc_{key}"), f"AULC_{key}",
-                            FAITHFULNESS[key])
+                f = compare(ds, a, b, _values(ga, key), _values(gb, key), f"{key} ({known[key][0]})", known[key][1])
                 if f.verdict == NOT_REPRODUCED:
                     faith_lost.append(f"{a} on {ds} ({f.describe()})")
     for ds in sorted({p[0] for p in pairs}):
@@ -233,7 +253,7 @@ def _sal_rq1(cells: Sequence[Cell]) -> dict[str, Any]:
                      f"({acc_comps[best].describe().split(': ', 1)[1]})")
     text = "; ".join(lines) + f". Comparisons: {_tally_verdicts(verdicts)}."
     if faith:
-        text += (f" Faithfulness ({', '.join(faith)}): " + (f"lowered significantly by {'; '.join(faith_lost)}."
+        text += (f" Faithfulness ({', '.join(known[k][0] for k in faith)}): " + (f"lowered significantly by {'; '.join(faith_lost)}."
                  if faith_lost else "no method that raised Dice lowered it significantly."))
     else:
         text += " No faithfulness metric in this run (add e.g. metrics = [\"deletion\"] to [evaluation])."
