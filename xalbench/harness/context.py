@@ -6,6 +6,10 @@ set; pool ROIs only when the track shows them. Touching a forbidden attribute ra
 still fails its cell. In a run it is built inside the strategy's sandbox process
 (:mod:`xalbench.sandbox`), from what the contract allows; the per-round cache is
 :class:`~xalbench.harness.pool_cache.PoolCache`.
+
+``pool_images`` may be a tensor or a read-only :class:`~xalbench.data.mapped.MappedArray`
+view of a prepared cache (a pool larger than RAM); then ``unlabelled_images``, ``pool_roi``
+and the cache's input are lazy views of it too (nothing is read until a strategy indexes them).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import torch
 from torch import Tensor
 
 from xalbench.base import ExplainableNet, Explainer, Split, Task
+from xalbench.data.mapped import MappedArray, lazy_take
 from xalbench.errors import InformationAccessError
 from xalbench.harness.pool_cache import PoolCache
 from xalbench.utils.torch_modes import eval_mode
@@ -57,7 +62,7 @@ class StrategyContext:
         self,
         *,
         model: ExplainableNet,
-        pool_images: Tensor,
+        pool_images: Tensor | MappedArray,
         labelled: np.ndarray,
         labelled_labels: Tensor,
         labelled_roi: Tensor | None,
@@ -71,7 +76,7 @@ class StrategyContext:
         round_index: int,
         seed: int,
         explainer: Explainer | None = None,
-        pool_roi: Tensor | None = None,
+        pool_roi: Tensor | MappedArray | None = None,
         pool_has_roi: Tensor | None = None,
         pool_masks_visible: bool = False,
         batch_size: int = 256,
@@ -105,7 +110,7 @@ class StrategyContext:
         self.violations: list[str] = []
         self.cache = PoolCache(
             model,
-            pool_images[torch.as_tensor(self.unlabelled)],
+            lazy_take(pool_images, self.unlabelled),
             task=task,
             explainer=explainer,
             device=device,
@@ -118,19 +123,22 @@ class StrategyContext:
         return InformationAccessError(what)
 
     @property
-    def unlabelled_images(self) -> Tensor:
-        return self.pool_images[torch.as_tensor(self.unlabelled)]
+    def unlabelled_images(self) -> Tensor | MappedArray:
+        """Images of the unlabelled pool (aligned with ``unlabelled``): a tensor, or a lazy view of a
+        mapped pool (index it in batches, like ``ctx.pool_images``)."""
+        return lazy_take(self.pool_images, self.unlabelled)
 
     @property
     def pool_masks_visible(self) -> bool:
         return self._pool_masks_visible
 
     @property
-    def pool_roi(self) -> Tensor:
-        """ROIs of the unlabelled pool (aligned with ``unlabelled``), only on visible-mask tracks."""
+    def pool_roi(self) -> Tensor | MappedArray:
+        """ROIs of the unlabelled pool (aligned with ``unlabelled``), only on visible-mask tracks
+        (a lazy view for a mapped pool)."""
         if not self._pool_masks_visible or self._pool_roi is None:
             raise self._deny("pool ROIs are hidden on this suite's track (pool_masks = 'hidden')")
-        return self._pool_roi[torch.as_tensor(self.unlabelled)]
+        return lazy_take(self._pool_roi, self.unlabelled)
 
     @property
     def pool_has_roi(self) -> Tensor:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from xalbench.base import ExplainableNet, Explainer, Split, Task
+from xalbench.harness.mapped_pool import iter_batches
 from xalbench.metrics.base import Metric
 from xalbench.registry import Registry
 from xalbench.utils.torch_modes import eval_mode
@@ -52,8 +53,8 @@ class TestEvaluation:
         def compute() -> np.ndarray:
             out = []
             with torch.no_grad(), eval_mode(self.model):
-                for s in range(0, len(self.split), self.batch_size):
-                    z = self.model(self.split.images[s : s + self.batch_size].to(self.device))
+                for x in iter_batches(self.split.images, self.batch_size):
+                    z = self.model(x.to(self.device))
                     out.append(torch.sigmoid(z) if self.task == "multi-label" else torch.softmax(z, 1))
             return torch.cat(out).cpu().numpy()
 
@@ -79,6 +80,8 @@ class TestEvaluation:
         return self.cached("roi_pairs", self._roi_pairs)
 
     def _roi_pairs(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(maps, ROIs) of the test samples with an ROI, computed batch by batch: only the maps and
+        ROIs are held, never the images of every ROI sample (a mapped split is read per batch)."""
         split = self.split
         if self.explainer is None or split.roi is None:
             return None
@@ -86,8 +89,18 @@ class TestEvaluation:
         rows = np.flatnonzero(has)
         if rows.size == 0:
             return None
-        idx = torch.as_tensor(rows)
-        images = split.images[idx]
+        maps, rois = [], []
+        for s, images in zip(range(0, rows.size, self.batch_size), iter_batches(split.images, self.batch_size, rows),
+                             strict=True):
+            part = rows[s : s + self.batch_size]
+            m, r = self._pairs_of(part, images)
+            maps.append(m)
+            rois.append(r)
+        return torch.cat(maps), torch.cat(rois)
+
+    def _pairs_of(self, rows: np.ndarray, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(maps, ROIs) of test rows ``rows`` whose images are ``images``."""
+        split, idx = self.split, torch.as_tensor(rows)
         if self.task == "multi-label":
             maps = self.explain(images, None, all_classes=True)  # N×K×...
             lab = split.labels[idx] > 0.5

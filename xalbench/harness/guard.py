@@ -19,7 +19,9 @@ Checks, in this order (the first that fails is raised):
    silently (a strategy that switches dropout on and forgets to switch it off does not
    fail, but it cannot leak train mode into the next round).
 4. ``pool-mutated`` — pool images changed (same tensor object, version counter, float64
-   sum and L2 norm), or ``ctx.labelled`` / ``ctx.unlabelled`` were edited.
+   sum and L2 norm; for a read-only mapped pool the same view object and the identity of its
+   cache file — path, size, mtime, stored content hash — and rows, never a pass over the
+   pixels), or ``ctx.labelled`` / ``ctx.unlabelled`` were edited.
 5. ``exception`` — the strategy raised; the original exception is chained
    (a ``StrategyContractError`` raised by the strategy itself, e.g. ``nan`` from
    :func:`xalbench.strategies.common.topk_by_score`, is re-raised as is).
@@ -45,6 +47,7 @@ from xalbench.errors import (
 )
 from xalbench.harness.applicability import strategy_skip_reason as skip_reason
 from xalbench.harness.context import model_fingerprint
+from xalbench.harness.mapped_pool import is_mapped, view_identity
 
 if TYPE_CHECKING:
     from xalbench.base import Strategy
@@ -53,17 +56,25 @@ if TYPE_CHECKING:
 __all__ = ["call_strategy", "skip_reason", "pool_checksum", "validate_indices"]
 
 
-def pool_checksum(images: torch.Tensor) -> tuple[int, int, float, float]:
-    """Cheap identity of the pool tensor: (object id, version counter, float64 sum, L2 norm)."""
+def pool_checksum(images: Any) -> tuple[Any, ...]:
+    """Cheap identity of the pool: (object id, version counter, float64 sum, L2 norm) of a tensor;
+    (object id, 0, file identity…) of a read-only mapped view
+    (:func:`~xalbench.harness.mapped_pool.view_identity`: no pixel is read)."""
+    if is_mapped(images):
+        try:
+            return (id(images), 0, *view_identity(images))
+        except OSError as exc:  # the cache file is gone: never equal to a checksum taken before
+            return (id(images), 0, f"unreadable: {exc}")
     with torch.no_grad():
         total = float(torch.sum(images, dtype=torch.float64))
         norm = float(torch.linalg.vector_norm(images, dtype=torch.float64))
     return id(images), int(images._version), total, norm
 
 
-def _same_checksum(a: tuple[int, int, float, float], b: tuple[int, int, float, float]) -> bool:
+def _same_checksum(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     # NaN-safe equality of the float parts (a pool containing NaN stays "unchanged").
-    return a[:2] == b[:2] and all((x == y) or (x != x and y != y) for x, y in zip(a[2:], b[2:], strict=True))
+    return len(a) == len(b) and a[:2] == b[:2] and all(
+        (x == y) or (isinstance(x, float) and x != x and y != y) for x, y in zip(a[2:], b[2:], strict=True))
 
 
 def _split_result(result: Any) -> tuple[Any, Any]:

@@ -4,19 +4,35 @@
 explanation-layer activations, embeddings, logits, probabilities, saliency maps and
 MC-dropout probabilities, in batches, without gradients and with the model in eval mode.
 Every array is aligned with ``ctx.unlabelled``.
+
+The images may be a tensor or a lazy :class:`~xalbench.data.mapped.MappedArray` view of a
+prepared cache (pools larger than RAM): they are read batch by batch
+(:func:`~xalbench.harness.mapped_pool.iter_batches`) and never held whole. What the cache
+keeps is per-sample output: logits and embeddings always (``U×K`` and ``U×d``); the
+explanation-layer activations of one forward pass only while they fit in
+:data:`FEATURE_BYTES` — above that, :meth:`PoolCache.saliency` recomputes them batch by
+batch (same batches, so bitwise the same maps) and :meth:`PoolCache.features`, asked
+explicitly, builds the ``U×C'×h×w`` tensor it returns.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from xalbench.base import ExplainableNet, Explainer, Task
+from xalbench.data.mapped import MappedArray
+from xalbench.harness.mapped_pool import iter_batches
 from xalbench.utils.torch_modes import eval_mode
 
-__all__ = ["PoolCache"]
+__all__ = ["FEATURE_BYTES", "PoolCache"]
+
+#: Explanation-layer activations of the whole unlabelled pool are kept from the forward pass
+#: while they take at most this many bytes (they are recomputed per batch otherwise).
+FEATURE_BYTES = 512 << 20
 
 
 class PoolCache:
@@ -25,13 +41,14 @@ class PoolCache:
     def __init__(
         self,
         model: ExplainableNet,
-        images: Tensor,
+        images: Tensor | MappedArray,
         *,
         task: Task,
         explainer: Explainer | None,
         device: torch.device,
         batch_size: int = 256,
         seed: int = 0,
+        feature_bytes: int = FEATURE_BYTES,
     ) -> None:
         self._model = model
         self._images = images
@@ -40,27 +57,45 @@ class PoolCache:
         self.device = device
         self.batch_size = batch_size
         self.seed = seed
+        self.feature_bytes = feature_bytes
         self._store: dict[Any, Tensor] = {}
 
     def __len__(self) -> int:
         return int(self._images.shape[0])
 
+    def _batches(self) -> Iterator[tuple[slice, Tensor]]:
+        """``(rows, images on the device)`` of consecutive batches of the unlabelled pool."""
+        for start, x in zip(range(0, len(self), self.batch_size), iter_batches(self._images, self.batch_size),
+                            strict=True):
+            yield slice(start, start + self.batch_size), x.to(self.device)
+
     def _forward(self) -> None:
-        feats, logits = [], []
-        with torch.no_grad(), eval_mode(self._model):
-            for start in range(0, len(self), self.batch_size):
-                x = self._images[start : start + self.batch_size].to(self.device)
-                a = self._model.features(x)
-                feats.append(a)
-                logits.append(self._model.classifier(self._model.embed(a)))
-        empty_logits = torch.zeros(0, self._model.classifier.out_features, device=self.device)
-        self._store["features"] = torch.cat(feats) if feats else torch.zeros(0, device=self.device)
-        self._store["logits"] = torch.cat(logits) if logits else empty_logits
+        feats: list[Tensor] | None = []
+        logits, embs = [], []
+        model = self._model
+        with torch.no_grad(), eval_mode(model):
+            for _, x in self._batches():
+                a = model.features(x)
+                e = model.embed(a)
+                if feats is not None and a[:1].numel() * a.element_size() * len(self) > self.feature_bytes:
+                    feats = None  # the pool's activations would not fit: saliency recomputes them per batch
+                if feats is not None:
+                    feats.append(a)
+                embs.append(e)
+                logits.append(model.classifier(e))
+        head = model.classifier
+        self._store["logits"] = torch.cat(logits) if logits else torch.zeros(0, head.out_features, device=self.device)
+        self._store["embeddings"] = torch.cat(embs) if embs else torch.zeros(0, head.in_features, device=self.device)
+        if feats is not None:
+            self._store["features"] = torch.cat(feats) if feats else torch.zeros(0, device=self.device)
 
     def features(self) -> Tensor:
         """Explanation-layer activations ``U×C'×(d×)h×w`` (on the device)."""
-        if "features" not in self._store:
+        if "logits" not in self._store:
             self._forward()
+        if "features" not in self._store:
+            with torch.no_grad(), eval_mode(self._model):
+                self._store["features"] = torch.cat([self._model.features(x) for _, x in self._batches()])
         return self._store["features"]
 
     def logits(self) -> Tensor:
@@ -76,16 +111,22 @@ class PoolCache:
         return self._store["probs"]
 
     def embeddings(self) -> Tensor:
-        """Penultimate features ``U×d`` (pooled explanation-layer activations)."""
+        """Penultimate features ``U×d`` (pooled explanation-layer activations, from the forward pass)."""
         if "embeddings" not in self._store:
-            with torch.no_grad():
-                self._store["embeddings"] = self._model.embed(self.features())
+            self._forward()
         return self._store["embeddings"]
 
     def predictions(self) -> Tensor:
         if self.task == "multi-label":
             return (self.probs() > 0.5).long()
         return self.logits().argmax(1)
+
+    def _features_of(self, rows: slice, x: Tensor) -> Tensor:
+        """The activations of batch ``rows`` (kept from the forward pass, or recomputed from ``x``)."""
+        if "features" in self._store:
+            return self._store["features"][rows]
+        with torch.no_grad(), eval_mode(self._model):
+            return self._model.features(x)
 
     def saliency(self, target: str = "pred") -> Tensor:
         """Maps ``U×(D×)H×W`` of the predicted class (``"pred"``) or ``U×K×…`` (``"all"``)."""
@@ -101,15 +142,13 @@ class PoolCache:
         maps = []
         preds = self.logits().argmax(1)
         with eval_mode(self._model):
-            for start in range(0, len(self), self.batch_size):
-                sl = slice(start, start + self.batch_size)
+            for sl, x in self._batches():
                 t = None if all_classes else preds[sl]
                 if self._explainer.from_features:
                     m = self._explainer.explain_from_features(
-                        self._model, self.features()[sl], t, all_classes=all_classes, output_shape=out_shape
+                        self._model, self._features_of(sl, x), t, all_classes=all_classes, output_shape=out_shape
                     )
                 else:
-                    x = self._images[sl].to(self.device)
                     m = self._explainer.explain(self._model, x, t, all_classes=all_classes)
                 maps.append(m.detach())
         self._store[key] = torch.cat(maps) if maps else torch.zeros((0, *out_shape), device=self.device)

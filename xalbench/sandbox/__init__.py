@@ -11,13 +11,17 @@ elsewhere.
 * *No hidden data in the process.* The sandbox receives only what the contract allows
   (:mod:`xalbench.sandbox.messages`): the model's class, options and per-round state dict
   (rebuilt there, fresh every round), the pool images and the val split (private copies, sent
-  once per cell), the labelled indices with their labels and *revealed* masks, pool masks
+  once per cell; a pool larger than RAM, held as a read-only view of a prepared cache, is sent
+  as a reference to that cache file — never to its labels — and mapped read-only there), the
+  labelled indices with their labels and *revealed* masks, pool masks
   only on a ``pool_masks = "visible"`` track, round seeds and the strategy's options. Its
   pool cache is computed there. Pool labels, hidden masks, the test split and the oracle are
   never sent — the message types have no fields for them — and the process is forked from a
   fork server that never held them (never a fork of the harness).
 * *No way back.* The sandbox returns indices (and scores) and nothing else; the harness
-  validates them again. Copies cannot write into the harness's tensors (no shared memory);
+  validates them again. Copies cannot write into the harness's tensors (no shared memory), and
+  a mapped pool is mapped read-only (a write through it faults; a rewritten cache file changes
+  its identity, checked every round);
   model attribute, hook and ``requires_grad`` changes die with the round's model; writes
   into the pool or val copy fail the cell (``pool-mutated`` / ``val-mutated``).
 * *Real timeouts.* Past ``strategy_timeout`` the sandbox's process group (including any
@@ -75,6 +79,7 @@ from xalbench.sandbox.messages import (
     CellData,
     ComponentRef,
     ErrorReply,
+    MappedRef,
     QueryReply,
     Ready,
     RoundRequest,
@@ -90,6 +95,7 @@ __all__ = [
     "ErrorReply",
     "ISOLATION_MODES",
     "InlineQuerier",
+    "MappedRef",
     "ProcessQuerier",
     "QueryReply",
     "Querier",

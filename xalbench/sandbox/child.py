@@ -6,7 +6,7 @@ that look like credentials, applies the optional address-space limit (``RLIMIT_A
 writes Python tracebacks of fatal signals to ``fault.log`` in the cell's data directory,
 gives numpy's legacy global generator a fresh random state (as a new process would have),
 and sets the cell's thread count and deterministic kernels (:func:`configure_sandbox_determinism`). It then loads the cell's data
-(its own copy), creates the strategy and replies :class:`~xalbench.sandbox.messages.Ready`;
+(its own copy; a mapped pool is mapped read-only from the prepared cache), creates the strategy and replies :class:`~xalbench.sandbox.messages.Ready`;
 after that it answers one :class:`~xalbench.sandbox.messages.RoundRequest` at a time until
 it receives ``None`` or the pipe closes. Messages are plain :mod:`pickle` bytes both ways.
 """

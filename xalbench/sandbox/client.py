@@ -1,7 +1,8 @@
 """The harness's side of a strategy sandbox: :class:`ProcessQuerier`.
 
 One querier per cell. :meth:`ProcessQuerier.start` returns at once: it writes the cell's
-data (:class:`~xalbench.sandbox.messages.CellData`, private copies) as ``.npy`` files into a
+data (:class:`~xalbench.sandbox.messages.CellData`, private copies — or, for a mapped pool,
+the reference to its cache file, which the sandbox maps read-only) as ``.npy`` files into a
 fresh private temporary directory and starts the sandbox process from a background thread,
 so the sandbox boots while round 0 trains. :meth:`ProcessQuerier.query` sends one round's
 request, waits at most the spec's ``timeout`` (plus up to :data:`GRACE` seconds for the sandbox's
@@ -185,6 +186,7 @@ class ProcessQuerier:
             raise RuntimeError("this sandbox was closed; create a new querier for the next cell")
         self._dir = tempfile.mkdtemp(prefix="xalbench-sandbox-")
         self._data.save(Path(self._dir))
+        self._n_pool = self._data.n_pool
         self._data = None  # the sandbox has its copy; drop ours
         ctx = _context(tuple({ref.cls.__module__ for ref in (self.spec.strategy, self.spec.model, self.spec.explainer)
                               if ref is not None and ref.cls is not None}))
@@ -282,7 +284,6 @@ class ProcessQuerier:
                                                  "instead of starting")
         self._ready = reply
         self.boot_seconds = time.perf_counter() - self._t_start
-        self._n_pool = int(np.load(Path(self._dir) / "pool_images.npy", mmap_mode="r").shape[0])
 
     def _receive(self, timeout: float, *, what: str, limit: float) -> Any:
         """The next message, or the right error if the process dies or stays silent."""

@@ -19,6 +19,7 @@ from xalbench.models.small_cnn import SmallCNN, SmallCNNNet
 from xalbench.sandbox.inline import InlineQuerier
 from xalbench.sandbox.messages import CellData, ComponentRef, RoundRequest, SandboxSpec, state_value
 from xalbench.sandbox.messages import private_copy as cp
+from xalbench.sandbox.messages import send_array as ship
 
 __all__ = ["parts_from_context", "query_context"]
 
@@ -45,10 +46,10 @@ def parts_from_context(ctx: Any, strategy: type, *, options: dict[str, Any] | No
     visible = ctx.pool_masks_visible
     val = ctx.val
     data = CellData(
-        pool_images=cp(ctx.pool_images), val_images=cp(val.images), val_labels=cp(val.labels),
-        pool_masks_visible=visible, val_roi=cp(val.roi), val_has_roi=cp(val.has_roi),
-        val_class_roi=cp(val.class_roi), val_annotated_slices=cp(val.annotated_slices), val_groups=cp(val.groups),
-        pool_roi=cp(ctx._pool_roi) if visible else None, pool_has_roi=cp(ctx._pool_has_roi) if visible else None,
+        pool_images=ship(ctx.pool_images), val_images=ship(val.images), val_labels=cp(val.labels),
+        pool_masks_visible=visible, val_roi=ship(val.roi), val_has_roi=cp(val.has_roi),
+        val_class_roi=ship(val.class_roi), val_annotated_slices=cp(val.annotated_slices), val_groups=cp(val.groups),
+        pool_roi=ship(ctx._pool_roi) if visible else None, pool_has_roi=cp(ctx._pool_has_roi) if visible else None,
         pool_annotated_slices=cp(ctx._pool_annotated) if visible else None)
     request = RoundRequest(
         round_index=ctx.round_index, state_dict={k: state_value(v) for k, v in ctx.model.state_dict().items()},

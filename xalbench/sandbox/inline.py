@@ -70,7 +70,7 @@ class InlineQuerier:
             except BaseException as exc:  # noqa: BLE001 - same rules and messages as the sandbox
                 raise error_from_reply(failure_of(exc)) from exc
             wall = time.perf_counter() - t0
-            n_pool = int(session.data.pool_images.shape[0])
+            n_pool = session.data.n_pool
             indices = validate_indices(reply.indices, k=request.k, n_pool=n_pool,
                                        labelled=np.asarray(request.labelled, dtype=np.int64),
                                        n_unlabelled=n_pool - len(request.labelled),

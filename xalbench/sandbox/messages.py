@@ -10,12 +10,20 @@ Everything is sent by value with the standard :mod:`pickle` module (never throug
 ``multiprocessing``'s own pickler, which moves torch tensors to shared memory that the
 receiver could write), and every builder copies what it takes from the harness, so neither
 side ever holds a reference into the other's tensors.
+
+The one exception is a pool larger than RAM: images (and ROIs) that the harness holds as a
+read-only :class:`~xalbench.data.mapped.MappedArray` view of a prepared cache travel as a
+:class:`MappedRef` — the cache file's path, the view's rows and scale, and the file's identity
+(path, size, mtime, the content hash stored at preparation) — and the sandbox maps the same
+file read-only (shared through the page cache, nothing copied). Only image and ROI files are
+ever referenced, never the cache's labels.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,11 +33,14 @@ import numpy as np
 import torch
 
 from xalbench.base import Split, Task
+from xalbench.data.mapped import MappedArray
+from xalbench.harness.mapped_pool import FileIdentity, file_identity, rows_identity, view_identity, view_parts
 
 __all__ = [
     "CellData",
     "ComponentRef",
     "ErrorReply",
+    "MappedRef",
     "QueryReply",
     "Ready",
     "RoundRequest",
@@ -38,6 +49,7 @@ __all__ = [
     "make_cell_data",
     "make_round_request",
     "private_copy",
+    "send_array",
     "state_dict_tensors",
     "state_value",
 ]
@@ -122,26 +134,98 @@ def private_copy(t: torch.Tensor | np.ndarray | None) -> np.ndarray | None:
     return arr.astype(str) if arr.dtype == object else arr
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class MappedRef:
+    """A read-only mapped view sent by reference: the sandbox maps ``path`` itself.
+
+    ``index`` holds the view's stored rows (``-1``: a row without a stored mask, read as
+    zeros), ``max_value`` its scale, ``row_shape`` the shape of one row and ``identity`` the
+    file's :func:`~xalbench.harness.mapped_pool.file_identity` when the harness built the ref.
+    """
+
+    path: str
+    index: np.ndarray
+    max_value: float
+    row_shape: tuple[int, ...]
+    identity: FileIdentity
+
+    @classmethod
+    def of(cls, view: MappedArray) -> MappedRef:
+        path, index, max_value = view_parts(view)
+        return cls(path, np.array(index, dtype=np.int64, copy=True), max_value, tuple(int(d) for d in view.shape[1:]),
+                   file_identity(path))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.index), *self.row_shape)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def check(self) -> None:
+        """Raise ``OSError`` if the file is gone or differs from when the harness referenced it."""
+        now = file_identity(self.path)
+        if now != tuple(self.identity):
+            raise OSError(f"the prepared cache file {self.path} changed since the cell started (size, mtime or "
+                          "content hash differ); prepare the dataset again and rerun the cell")
+
+    def open(self) -> MappedArray:
+        """A fresh read-only view of the referenced rows (checks the file first)."""
+        self.check()
+        view = MappedArray(self.path, self.index, max_value=self.max_value)
+        if tuple(view.shape[1:]) != self.row_shape:
+            raise OSError(f"the prepared cache file {self.path} has rows of shape {tuple(view.shape[1:])}, "
+                          f"expected {self.row_shape}")
+        return view
+
+    def save(self, directory: Path, name: str) -> None:
+        np.save(directory / f"{name}.index.npy", self.index, allow_pickle=False)
+        (directory / f"{name}.ref.json").write_text(json.dumps(
+            {"path": self.path, "max_value": self.max_value, "row_shape": list(self.row_shape),
+             "identity": list(self.identity)}), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path, name: str) -> MappedRef:
+        meta = json.loads((directory / f"{name}.ref.json").read_text(encoding="utf-8"))
+        index = np.array(np.load(directory / f"{name}.index.npy", allow_pickle=False), dtype=np.int64, copy=True)
+        path, size, mtime, content = meta["identity"]
+        return cls(str(meta["path"]), index, float(meta["max_value"]), tuple(int(d) for d in meta["row_shape"]),
+                   (str(path), int(size), int(mtime), str(content)))
+
+
+def send_array(t: torch.Tensor | np.ndarray | MappedArray | None) -> np.ndarray | MappedRef | None:
+    """What a :class:`CellData` field carries: a :class:`MappedRef` for a mapped view (no pixel
+    copied), else a :func:`private_copy`."""
+    return MappedRef.of(t) if isinstance(t, MappedArray) else private_copy(t)
+
+
 #: Array fields of :class:`CellData`, in file order.
 CELL_ARRAYS = ("pool_images", "val_images", "val_labels", "val_roi", "val_has_roi", "val_class_roi",
                "val_annotated_slices", "val_groups", "pool_roi", "pool_has_roi", "pool_annotated_slices")
 
 
+#: Fields that may be a :class:`MappedRef` (images and masks; labels and flags are always copies).
+REF_FIELDS = ("pool_images", "val_images", "val_roi", "val_class_roi", "pool_roi")
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class CellData:
     """Per-cell data, sent once: pool images, the val split and — only on a visible-mask track —
-    the pool's ROIs, ROI flags and annotated-slice flags. There is no field for pool labels."""
+    the pool's ROIs, ROI flags and annotated-slice flags. There is no field for pool labels.
 
-    pool_images: np.ndarray
-    val_images: np.ndarray
+    Images and masks are private copies, or :class:`MappedRef` s to a prepared cache when the
+    harness holds them as mapped views (then no array of them exists on either side)."""
+
+    pool_images: np.ndarray | MappedRef
+    val_images: np.ndarray | MappedRef
     val_labels: np.ndarray
     pool_masks_visible: bool = False
-    val_roi: np.ndarray | None = None
+    val_roi: np.ndarray | MappedRef | None = None
     val_has_roi: np.ndarray | None = None
-    val_class_roi: np.ndarray | None = None
+    val_class_roi: np.ndarray | MappedRef | None = None
     val_annotated_slices: np.ndarray | None = None
     val_groups: np.ndarray | None = None
-    pool_roi: np.ndarray | None = None
+    pool_roi: np.ndarray | MappedRef | None = None
     pool_has_roi: np.ndarray | None = None
     pool_annotated_slices: np.ndarray | None = None
 
@@ -149,49 +233,75 @@ class CellData:
         hidden = [f for f in ("pool_roi", "pool_has_roi", "pool_annotated_slices") if getattr(self, f) is not None]
         if hidden and not self.pool_masks_visible:
             raise ValueError(f"{', '.join(hidden)} may only be sent on a track with pool_masks = 'visible'")
+        refs = [f for f in CELL_ARRAYS if isinstance(getattr(self, f), MappedRef) and f not in REF_FIELDS]
+        if refs:
+            raise ValueError(f"{', '.join(refs)} cannot be sent by reference (only {', '.join(REF_FIELDS)})")
+
+    @property
+    def n_pool(self) -> int:
+        return int(self.pool_images.shape[0])
 
     def save(self, directory: Path) -> None:
-        """One ``.npy`` per array (no pickles), for :meth:`load` in the sandbox."""
+        """One ``.npy`` per array (no pickles) or a reference (``.ref.json`` + ``.index.npy``), for
+        :meth:`load` in the sandbox."""
         directory.mkdir(parents=True, exist_ok=True)
         for name in CELL_ARRAYS:
             arr = getattr(self, name)
-            if arr is not None:
+            if isinstance(arr, MappedRef):
+                arr.save(directory, name)
+            elif arr is not None:
                 np.save(directory / f"{name}.npy", arr, allow_pickle=False)
         (directory / "visible").write_text("1" if self.pool_masks_visible else "0", encoding="ascii")
 
     @classmethod
     def load(cls, directory: Path) -> CellData:
-        """Map each file read-only and copy it into this process's own memory."""
-        arrays: dict[str, np.ndarray] = {}
+        """Map each file read-only and copy it into this process's own memory (references stay
+        references: :meth:`MappedRef.open` maps the cache file read-only when a view is needed)."""
+        arrays: dict[str, np.ndarray | MappedRef] = {}
         for name in CELL_ARRAYS:
             path = directory / f"{name}.npy"
             if path.exists():
                 arrays[name] = np.array(np.load(path, mmap_mode="r", allow_pickle=False), copy=True)
+            elif (directory / f"{name}.ref.json").exists():
+                arrays[name] = MappedRef.load(directory, name)
         visible = (directory / "visible").read_text(encoding="ascii") == "1"
-        return cls(pool_masks_visible=visible, **arrays)
+        return cls(pool_masks_visible=visible, **arrays)  # type: ignore[arg-type]
+
+    def check_refs(self) -> None:
+        """Open every reference once (raises ``OSError`` if a cache file changed or is gone)."""
+        for name in REF_FIELDS:
+            ref = getattr(self, name)
+            if isinstance(ref, MappedRef):
+                ref.open()
 
     def val_split(self) -> Split:
-        def t(a: np.ndarray | None) -> torch.Tensor | None:
-            return None if a is None else torch.from_numpy(a)
-
-        return Split(images=torch.from_numpy(self.val_images), labels=torch.from_numpy(self.val_labels),
-                     roi=t(self.val_roi), has_roi=t(self.val_has_roi), class_roi=t(self.val_class_roi),
-                     annotated_slices=t(self.val_annotated_slices), groups=self.val_groups)
+        return Split(images=_tensor(self.val_images), labels=torch.from_numpy(self.val_labels),  # type: ignore[arg-type]
+                     roi=_tensor(self.val_roi), has_roi=_tensor(self.val_has_roi), class_roi=_tensor(self.val_class_roi),
+                     annotated_slices=_tensor(self.val_annotated_slices), groups=self.val_groups)
 
     def digests(self) -> tuple[str, str]:
-        """Full SHA-256 of (pool images, val split) as held now."""
+        """SHA-256 of (pool images, val split) as held now: full for copies, of the file identity for
+        references (see :func:`digest`)."""
         return digest(self.pool_images), digest(*(getattr(self, f) for f in CELL_ARRAYS if f.startswith("val_")))
 
 
+def _tensor(a: np.ndarray | MappedRef | None) -> torch.Tensor | MappedArray | None:
+    """A fresh tensor over ``a``'s memory, or a fresh read-only view of a reference."""
+    if a is None:
+        return None
+    return a.open() if isinstance(a, MappedRef) else torch.from_numpy(a)
+
+
 def make_cell_data(pool: Split, val: Split, *, pool_masks_visible: bool) -> CellData:
-    """Private copies of what a strategy may see of one cell's data (pool ROIs only if visible)."""
+    """What a strategy may see of one cell's data (pool ROIs only if visible): private copies, or
+    references for mapped views (:func:`send_array`)."""
     show = pool_masks_visible and pool.roi is not None
-    cp = private_copy
+    cp, ship = private_copy, send_array
     return CellData(
-        pool_images=cp(pool.images), val_images=cp(val.images), val_labels=cp(val.labels),
-        pool_masks_visible=pool_masks_visible, val_roi=cp(val.roi), val_has_roi=cp(val.has_roi),
-        val_class_roi=cp(val.class_roi), val_annotated_slices=cp(val.annotated_slices), val_groups=cp(val.groups),
-        pool_roi=cp(pool.roi) if show else None, pool_has_roi=cp(pool.has_roi) if show else None,
+        pool_images=ship(pool.images), val_images=ship(val.images), val_labels=cp(val.labels),
+        pool_masks_visible=pool_masks_visible, val_roi=ship(val.roi), val_has_roi=cp(val.has_roi),
+        val_class_roi=ship(val.class_roi), val_annotated_slices=cp(val.annotated_slices), val_groups=cp(val.groups),
+        pool_roi=ship(pool.roi) if show else None, pool_has_roi=cp(pool.has_roi) if show else None,
         pool_annotated_slices=cp(pool.annotated_slices) if show else None,
     )
 
@@ -273,12 +383,19 @@ class Ready:
     boot_seconds: float
 
 
-def digest(*arrays: np.ndarray | torch.Tensor | None) -> str:
-    """SHA-256 over the bytes, dtypes and shapes of ``arrays`` (``None`` counts as a marker)."""
+def digest(*arrays: np.ndarray | torch.Tensor | MappedArray | MappedRef | None) -> str:
+    """SHA-256 over the bytes, dtypes and shapes of ``arrays`` (``None`` counts as a marker).
+
+    A read-only mapped view (or a :class:`MappedRef` to one) counts by its identity — the
+    cache file's path, size, mtime and stored content hash, its rows and scale — never by a
+    pass over its pixels: the map cannot be written, so only a changed file changes them."""
     h = hashlib.sha256()
     for a in arrays:
         if a is None:
             h.update(b"none")
+            continue
+        if isinstance(a, (MappedArray, MappedRef)):
+            h.update(_identity_bytes(a))
             continue
         if isinstance(a, torch.Tensor):
             a = a.detach().cpu()
@@ -287,3 +404,12 @@ def digest(*arrays: np.ndarray | torch.Tensor | None) -> str:
         h.update(f"{a.dtype.str}{a.shape}".encode())
         h.update(a)
     return h.hexdigest()
+
+
+def _identity_bytes(a: MappedArray | MappedRef) -> bytes:
+    """The identity of a mapped view or reference now (a view and a reference to it agree)."""
+    try:
+        ident = view_identity(a) if isinstance(a, MappedArray) else rows_identity(a.path, a.index, a.max_value)
+    except OSError as exc:
+        ident = ("unreadable", str(exc))
+    return ("mapped" + json.dumps([str(x) for x in ident])).encode()

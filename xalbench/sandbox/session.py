@@ -2,7 +2,9 @@
 (:mod:`xalbench.sandbox.child`) and its in-process twin (:mod:`xalbench.sandbox.inline`).
 
 Per cell the session creates the strategy **once** (it lives for the whole cell, like in the
-harness) and keeps private copies of the pool images and the val split. Per round it
+harness) and keeps private copies of the pool images and the val split — or, for a pool larger
+than RAM, :class:`~xalbench.sandbox.messages.MappedRef` s to the prepared cache, which it maps
+read-only (a fresh view each round). Per round it
 
 1. builds a **fresh** model from the model class, the spec's build arguments and the round's
    state dict (attribute, hook or ``requires_grad`` changes a strategy makes cannot reach the
@@ -15,7 +17,10 @@ harness) and keeps private copies of the pool images and the val split. Per roun
 4. runs the strategy through :func:`~xalbench.harness.guard.call_strategy` (the same gate as
    always: forbidden reads, parameter changes, NaN scores, the index rules);
 5. checks a full SHA-256 of its pool and val copies (a strategy that writes into them through a
-   numpy view fails with ``pool-mutated`` / ``val-mutated`` instead of corrupting its later rounds).
+   numpy view fails with ``pool-mutated`` / ``val-mutated`` instead of corrupting its later rounds);
+   a mapped pool cannot be written through its map, so there the check is the cache file's
+   identity (path, size, mtime, stored content hash): a strategy that rewrites the file on disk
+   fails the same way, and gigabytes are never hashed again.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from xalbench.data.mapped import MappedArray
 from xalbench.errors import (
     InformationAccessError,
     ModelMutationError,
@@ -41,6 +47,7 @@ from xalbench.harness.guard import call_strategy
 from xalbench.sandbox.messages import (
     CellData,
     ErrorReply,
+    MappedRef,
     QueryReply,
     RoundRequest,
     SandboxSpec,
@@ -75,6 +82,7 @@ class QuerySession:
         self.strategy = spec.strategy.resolve(self.registry)(dict(spec.strategy.options))
         self.model_cls = spec.model.resolve(self.registry)
         self.explainer_cls = None if spec.explainer is None else spec.explainer.resolve(self.registry)
+        data.check_refs()
         self.digests = data.digests()
 
     def registry(self) -> Any:
@@ -105,8 +113,10 @@ class QuerySession:
         def t(a: np.ndarray | None) -> torch.Tensor | None:
             return None if a is None else torch.from_numpy(np.array(a, copy=True))
 
-        def view(a: np.ndarray | None) -> torch.Tensor | None:  # fresh tensor objects over the cell's copy
-            return None if a is None else torch.from_numpy(a)
+        def view(a: np.ndarray | MappedRef | None) -> torch.Tensor | MappedArray | None:
+            if a is None:  # fresh tensor objects over the cell's copy, fresh read-only views of a mapped pool
+                return None
+            return a.open() if isinstance(a, MappedRef) else torch.from_numpy(a)
 
         spec, data = self.spec, self.data
         explainer = None if self.explainer_cls is None else self.explainer_cls(dict(spec.explainer.options))
@@ -142,7 +152,7 @@ class QuerySession:
         return arr if arr.shape[0] == n_unlabelled else None
 
     def check_data(self) -> None:
-        """Fail if the strategy wrote into its pool or val copy (full SHA-256)."""
+        """Fail if the strategy wrote into its pool or val copy (full SHA-256; a mapped pool's file identity)."""
         pool, val = self.data.digests()
         name = f"strategy {getattr(self.strategy, 'name', type(self.strategy).__name__)!r}"
         if pool != self.digests[0]:
