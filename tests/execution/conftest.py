@@ -7,7 +7,9 @@ points them at its own results directory (``out_dir`` is not part of a cell's id
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +57,18 @@ def retarget(cells: list[Any], out_dir: Path) -> list[Any]:
 
 
 @pytest.fixture(scope="session")
-def helpers_on_path() -> Path:
-    """The helper modules importable here and in worker processes (spawned workers copy sys.path)."""
+def helpers_on_path() -> Iterator[Path]:
+    """The helper modules importable here and in worker processes (spawned workers copy sys.path;
+    job subprocesses read PYTHONPATH, as SLURM tasks would)."""
     if str(HELPERS) not in sys.path:
         sys.path.insert(0, str(HELPERS))
-    return HELPERS
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(HELPERS), before) if p)
+    yield HELPERS
+    if before is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = before
 
 
 @pytest.fixture(scope="session")

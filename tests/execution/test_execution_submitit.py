@@ -120,3 +120,16 @@ def test_debug_cluster_runs_the_cells_in_this_process(planned, reference, tmp_pa
     executor = SubmititExecutor({"cluster": "debug", "poll_seconds": 0.01})
     assert comparable(run_plan(plan, workers=2, quiet=True, executor=executor)) == reference
     assert (Path(tmp_path) / "submitit").is_dir()
+
+
+@pytest.mark.slow
+def test_local_cluster_runs_each_cell_in_its_own_subprocess(planned, reference, tmp_path) -> None:
+    import dataclasses
+
+    from xalbench.runner import run_plan
+
+    plan = dataclasses.replace(planned, cells=retarget(planned.cells, tmp_path))
+    executor = SubmititExecutor({"cluster": "local", "poll_seconds": 0.5})
+    assert comparable(run_plan(plan, workers=2, quiet=True, executor=executor)) == reference
+    logs = sorted((tmp_path / "submitit").glob("*/*_log.out"))
+    assert len(logs) == 2  # one job (process) per cell

@@ -9,7 +9,9 @@ task ends. SLURM options: ``partition``, ``time`` (minutes per cell), ``mem`` (e
 ``gpus_per_node`` (default 1 with ``--device cuda``, else 0), ``cpus_per_task`` (default: the
 cell's ``--threads``), ``account``, ``qos``, ``constraint``, ``array_parallelism``, ``setup``
 (shell lines run before the task, ``;``-separated) and ``folder`` (job scripts and logs; default
-``<results>/submitit``). Unknown options fail before anything is submitted.
+``<results>/submitit``). Unknown options fail before anything is submitted. Without SLURM, at
+most ``array_parallelism`` (default ``--workers``) jobs run at once, or one per visible GPU with
+``--device cuda`` (each job sees only its GPU).
 
 **Requeue-safe.** The task is a :class:`CellTask` (``submitit.helpers.Checkpointable``): when
 SLURM preempts a task or its time limit nears (``--signal=USR2@90``), submitit calls
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +34,7 @@ from typing import Any, ClassVar, Literal
 from xalbench.errors import ConfigError
 from xalbench.execution.base import Executor
 from xalbench.execution.common import lost_cell_result, run_cell_task
+from xalbench.execution.gpus import visible_gpus
 from xalbench.options import Options
 
 __all__ = ["SubmititExecutor", "cell_task"]
@@ -130,7 +134,7 @@ class SubmititExecutor(Executor):
             params["slurm_setup"] = [line.strip() for line in o.setup.split(";") if line.strip()]
         return params
 
-    def make_executor(self, cells: list[Any]) -> Any:
+    def make_executor(self, cells: list[Any], **extra: Any) -> Any:
         """A configured ``submitit.AutoExecutor`` (raises :class:`ConfigError` on a bad option)."""
         _require_submitit()
         import submitit
@@ -140,7 +144,7 @@ class SubmititExecutor(Executor):
         try:
             ex = submitit.AutoExecutor(folder=str(Path(folder) / "%j"), cluster=None if o.cluster == "auto" else o.cluster,
                                        slurm_max_num_timeout=o.max_num_timeout, local_max_num_timeout=o.max_num_timeout)
-            ex.update_parameters(**self.parameters(cells))
+            ex.update_parameters(**self.parameters(cells), **extra)
         except (NameError, ValueError, RuntimeError) as exc:
             raise ConfigError(f"executor 'submitit': {str(exc).splitlines()[0]}") from None
         return ex
@@ -177,7 +181,36 @@ class SubmititExecutor(Executor):
             if pending:
                 time.sleep(self.options.poll_seconds)
 
+    def rolling(self, cells: list[Any], workers: int) -> Iterator[dict[str, Any]]:
+        """Without SLURM (``local``/``debug`` jobs): at most ``array_parallelism`` (default
+        ``--workers``) jobs at a time, or one per visible GPU, each job seeing only its own GPU."""
+        gpus = visible_gpus() if any(c.device.startswith("cuda") for c in cells) else []
+        slots = len(gpus) if gpus else (self.options.array_parallelism or max(1, workers))
+        executors: dict[int, Any] = {}
+
+        def executor(slot: int) -> Any:
+            if slot not in executors:
+                pin = {"local_visible_gpus": (int(gpus[slot]),)} if gpus and gpus[slot].isdigit() else {}
+                executors[slot] = self.make_executor(cells, **pin)
+            return executors[slot]
+
+        todo, running, free = deque(cells), {}, list(range(min(slots, len(cells))))
+        while todo or running:
+            while todo and free:
+                slot, cell = free.pop(0), todo.popleft()
+                running[executor(slot).submit(cell_task(), cell)] = (slot, cell)
+            finished = [job for job in running if job.done()]
+            for job in finished:
+                slot, cell = running.pop(job)
+                free.append(slot)
+                yield self.outcome(job, cell)
+            if running and not finished:
+                time.sleep(self.options.poll_seconds)
+
     def run(self, cells: list[Any], *, workers: int, runtime: Any) -> Iterator[dict[str, Any]]:
         if not cells:
+            return
+        if self.make_executor(cells).cluster != "slurm":
+            yield from self.rolling(cells, workers)
             return
         yield from self.collect(self.submit(cells))
