@@ -1,8 +1,8 @@
 """The ``dask`` executor: cells as ``dask.distributed`` tasks, on a running cluster or a ``LocalCluster``.
 
-``--executor dask --executor-option scheduler=tcp://HOST:8786`` sends cells to a running
-scheduler (workers must see the results directory and have xalbench and the run's plugins
-installed); without ``scheduler`` an in-process ``LocalCluster`` of ``n_workers`` (default:
+``--executor dask --executor-option scheduler=tcp://HOST:8786`` (or ``scheduler=FILE.json``, the
+file ``dask scheduler --scheduler-file`` writes) sends cells to a running scheduler (workers must
+see the results directory and have xalbench and the run's plugins installed); without ``scheduler`` an in-process ``LocalCluster`` of ``n_workers`` (default:
 ``--workers``) is started and closed with the run. Each cell is one ``client.submit`` of
 :func:`~xalbench.execution.common.run_cell_task` (``pure=False``); results are yielded with
 ``as_completed`` as cells finish. The cell writes its own sealed file and sets its own torch
@@ -55,7 +55,7 @@ class DaskExecutor(Executor):
 
     @dataclass(frozen=True)
     class Options(Options):
-        scheduler: str = ""  #: address of a running scheduler; "" = start a LocalCluster
+        scheduler: str = ""  #: address (or scheduler-file .json) of a running scheduler; "" = a LocalCluster
         n_workers: int = 0  #: LocalCluster workers (0 = --workers; with --device cuda, one per GPU)
         processes: bool = True  #: LocalCluster workers as processes (False: threads of this process)
         threads_per_worker: int = 1
@@ -75,7 +75,8 @@ class DaskExecutor(Executor):
 
         o = self.options
         if o.scheduler:
-            with Client(o.scheduler, set_as_default=False) as client:
+            where = {"scheduler_file": o.scheduler} if o.scheduler.endswith(".json") else {"address": o.scheduler}
+            with Client(**where, set_as_default=False) as client:
                 yield client
             return
         # Worker processes must be able to start the strategy's sandbox process (not daemonic).
