@@ -42,5 +42,5 @@ def run(suite: str | SuiteSpec, *, registry: Registry | None = None, selection: 
     spec = load_suite(registry, suite) if isinstance(suite, str) else suite
     plan = plan_suite(registry, spec, out_dir=out_dir or os.path.join("results", spec.name), datasets=datasets,
                       strategies=strategies, losses=losses, seeds=seeds, device=device, threads=threads,
-                      data_root=data_root, isolation=isolation, runtime=runtime)
+                      data_root=data_root, isolation=isolation, runtime=runtime, tuning_workers=workers)
     return run_plan(plan, workers=workers, quiet=quiet, executor=registry.create("executor", executor))

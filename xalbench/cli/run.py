@@ -82,7 +82,7 @@ def handle(args: argparse.Namespace) -> int:
     plan = plan_suite(registry, suite, out_dir=out, datasets=args.datasets, strategies=args.strategies,
                       losses=args.losses, seeds=seeds, device=device(args.device), threads=args.threads,
                       data_root=data_root(args.data_root), isolation=args.isolation,
-                      runtime=Runtime(registry, selection))
+                      runtime=Runtime(registry, selection), tune=not args.dry_run, tuning_workers=workers)
     for name, why in plan.skipped_datasets:
         print(f"skipped dataset {name}: {why}", file=sys.stderr)
     statuses = classify(plan)
