@@ -113,11 +113,13 @@ _WORKER = textwrap.dedent("""
 """)
 
 
-def test_bench_prepare_then_load(dataset: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def prepared_root(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The data root with the dataset prepared once (shared by this module's tests), and a timing line."""
     from xalbench.data import prepared
     from xalbench.data.real import ManifestDataset
 
-    data_root = tmp_path / "root"
+    data_root = tmp_path_factory.mktemp("root")
     ds = ManifestDataset({"path": str(dataset / "manifest.csv"), "size": SIZE})
     t0 = time.perf_counter()
     plan = ds.make_plan(str(data_root))
@@ -126,8 +128,13 @@ def test_bench_prepare_then_load(dataset: Path, tmp_path: Path) -> None:
     out = prepared.prepare(plan, prepared.cache_root(str(data_root)), n_jobs=2, progress=False)
     prep_s = time.perf_counter() - t0
     disk_gb = sum(p.stat().st_size for p in out.iterdir()) / 1e9
-    print(f"plan {plan_s:.1f} s; prepared {plan.n} images in {prep_s:.0f} s ({plan.n / prep_s:.0f} img/s, "
-          f"2 processes), cache {disk_gb:.2f} GB")
+    return data_root, (f"plan {plan_s:.1f} s; prepared {plan.n} images in {prep_s:.0f} s ({plan.n / prep_s:.0f} "
+                       f"img/s, 2 processes), cache {disk_gb:.2f} GB")
+
+
+def test_bench_prepare_then_load(dataset: Path, prepared_root: tuple[Path, str], tmp_path: Path) -> None:
+    data_root, timing = prepared_root
+    print(timing)
     script = tmp_path / "worker.py"
     script.write_text(_WORKER)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -151,6 +158,174 @@ def test_bench_prepare_then_load(dataset: Path, tmp_path: Path) -> None:
               f"split_hash {r['hash_s'] * 1000:.0f} ms")
     assert results[0]["hash"] == results[1]["hash"]
     assert all(r["after_load"]["VmRSS"] < GOAL_RSS_MB for r in results)
+
+
+# ------------------------------------------------------------------- a harness cell on the mapped pool
+CELL_SUITE = """
+name = "bench-mapped-pool"
+description = "one AL round of {strategy} on the prepared 128-px manifest dataset (mapped, never in RAM)"
+seeds = [0]
+strategies = ["{strategy}"]
+losses = ["ce"]
+
+[model]
+name = "small-cnn"
+options = {{ width = 8, n_blocks = 3 }}
+
+[explainer]
+name = "gradcam"
+
+[protocol]
+base = "aeig"
+initial = 200
+rounds = 1
+query_size = 100
+
+[training]
+epochs = 1
+batch_size = 32
+eval_batch_size = 256
+
+[[datasets]]
+name = "manifest"
+label = "bench"
+options = {{ path = "{csv}", size = {size}, in_memory_mb = 0 }}
+"""
+
+_CELL = textwrap.dedent("""
+    import json, os, sys, threading, time
+
+    def status(pid):
+        out = {}
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                for line in fh:
+                    k, _, v = line.partition(":")
+                    if k in ("VmHWM", "RssAnon", "RssFile", "PPid"):
+                        out[k] = int(v.split()[0]) / (1024.0 if k != "PPid" else 1.0)
+        except OSError:
+            pass
+        return out
+
+    def cmdline(pid):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                return fh.read().replace(b"\\0", b" ").decode(errors="replace")
+        except OSError:
+            return ""
+
+    PEAK = {}  # pid -> {"role", "VmHWM", peaks of the samples of "RssAnon", "RssFile", "PrivateAnon"}
+
+    def private_anon(pid):
+        # MiB of private dirty pages in anonymous mappings (copies, arenas), not shared with the fork server
+        total, file_backed = 0, False
+        try:
+            with open(f"/proc/{pid}/smaps") as fh:
+                for line in fh:
+                    parts = line.split()
+                    if parts and "-" in parts[0] and not parts[0].endswith(":"):
+                        file_backed = len(parts) > 5 and parts[5].startswith("/")
+                    elif parts and parts[0] == "Private_Dirty:" and not file_backed:
+                        total += int(parts[1])
+        except OSError:
+            pass
+        return total / 1024.0
+
+    def monitor(stop):
+        me, tick = os.getpid(), 0
+        while not stop.is_set():
+            tick += 1
+            procs = {}
+            for name in os.listdir("/proc"):
+                if name.isdigit():
+                    st = status(int(name))
+                    if st:
+                        procs[int(name)] = st
+            family, grew = {me}, True
+            while grew:
+                new = {p for p, st in procs.items() if st.get("PPid") in family} - family
+                family |= new
+                grew = bool(new)
+            for pid in family:
+                st = procs[pid]
+                parent = int(st["PPid"])
+                if pid == me:
+                    role = "harness"
+                elif "forkserver" in cmdline(pid) and "forkserver" in cmdline(parent) and parent != me:
+                    role = "sandbox"
+                else:
+                    continue
+                rec = PEAK.setdefault(pid, {"role": role, "RssAnon": 0.0, "RssFile": 0.0, "PrivateAnon": 0.0})
+                rec["VmHWM"] = st.get("VmHWM", 0.0)
+                rec["RssAnon"] = max(rec["RssAnon"], st.get("RssAnon", 0.0))
+                rec["RssFile"] = max(rec["RssFile"], st.get("RssFile", 0.0))
+                if tick % 5 == 0:
+                    rec["PrivateAnon"] = max(rec["PrivateAnon"], private_anon(pid))
+            time.sleep(0.2)
+
+    def main():
+        import torch  # noqa: F401 - imports first, so the baseline is the harness's fixed cost
+        import xalbench
+        from xalbench.data.real import ManifestDataset, clear_bundle_cache
+
+        suite, out, data_root, isolation, csv, size = sys.argv[1:7]
+        base = {**status(os.getpid()), "PrivateAnon": private_anon(os.getpid())}
+        stop = threading.Event()
+        thread = threading.Thread(target=monitor, args=(stop,), daemon=True)
+        thread.start()
+        t0 = time.perf_counter()
+        results = xalbench.run(suite, out_dir=out, data_root=data_root, isolation=isolation, threads=1)
+        wall = time.perf_counter() - t0
+        stop.set()
+        thread.join()
+        clear_bundle_cache()
+        b = ManifestDataset({"path": csv, "size": int(size), "in_memory_mb": 0}).load(data_root)
+        r = results[0]
+        print(json.dumps({"status": r["status"], "error": (r.get("error") or {}).get("message"), "wall_s": wall,
+                          "timings": [x["timings"] for x in r["rounds"]], "base": base,
+                          "peaks": list(PEAK.values()), "mapped": type(b.train.images).__name__,
+                          "n_pool": len(b.train), "pool_float32_mb": b.train.images.nbytes / 2**20}))
+
+    if __name__ == "__main__":
+        main()
+""")
+
+
+@pytest.mark.parametrize("isolation", ["process", "inline"])
+def test_bench_mapped_pool_cell(dataset: Path, prepared_root: tuple[Path, str], tmp_path: Path,
+                                isolation: str) -> None:
+    """One AL round (train, evaluate with Grad-CAM on the test ROIs, entropy over the whole pool) on the
+    mapped pool: peak memory of the harness process and of the strategy's sandbox, as ratios to the
+    float32 pool the copy route would have held (``inline``: the query runs in the harness process)."""
+    data_root, _ = prepared_root
+    suite = tmp_path / "suite.toml"
+    suite.write_text(CELL_SUITE.format(strategy="entropy", csv=dataset / "manifest.csv", size=SIZE))
+    script = tmp_path / "cell.py"
+    script.write_text(_CELL)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(script), str(suite), str(tmp_path / "out"), str(data_root), isolation,
+                           str(dataset / "manifest.csv"), str(SIZE)], capture_output=True, text=True, env=env,
+                          timeout=3600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert r["status"] == "ok", r["error"]
+    pool_mb = r["pool_float32_mb"]
+    query = r["timings"][0]
+    print(f"\n{isolation}: pool of {r['n_pool']} images ({r['mapped']}; {pool_mb:.0f} MiB as float32); cell "
+          f"{r['wall_s']:.0f} s (round 0: train {query['train_s']:.0f} s, eval {query['eval_s']:.0f} s, query "
+          f"{query['query_s']:.0f} s); harness RSS after imports {r['base']['VmHWM']:.0f} MiB "
+          f"({r['base']['VmHWM'] / pool_mb:.3f}x the float32 pool)")
+    for peak in r["peaks"]:
+        print(f"  {peak['role']:8s} peak RSS {peak['VmHWM']:.0f} MiB = {peak['VmHWM'] / pool_mb:.3f}x the float32 pool; "
+              f"anonymous (RssAnon) {peak['RssAnon']:.0f} MiB = {peak['RssAnon'] / pool_mb:.3f}x, of it private "
+              f"{peak['PrivateAnon']:.0f} MiB = {peak['PrivateAnon'] / pool_mb:.3f}x; file-backed (RssFile: the "
+              f"shared page cache of the map, libraries) {peak['RssFile']:.0f} MiB = {peak['RssFile'] / pool_mb:.3f}x")
+    roles = [p["role"] for p in r["peaks"]]
+    assert roles.count("harness") == 1 and roles.count("sandbox") == (1 if isolation == "process" else 0)
+    # No process holds a copy of the pool: anonymous memory beyond the harness's own after its imports stays
+    # under a quarter of the float32 pool (at least 1 GiB of slack for plugins, models and outputs).
+    slack = max(0.25 * pool_mb, 1024.0)
+    assert all(p["RssAnon"] - r["base"]["RssAnon"] < slack for p in r["peaks"]), (r["peaks"], r["base"])
 
 
 # ------------------------------------------------------------------- paper-grade suites' compute

@@ -288,14 +288,17 @@ options = {{ path = "{csv}", boxes = "boxes.csv", size = 24, val_fraction = 0.2,
 """
 
 
-def _run(tmp_path, manifest, extra: str, out: str):
+def _run(tmp_path, manifest, extra: str, out: str, isolation: str = "inline", strategies: str | None = None):
     import xalbench
 
     (tmp_path / "dr").mkdir(exist_ok=True)
     suite = tmp_path / f"{out}.toml"
-    suite.write_text(RUN_SUITE.format(csv=manifest / "m.csv", extra=extra))
+    text = RUN_SUITE.format(csv=manifest / "m.csv", extra=extra)
+    if strategies is not None:
+        text = text.replace('strategies = ["random", "entropy"]', f"strategies = {strategies}")
+    suite.write_text(text)
     results = xalbench.run(str(suite), out_dir=str(tmp_path / out), data_root=str(tmp_path / "dr"),
-                           isolation="inline")
+                           isolation=isolation)
     return {r["cell"]["method"]: r for r in results}
 
 
@@ -310,4 +313,32 @@ def test_run_on_prepared_mapped_data_equals_run_on_direct_data(manifest, tmp_pat
     assert set(direct) == set(mapped) and len(direct) == 2
     for method, res in direct.items():
         assert res["status"] == mapped[method]["status"] == "ok", (res.get("error"), mapped[method].get("error"))
+        assert _trajectory(res) == _trajectory(mapped[method]), method
+
+
+@pytest.mark.slow
+def test_sandboxed_run_on_a_mapped_pool_equals_run_on_direct_data(manifest, tmp_path, monkeypatch):
+    """Process isolation: the sandbox maps the prepared cache (no copy of the pool) and picks bitwise what
+    the in-process run on the directly loaded data picks, with every metric equal."""
+    from xalbench.sandbox import client
+
+    sent = []
+    real_start = client.ProcessQuerier.start
+
+    def start(self):  # the cell data each sandbox receives
+        if self._data is not None:
+            sent.append(self._data)
+        return real_start(self)
+
+    strategies = '["entropy", "badge"]'
+    direct = _run(tmp_path, manifest, 'cache = "off"', "direct", strategies=strategies)
+    monkeypatch.setattr(client.ProcessQuerier, "start", start)
+    mapped = _run(tmp_path, manifest, "in_memory_mb = 0", "mapped-sandbox", isolation="process",
+                  strategies=strategies)
+    assert sent and all(type(d.pool_images).__name__ == "MappedRef" and type(d.val_images).__name__ == "MappedRef"
+                        for d in sent)
+    assert set(direct) == set(mapped) and len(direct) == 2
+    for method, res in direct.items():
+        assert res["status"] == mapped[method]["status"] == "ok", (res.get("error"), mapped[method].get("error"))
+        assert mapped[method]["provenance"]["isolation"] == "process"
         assert _trajectory(res) == _trajectory(mapped[method]), method

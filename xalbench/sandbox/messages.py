@@ -112,7 +112,9 @@ class SandboxSpec:
     timeout: float = 600.0  #: seconds per query (the suite's ``strategy_timeout``)
     boot_timeout: float = 300.0  #: seconds for the sandbox to start (imports, strategy construction)
     batch_size: int = 256  #: the pool cache's batch size (the suite's eval batch size)
-    memory_limit: int | None = None  #: bytes of address space (RLIMIT_AS) the sandbox may map, or None
+    #: bytes of address space (RLIMIT_AS) the sandbox may map, or None; a mapped pool's cache file counts
+    #: with its whole size (address space, not memory: only the pages read are resident, and shared)
+    memory_limit: int | None = None
 
     def __post_init__(self) -> None:
         if self.timeout <= 0 or self.boot_timeout <= 0:
