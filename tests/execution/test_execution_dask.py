@@ -49,7 +49,7 @@ def test_killed_worker_gives_a_failed_result_naming_the_memory_limit(planned, tm
     from distributed import KilledWorker
 
     cell = retarget(planned.cells, tmp_path)[0]
-    result = DaskExecutor()._outcome(_Future("error", KilledWorker("k", "w")), cell, _client(2 * 2**30))
+    result = DaskExecutor()._outcome(_Future("error", KilledWorker("k", "w", 3)), cell, _client(2 * 2**30))
     assert result["status"] == "failed" and result["error"]["type"] == "KilledWorker"
     assert "2.0 GiB" in result["error"]["message"] and "memory_limit" in result["error"]["message"]
     assert result["cell"]["key"] == cell.key and "content_sha256" in result
@@ -63,5 +63,5 @@ def test_killed_worker_after_the_cell_was_written_returns_that_file(planned, ref
 
     cell = retarget(planned.cells, tmp_path)[0]
     written = run_cell(cell)
-    result = DaskExecutor()._outcome(_Future("error", KilledWorker("k", "w")), cell, _client(None))
+    result = DaskExecutor()._outcome(_Future("error", KilledWorker("k", "w", 3)), cell, _client(None))
     assert result == written and comparable([result])[cell.key] == reference[cell.key]

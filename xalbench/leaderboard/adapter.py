@@ -250,6 +250,9 @@ class _TolerantRegistry:
     def get(self, kind: str, name: str) -> Any:
         return self.real.get(kind, name) if (kind, name) in self.real else _Unknown
 
+    def names(self, kind: str) -> list[str]:
+        return self.real.names(kind)
+
 
 def expected_identity(suite: Any, dataset: Any, method: Any, seed: int, facts: DatasetFacts,
                       stored: dict[str, Any]) -> dict[str, Any]:

@@ -35,7 +35,9 @@ options = { size = 32, n_train = 60, n_val = 20, n_test = 30 }
 def test_cells_rounds_and_report_are_logged(tmp_path, monkeypatch) -> None:
     from xalbench_mlflow import plugin
 
-    store = f"file://{tmp_path / 'mlruns'}"
+    # MLflow 3.18+ refuses new file stores; a SQLite store works on every supported version.
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.chdir(tmp_path)  # the SQLite store's default artifact root is ./mlruns
     monkeypatch.setenv("XALBENCH_MLFLOW_URI", store)
     registry = load_registry(get_plugin_manager(disabled=["mlflow"], extra=[plugin]))
     suite = tmp_path / "s.toml"

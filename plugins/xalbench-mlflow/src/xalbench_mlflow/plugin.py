@@ -1,7 +1,7 @@
 """Log every cell of an xalbench run to an MLflow tracking store — a listener plugin.
 
 Opt-in: active only when ``XALBENCH_MLFLOW_URI`` (or ``MLFLOW_TRACKING_URI``) names a tracking
-store, e.g. ``file:///path/to/mlruns`` or ``http://mlflow:5000``. One MLflow experiment per
+store, e.g. ``sqlite:///path/to/mlflow.db`` (MLflow 3.18+ no longer accepts new ``file://`` stores) or ``http://mlflow:5000``. One MLflow experiment per
 suite (``XALBENCH_MLFLOW_EXPERIMENT`` overrides its name), one MLflow run per cell (named by the
 cell key, tagged with its identity hash): the cell's identity as parameters, every round's
 metrics at step = labelled-set size, the summary (AULCs) when the cell ends, and the status.
