@@ -26,6 +26,8 @@ from xalbench.leaderboard.reasons import Rejection
     (names.check_component, "margln", "name-homoglyph"),
     (names.check_component, "ｒａｎｄｏｍ", "name-homoglyph"),  # fullwidth
     (names.check_method_text, "r\u0430ndom+ce", "name-homoglyph"),
+    (names.check_method_text, "entropy/../ce", "name-not-slug"),
+    (names.check_method_text, "entropy//ce", "name-not-slug"),
     (names.check_submitter, "x" * 40, "name-too-long"),
     (names.check_component, "Random", "name-homoglyph"),
     (names.check_component, "MyStrategy", "name-not-slug"),
@@ -47,6 +49,7 @@ def test_rejected(check, value: str, code: str) -> None:
     (names.check_submitter, "acme-lab"), (names.check_component, "random"), (names.check_component, "my-entropy2"),
     (names.check_distribution, "xalbench-egal"), (names.check_version, "1.2.0rc1"),
     (names.check_method_text, "random+ce"), (names.check_method_text, "bald+dice+masks=synthetic"),
+    (names.check_method_text, "entropy/SAL"),  # a shipped suite's method label
     (names.check_url, "https://github.com/me/my-plugin"), (names.check_dataset_text, "medmnist:dermamnist@28"),
 ])
 def test_accepted(check, value: str) -> None:

@@ -26,7 +26,7 @@ SUBMITTER = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,37}[a-z0-9])?$")
 DIST = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 VERSION = re.compile(r"^(?:0|[1-9][0-9]{0,6})(?:\.(?:0|[1-9][0-9]{0,6})){0,3}(?:(?:a|b|rc)[0-9]{1,4})?"
                      r"(?:\.post[0-9]{1,4})?(?:\.dev[0-9]{1,4})?$")
-METHOD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+\[\],=-]{0,139}$")
+METHOD = re.compile(r"^(?!.*(?:\.\.|//))[A-Za-z0-9][A-Za-z0-9._+\[\],=/-]{0,139}$")  # "/": suite labels such as entropy/SAL
 DATASET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+\[\],=-]{0,139}$")
 METRIC = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 URL = re.compile(r"^https://[a-z0-9](?:[a-z0-9.-]{0,250}[a-z0-9])?(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~%/+-]*)?$")
