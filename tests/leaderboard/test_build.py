@@ -27,6 +27,7 @@ def test_build_is_byte_identical_and_check_detects_changes(board: Path) -> None:
     readme = first["README.md"].decode()
     assert readme.startswith("# Board\n\nHand-written text.") and readme.endswith("More text.\n")
     assert "lbtest-confident+ce" in readme and "self-reported" in readme
+    assert "| p acc |" in readme and "n/a (2 seeds)" in readme  # the paired test, as in every report
     html = first["index.html"].decode()
     assert "data:image/png;base64," in html and "sha256-" in html
     rows = list(csv.DictReader(io.StringIO(first["results.csv"].decode())))
@@ -89,7 +90,7 @@ def test_renderers_escape_hostile_names() -> None:
               held_out_submitted={"acc": None}, manifest_sha256="0" * 64)
     md = render_markdown([row], ["acc"])
     table = [line for line in md.splitlines() if line.startswith("| 1 ")]
-    assert len(table) == 1 and table[0].count(" | ") == 8  # the pipe did not add a column
+    assert len(table) == 1 and table[0].count(" | ") == 9  # the pipe did not add a column
     assert "<b>" not in md and "\n`y`" not in md
     parsed = list(csv.reader(io.StringIO(csv_text([row], ["acc"]))))
     assert parsed[1][3].startswith("'=")  # no spreadsheet formula

@@ -62,6 +62,18 @@ def _fmt(stat: Stat, signed: bool = False) -> str:
     return mean if stat.ci is None else f"{mean} ± {stat.ci:.3f}"
 
 
+def _p_text(r: Row, k: str) -> str:
+    """The paired test's Holm-corrected p (``n/a (2 seeds)`` below 3 seeds, ``—`` for the canary)."""
+    from xalbench.report.tables import MIN_SEEDS_FOR_TEST
+
+    if r.method == CANARY_METHOD or r.note:
+        return "—"
+    if r.n_seeds < MIN_SEEDS_FOR_TEST:
+        return f"n/a ({r.n_seeds} seed{'s' if r.n_seeds != 1 else ''})"
+    p = r.p.get(k)
+    return "n/a" if p is None else f"{p:.3g}{' *' if p < 0.05 else ''}"
+
+
 def _num(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
@@ -126,7 +138,7 @@ def _groups(rows: Sequence[Row]) -> list[tuple[str, str, list[Row]]]:
 def _columns(keys: Sequence[str]) -> list[str]:
     cols = ["#", "status", "method", "submitter", "plugin"]
     for k in keys:
-        cols += [f"AULC {_label(k)}", f"Δ {_label(k)} vs {CANARY_METHOD}"]
+        cols += [f"AULC {_label(k)}", f"Δ {_label(k)} vs {CANARY_METHOD}", f"p {_label(k)}"]
     return cols + [f"held-out AULC {_label(keys[0])}", "seeds"]
 
 
@@ -140,6 +152,7 @@ def _cells(i: int, r: Row, keys: Sequence[str]) -> list[dict[str, str]]:
         text = f"n/a: {r.note}" if r.note and i == 0 else _fmt(r.aulc[k])
         out.append({"text": text, "sort": _sort(r.aulc[k].mean), "cls": "" if r.note else "n"})
         out.append({"text": _fmt(r.delta[k], signed=True), "sort": _sort(r.delta[k].mean), "cls": "n"})
+        out.append({"text": _p_text(r, k), "sort": _sort(r.p.get(k)), "cls": "n"})
     held, sub = r.held_out.get(keys[0]), r.held_out_submitted.get(keys[0])
     text = "—" if held is None else f"{held:.3f} (submitted {_num(sub)})"
     out.append({"text": text, "sort": _sort(held), "cls": "n"})
@@ -196,7 +209,7 @@ def csv_text(rows: Sequence[Row], keys: Sequence[str]) -> str:
     header = ["suite", "dataset", "status", "submitter", "plugin", "version", "method", "pool_masks_visible",
               "n_seeds"]
     for k in keys:
-        header += [f"aulc_{k}_mean", f"aulc_{k}_ci95", f"delta_{k}_mean", f"delta_{k}_ci95", f"held_out_{k}",
+        header += [f"aulc_{k}_mean", f"aulc_{k}_ci95", f"delta_{k}_mean", f"delta_{k}_ci95", f"p_{k}_holm", f"held_out_{k}",
                    f"held_out_submitted_{k}"]
     writer.writerow(header + ["note", "manifest_sha256"])
     for r in rows:
@@ -204,7 +217,7 @@ def csv_text(rows: Sequence[Row], keys: Sequence[str]) -> str:
         line += ["true" if r.pool_masks_visible else "false", str(r.n_seeds)]
         for k in keys:
             a, d = r.aulc[k], r.delta[k]
-            line += [_sort(a.mean), _sort(a.ci), _sort(d.mean), _sort(d.ci), _sort(r.held_out.get(k)),
+            line += [_sort(a.mean), _sort(a.ci), _sort(d.mean), _sort(d.ci), _sort(r.p.get(k)), _sort(r.held_out.get(k)),
                      _sort(r.held_out_submitted.get(k))]
         writer.writerow(line + [_csv_safe(r.note), r.manifest_sha256])
     return buf.getvalue()

@@ -3,7 +3,9 @@ same submission's ``random+ce`` canary, the verification status and the held-out
 
 The 95 % interval is Student's t: mean ± t(0.975, n − 1) · s / √n with the sample standard
 deviation s (``None`` for a single seed). Δ is paired over seeds (same initial set and
-weights per seed): the interval is that of the per-seed differences.
+weights per seed): the interval is that of the per-seed differences, and ``p`` is the paired
+t-test's p-value — the report's test — Holm-corrected over the board's rows of one (suite,
+dataset), only with at least 3 seeds (``None`` otherwise).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class Row:
     manifest_sha256: str
     pool_masks_visible: bool = False  # † on the board: the strategy saw the pool's ROI masks
     note: str = ""  # why the method has no result on this dataset (n/a)
+    p: dict[str, float | None] = dataclasses.field(default_factory=dict)  # Holm-corrected paired test vs the canary
 
     def sort_key(self, primary: str) -> tuple[Any, ...]:
         value = self.aulc.get(primary, Stat(None, None, 0)).mean
@@ -90,22 +93,53 @@ def board_rows(subs: Sequence[CheckedSubmission], verifications: dict[str, dict[
                     continue
                 aulc = {k: mean_ci([by_cell[(d, method, s)].aulc.get(k) for s in seeds]) for k in keys}
                 delta: dict[str, Stat] = {}
+                raw_p: dict[str, float | None] = {}
                 for k in keys:
+                    raw_p[k] = None
                     if method == CANARY_METHOD:
                         delta[k] = Stat(None, None, 0)
                         continue
                     diffs: list[float | None] = []
+                    pairs: list[tuple[float, float]] = []
                     for s in seeds:
                         a = by_cell[(d, method, s)].aulc.get(k)
                         b = by_cell[(d, CANARY_METHOD, s)].aulc.get(k)
                         diffs.append(None if a is None or b is None else a - b)
+                        if a is not None and b is not None:
+                            pairs.append((a, b))
                     delta[k] = mean_ci(diffs)
+                    raw_p[k] = _paired_p(pairs)
                 entry = (held.get(d) or {}).get(method) or {}
                 rows.append(Row(m["suite"]["name"], status, m["submitter"], m["plugin"]["name"], m["plugin"]["version"], d, method,
                                 len(seeds), aulc, delta,
                                 {k: entry.get("held_out", {}).get(k) for k in keys},
                                 {k: entry.get("submitted", {}).get(k) for k in keys},
                                 sub.manifest_sha256,
-                                pool_masks_visible=any(by_cell[(d, method, s)].pool_masks_visible for s in seeds)))
+                                pool_masks_visible=any(by_cell[(d, method, s)].pool_masks_visible for s in seeds),
+                                p=raw_p))
     primary = keys[0] if keys else "acc"
-    return sorted(rows, key=lambda r: r.sort_key(primary))
+    return sorted(_holm_per_dataset(rows, keys), key=lambda r: r.sort_key(primary))
+
+
+def _paired_p(pairs: Sequence[tuple[float, float]]) -> float | None:
+    from xalbench.report.tables import paired_pvalue
+
+    p = paired_pvalue([a for a, _ in pairs], [b for _, b in pairs])
+    return None if math.isnan(p) else p
+
+
+def _holm_per_dataset(rows: list[Row], keys: Sequence[str]) -> list[Row]:
+    """Holm-correct each key's p-values over the rows of one (suite, dataset), as the report does."""
+    from xalbench.report.tables import holm
+
+    out = list(rows)
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, r in enumerate(out):
+        groups.setdefault((r.suite, r.dataset), []).append(i)
+    for idx in groups.values():
+        for k in keys:
+            raw = [out[i].p.get(k) for i in idx]
+            adjusted = holm([math.nan if v is None else v for v in raw])
+            for i, v in zip(idx, adjusted):
+                out[i] = dataclasses.replace(out[i], p={**out[i].p, k: None if math.isnan(v) else v})
+    return out

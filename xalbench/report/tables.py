@@ -25,7 +25,7 @@ import pandas as pd
 from scipy import stats
 
 __all__ = ["MIN_SEEDS_FOR_TEST", "baseline_method", "cells_frame", "curves_frame", "failures", "fmt_pm",
-           "holm", "leaderboard", "mean_ci", "metric_keys", "rank_ranges"]
+           "holm", "leaderboard", "mean_ci", "metric_keys", "paired_pvalue", "rank_ranges"]
 
 MIN_SEEDS_FOR_TEST = 3
 PRIMARY = "acc"
@@ -114,6 +114,11 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float,
         return mean, float("nan"), float("nan")
     half = float(stats.t.ppf(0.5 + level / 2, arr.size - 1) * arr.std(ddof=1) / math.sqrt(arr.size))
     return mean, mean - half, mean + half
+
+
+def paired_pvalue(a: Sequence[float], b: Sequence[float], test: str = "ttest") -> float:
+    """The paired test's p-value over seeds (nan below ``MIN_SEEDS_FOR_TEST`` pairs or when undefined)."""
+    return _paired_p(pd.DataFrame({"a": list(a), "b": list(b)}, dtype=float), test)
 
 
 def _paired(a: pd.Series, b: pd.Series) -> pd.DataFrame:
