@@ -8,8 +8,8 @@ import pytest
 from xalbench.data.decoy_digits import DecoyDigits, read_swatch
 from xalbench.data.synth_3d import SynthLesion3D, annotated_roi
 from xalbench.data.synth_cxr import FINDINGS, SynthCXRMultilabel
-from xalbench.plugins import load_registry
 from xalbench.planning import plan_suite
+from xalbench.plugins import load_registry
 from xalbench.suites.plugin import suite_sources
 
 

@@ -140,6 +140,6 @@ def _holm_per_dataset(rows: list[Row], keys: Sequence[str]) -> list[Row]:
         for k in keys:
             raw = [out[i].p.get(k) for i in idx]
             adjusted = holm([math.nan if v is None else v for v in raw])
-            for i, v in zip(idx, adjusted):
+            for i, v in zip(idx, adjusted, strict=True):
                 out[i] = dataclasses.replace(out[i], p={**out[i].p, k: None if math.isnan(v) else v})
     return out

@@ -28,7 +28,6 @@ and :func:`check_explainer` / :func:`parametrize_with_explainer_checks`
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
@@ -43,7 +42,7 @@ from xalbench.testing.explainer_checks import (
     explainer_checks_generator,
     parametrize_with_explainer_checks,
 )
-from xalbench.testing.kit import as_pytest_check, check_name, component_id, is_applicable
+from xalbench.testing.kit import as_pytest_check, check_name, component_id, is_applicable, run_checks
 from xalbench.testing.leak_checks import LEAK_CHECKS, using_time_limit
 from xalbench.testing.loss_checks import (
     LOSS_CHECKS,
@@ -176,29 +175,8 @@ def _check_strategy(
     if on_fail not in ("raise", "warn", None):
         raise ValueError(f"on_fail must be 'raise', 'warn' or None, got {on_fail!r}")
     cls = _resolve(strategy)
-    expected = dict(expected_failed_checks or {})
-    results = []
-    for _, check in strategy_checks_generator(cls):
-        name = _check_name(check)
-        row: dict[str, Any] = {"strategy": component_id(cls), "check_name": name,
-                               "status": "passed", "exception": None,
-                               "expected_to_fail_reason": expected.get(name)}
-        try:
-            check(cls)
-        except SkipCheck as exc:
-            row.update(status="skipped", exception=exc)
-        except Exception as exc:  # noqa: BLE001 - every failure is reported
-            row.update(status="xfail" if name in expected else "failed", exception=exc)
-        results.append(row)
-        if callback is not None:
-            callback(**row)
-        if row["status"] == "failed":
-            if on_fail == "raise":
-                raise row["exception"]
-            if on_fail == "warn":
-                warnings.warn(f"{row['strategy']}: {name} failed: {row['exception']!r}",
-                              StrategyCheckFailedWarning, stacklevel=2)
-    return results
+    return run_checks("strategy", cls, strategy_checks_generator(cls), on_fail=on_fail,
+                      expected=expected_failed_checks, callback=callback, warning=StrategyCheckFailedWarning)
 
 
 def _norm(name: str) -> str:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from xalbench.base import Component
 
 __all__ = ["Check", "Kit", "SkipCheck", "applies_if", "check_name", "component_class", "component_id", "fresh",
-           "is_applicable", "as_pytest_check"]
+           "run_checks", "is_applicable", "as_pytest_check"]
 
 Check = Callable[[Any], None]
 
@@ -174,24 +174,33 @@ class Kit:
         if on_fail not in ("raise", "warn", None):
             raise ValueError(f"on_fail must be 'raise', 'warn' or None, got {on_fail!r}")
         obj = self.resolve(component)
-        expected = dict(expected_failed_checks or {})
-        rows = []
-        for _, check in self.generator(obj):
-            name = check_name(check)
-            row: dict[str, Any] = {self.kind: component_id(obj), "check_name": name, "status": "passed",
-                                   "exception": None, "expected_to_fail_reason": expected.get(name)}
-            try:
-                check(obj)
-            except SkipCheck as exc:
-                row.update(status="skipped", exception=exc)
-            except Exception as exc:  # noqa: BLE001 - every failure is reported
-                row.update(status="xfail" if name in expected else "failed", exception=exc)
-            rows.append(row)
-            if callback is not None:
-                callback(**row)
-            if row["status"] == "failed":
-                if on_fail == "raise":
-                    raise row["exception"]
-                if on_fail == "warn":
-                    warnings.warn(f"{row[self.kind]}: {name} failed: {row['exception']!r}", self.warning, stacklevel=2)
-        return rows
+        return run_checks(self.kind, obj, self.generator(obj), on_fail=on_fail, expected=expected_failed_checks,
+                          callback=callback, warning=self.warning)
+
+
+def run_checks(kind: str, obj: Any, checks: Iterable[tuple[Any, Callable[[Any], None]]], *,
+               on_fail: Literal["raise", "warn"] | None, expected: Mapping[str, str] | None,
+               callback: Callable[..., None] | None, warning: type[Warning]) -> list[dict[str, Any]]:
+    """Run ``checks`` on ``obj``; one row ``{<kind>, check_name, status, exception,
+    expected_to_fail_reason}`` each (``passed``, ``failed``, ``skipped`` or ``xfail``)."""
+    expected = dict(expected or {})
+    rows = []
+    for _, check in checks:
+        name = check_name(check)
+        row: dict[str, Any] = {kind: component_id(obj), "check_name": name, "status": "passed",
+                               "exception": None, "expected_to_fail_reason": expected.get(name)}
+        try:
+            check(obj)
+        except SkipCheck as exc:
+            row.update(status="skipped", exception=exc)
+        except Exception as exc:  # noqa: BLE001 - every failure is reported
+            row.update(status="xfail" if name in expected else "failed", exception=exc)
+        rows.append(row)
+        if callback is not None:
+            callback(**row)
+        if row["status"] == "failed":
+            if on_fail == "raise":
+                raise row["exception"]
+            if on_fail == "warn":
+                warnings.warn(f"{row[kind]}: {name} failed: {row['exception']!r}", warning, stacklevel=3)
+    return rows
