@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from xalbench.options import Options
+from xalbench.selection import stable_topk, topk_by_score
 
 __all__ = [
     "Component",
@@ -47,6 +48,7 @@ __all__ = [
     "StrategyContext",
     "Task",
     "stable_topk",
+    "strategy_skip_reason",
 ]
 
 Task = Literal["multi-class", "multi-label"]
@@ -433,18 +435,31 @@ class Strategy(Component, abc.ABC):
         return None
 
     def query(self, ctx: StrategyContext, k: int) -> Sequence[int] | np.ndarray:
-        """``min(k, |unlabelled|)`` pool indices; default: the top ``k`` of :meth:`scores`."""
-        from xalbench.strategies.common import topk_by_score
-
+        """``min(k, |unlabelled|)`` pool indices; default: the top ``k`` of :meth:`scores`
+        (:func:`~xalbench.selection.topk_by_score`: NaN refused, ties to the lower pool index)."""
         scores = self.scores(ctx)
         if scores is None:
             raise NotImplementedError(f"strategy {self.name!r} implements neither scores() nor query()")
-        self.last_scores = scores  # read by the harness to log the round's top-k scores
         return topk_by_score(scores, ctx, k, who=f"strategy {self.name!r}")
 
+    @classmethod
+    def selects_by_scores(cls) -> bool:
+        """Whether the default :meth:`query` applies (the class ranks by :meth:`scores` only): then the
+        harness calls :meth:`scores` itself, takes the top ``k`` and logs the chosen scores."""
+        return cls.query is Strategy.query
 
-def stable_topk(scores: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the ``k`` largest scores, ties broken by lower position (deterministic)."""
-    scores = np.asarray(scores, dtype=np.float64)
-    order = np.lexsort((np.arange(scores.shape[0]), -scores))
-    return order[:k]
+
+def strategy_skip_reason(strategy_cls: Any, *, task: str, spatial_dims: int, pool_masks_visible: bool) -> str | None:
+    """``None`` if the strategy can run in this setting, else why the harness skips it (from its
+    declarations ``supports_multilabel``, ``supports_3d`` and ``requires_pool_masks``)."""
+    name = getattr(strategy_cls, "name", getattr(strategy_cls, "__name__", "strategy"))
+    if task == "multi-label" and not getattr(strategy_cls, "supports_multilabel", False):
+        return f"strategy {name!r} does not support multi-label datasets (supports_multilabel = False)"
+    if spatial_dims == 3 and not getattr(strategy_cls, "supports_3d", True):
+        return f"strategy {name!r} does not support 3D volumes (supports_3d = False)"
+    if getattr(strategy_cls, "requires_pool_masks", False) and not pool_masks_visible:
+        return (
+            f"strategy {name!r} needs pool ROI masks, which this suite's track hides "
+            "(run it on a track with pool_masks = 'visible' or 'as-needed')"
+        )
+    return None

@@ -29,8 +29,10 @@ if TYPE_CHECKING:
     from xalbench.lifecycle import CellInfo, RunInfo
 
 hookspec = pluggy.HookspecMarker("xalbench")
+#: the marker plugins put on their hook implementations (re-exported as ``xalbench.hookimpl``)
+hookimpl = pluggy.HookimplMarker("xalbench")
 
-__all__ = ["Register", "hookspec"]
+__all__ = ["Register", "hookimpl", "hookspec"]
 
 
 class Register(Protocol):

@@ -147,8 +147,8 @@ def test_class_balanced_initial_set() -> None:
 
 def test_context_pool_annotation_flags_follow_the_track() -> None:
     from xalbench.errors import InformationAccessError
-    from xalbench.harness.context import StrategyContext
     from xalbench.models.small_cnn import SmallCNN
+    from xalbench.sandbox.context import StrategyContext
 
     net = SmallCNN({"width": 4, "n_blocks": 2}).build(1, 2, spatial_dims=3)
     flags = torch.zeros(6, 4, dtype=torch.bool)

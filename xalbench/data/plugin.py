@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from xalbench import hookimpl
 from xalbench.data.decoy_digits import DecoyDigits
 from xalbench.data.medmnist import MedMNIST
 from xalbench.data.real import NAMED_REAL, ManifestDataset
 from xalbench.data.synth_3d import SynthLesion3D
 from xalbench.data.synth_cxr import SynthCXRMultilabel
 from xalbench.data.synth_lesion import SynthLesion2D
-from xalbench.hookspecs import Register
+from xalbench.hookspecs import Register, hookimpl
 
 
 @hookimpl

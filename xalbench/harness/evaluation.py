@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from xalbench.base import ExplainableNet, Explainer, Split, Task
-from xalbench.harness.mapped_pool import iter_batches
+from xalbench.data.mapped_pool import iter_batches
 from xalbench.metrics.base import Metric
 from xalbench.registry import Registry
 from xalbench.utils.torch_modes import eval_mode
