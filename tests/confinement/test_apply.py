@@ -18,9 +18,14 @@ import socket
 import sys
 import sysconfig
 import threading
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
+import scipy.linalg
+import scipy.stats
+import sklearn.cluster
 import torch
 
 import xalbench
@@ -113,6 +118,13 @@ def _confined_child(w: dict, parent: int, secret_address: int) -> dict:
     loss = torch.nn.functional.cross_entropy(model(torch.randn(5, 1, 5, 5)), torch.tensor([0, 1, 2, 0, 1]))
     loss.backward()
     out["torch"] = "ok" if model[0].weight.grad is not None else "no grad"
+    points = np.random.default_rng(0).normal(size=(40, 3))
+    scipy.linalg.svd(points)
+    scipy.stats.ttest_rel(points[:, 0], points[:, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # loky cannot run lscpu confined: it counts logical cores
+        labels = sklearn.cluster.KMeans(3, n_init=1, random_state=0).fit_predict(points)  # reads the cgroup CPU quota
+    out["numpy/scipy/sklearn"] = "ok" if len(set(labels.tolist())) == 3 else "bad clusters"
     sys.modules.pop("colorsys", None)
     out["import"] = _outcome(lambda: importlib.import_module("colorsys"))
     out["scratch write"] = _outcome(lambda: (w["scratch"] / "tmp.bin").write_bytes(b"ok"))
@@ -168,8 +180,10 @@ def test_full_profile_blocks_every_escape_and_keeps_torch_working(world) -> None
     out, applied = got["outcomes"], got["applied"]
 
     assert out["torch"] == "ok" and out["import"] == "ok" and out["scratch write"] == "ok"
+    assert out["numpy/scipy/sklearn"] == "ok"
     assert (world["scratch"] / "tmp.bin").read_bytes() == b"ok"
-    escaped = {k: v for k, v in out.items() if v == "ok" and k not in ("torch", "import", "scratch write")}
+    work = ("torch", "import", "scratch write", "numpy/scipy/sklearn")
+    escaped = {k: v for k, v in out.items() if v == "ok" and k not in work}
     assert escaped == {}, f"escapes that worked: {sorted(escaped)}"
     for name in ("parent environ", "parent cmdline", "parent mem", "results read", "results overwrite",
                  "fake site-packages write", "real purelib write", "xalbench package write", "data root read"):
@@ -237,6 +251,20 @@ def test_a_missing_declared_path_or_extra_threads_refuse_before_applying(world, 
 
     message = in_child(threaded)
     assert "single-threaded" in message and "2 threads" in message and message.endswith("NoNewPrivs=0")
+
+
+@need_seccomp
+def test_without_landlock_the_record_says_what_is_missing(world, monkeypatch) -> None:
+    monkeypatch.setattr(landlock, "abi_version", lambda: (None, "the kernel has no Landlock"))
+
+    def child() -> tuple[dict, str]:
+        applied = apply(world["profile"])
+        return applied.as_dict(), _outcome(lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close())
+
+    applied, udp = in_child(child)
+    assert applied["level"] == "confined-partial" and applied["landlock"]["abi"] is None
+    assert applied["landlock"]["reason"] == "the kernel has no Landlock" and not applied["landlock"]["tcp"]
+    assert applied["seccomp"]["on"] and udp == "EPERM" and applied["network"]["mode"] in ("namespace", "seccomp")
 
 
 def test_relative_paths_are_refused() -> None:

@@ -174,7 +174,7 @@ def apply(profile: Profile, *, required: bool = False) -> Applied:
         if filt is not None:
             seccomp.install(filt[0])
             done.append("seccomp")
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise ConfinementError(f"confinement failed after {', '.join(done) or 'nothing'} took effect ({exc}); "
                                "this process is partly confined: exit it") from exc
     finally:

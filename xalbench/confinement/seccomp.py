@@ -131,31 +131,34 @@ class Filter:
             for name in spec.denied:
                 self._rule(name, _errno_action(errno.EPERM))
             for name in _ENOSYS:
-                self._rule(name, _errno_action(errno.ENOSYS))
+                if self._rule(name, _errno_action(errno.ENOSYS), record=False):
+                    self.denied.append(f"{name} (ENOSYS)")
             if spec.deny_clone_namespaces:
                 arg = 1 if platform.machine() == "s390x" else 0  # clone's flags argument
-                for flag in CLONE_NEW_FLAGS:  # several rules on one call are OR-ed
-                    self._rule("clone", _errno_action(errno.EPERM), _ArgCmp(arg, _CMP_MASKED_EQ, flag, flag),
-                               record=False)
-                self.denied.append("clone(CLONE_NEW*)")
-            if spec.deny_foreign_prlimit:
-                self._rule("prlimit64", _errno_action(errno.EPERM), _ArgCmp(0, _CMP_NE, 0, 0), record=False)
+                added = [self._rule("clone", _errno_action(errno.EPERM), _ArgCmp(arg, _CMP_MASKED_EQ, flag, flag),
+                                    record=False) for flag in CLONE_NEW_FLAGS]  # rules on one call are OR-ed
+                if all(added):
+                    self.denied.append("clone(CLONE_NEW*)")
+            if spec.deny_foreign_prlimit and self._rule("prlimit64", _errno_action(errno.EPERM),
+                                                        _ArgCmp(0, _CMP_NE, 0, 0), record=False):
                 self.denied.append("prlimit64(pid != 0)")
         except BaseException:
             self.close()
             raise
 
-    def _rule(self, name: str, action: int, cmp: _ArgCmp | None = None, *, record: bool = True) -> None:
+    def _rule(self, name: str, action: int, cmp: _ArgCmp | None = None, *, record: bool = True) -> bool:
+        """Add one rule; False if ``name`` is not a system call of this architecture."""
         nr = self._lib.seccomp_syscall_resolve_name(name.encode())
         if nr < 0:  # not a system call of this architecture (or a libseccomp pseudo-call)
             self.skipped.append(name)
-            return
+            return False
         args = (ctypes.byref(cmp), 1) if cmp is not None else (None, 0)
         rc = self._lib.seccomp_rule_add_array(self._ctx, action, nr, args[1], args[0])
         if rc < 0:
             raise OSError(-rc, f"seccomp_rule_add({name}): {os.strerror(-rc)}")
         if record:
             self.denied.append(name)
+        return True
 
     def export(self) -> bytes:
         """The filter as a BPF program (``struct sock_filter`` array), for :func:`install`. Closes it."""
