@@ -27,6 +27,7 @@ import shlex
 import subprocess
 import sys
 import tomllib
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -219,7 +220,8 @@ def run_python(block: Block, namespace: dict[str, Any], modules: Path) -> None:
         else:
             importlib.import_module(name)
         return
-    code = compile("\n" * block.line + block.code, str(block.path), "exec")  # tracebacks show the page's lines
+    # padded so that tracebacks show the page's own lines; no __future__ flags inherited from this module
+    code = compile("\n" * block.line + block.code, str(block.path), "exec", dont_inherit=True)
     exec(code, namespace)  # noqa: S102 - executing the documentation is the point of this test
 
 
@@ -234,8 +236,21 @@ def run_parsed(block: Block, cwd: Path) -> None:
 
 
 def run_page(page: Path, cwd: Path, modules: Path) -> int:
-    """Run every runnable block of ``page`` in order; returns how many ran."""
-    namespace: dict[str, Any] = {"__name__": "__docs__"}
+    """Run every runnable block of ``page`` in order; returns how many ran. The page's namespace is a
+    module of its own (``__docs__``, in ``sys.modules`` while the page runs), as a script's ``__main__`` is."""
+    module = types.ModuleType("__docs__")
+    previous = sys.modules.get(module.__name__)
+    sys.modules[module.__name__] = module
+    try:
+        return _run_blocks(page, cwd, modules, module.__dict__)
+    finally:
+        if previous is None:
+            sys.modules.pop(module.__name__, None)
+        else:
+            sys.modules[module.__name__] = previous
+
+
+def _run_blocks(page: Path, cwd: Path, modules: Path, namespace: dict[str, Any]) -> int:
     ran = 0
     for block in blocks(page):
         if block.not_run is not None:
