@@ -6,7 +6,7 @@ xalbench's docstrings are written for any reader of the source (``:class:`Split`
 * ``:role:`target``` / ``:role:`~target``` / ``:role:`text <target>``` (class, meth, func, mod, data, attr,
   exc, obj) → a link to ``target`` resolved from the docstring's own scope, shown as code (``~`` keeps
   the last name, as in Sphinx). A target the site does not document is shown as code, without a link
-  (mkdocs-autorefs' *optional* references), so private helpers named in a docstring are not errors;
+  (mkdocs-autorefs' *optional* references), so private functions named in a docstring are not errors;
 * a paragraph ending in ``::`` → ``:`` (the indented literal block after it is Markdown code already).
 """
 
