@@ -55,7 +55,14 @@ Task = Literal["multi-class", "multi-label"]
 
 
 class Component:
-    """Shared shape of every registered component class."""
+    """Shared shape of every registered component class.
+
+    Class attributes: ``kind`` (set by each contract: ``"strategy"``, ``"loss"``, …), ``name`` (a
+    slug, the registry key suites use), ``summary`` (one line), ``paper`` (the reference, or ``""``),
+    ``Options`` (a frozen :class:`~xalbench.options.Options` dataclass with typed, defaulted fields)
+    and ``identity_exempt`` (options that cannot change a result). An instance holds its parsed
+    options in ``self.options``.
+    """
 
     kind: ClassVar[str] = "component"
     name: ClassVar[str] = ""
@@ -70,6 +77,7 @@ class Component:
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any] | None = None) -> Component:
+        """An instance with ``options`` validated by :meth:`Options.parse` (unknown keys are an error)."""
         return cls(options)
 
     def __repr__(self) -> str:
@@ -102,6 +110,7 @@ class Split:
         return int(self.images.shape[0])
 
     def subset(self, index: np.ndarray | Sequence[int] | Tensor) -> Split:
+        """The rows ``index`` of every tensor (and of ``groups``), in that order."""
         idx = torch.as_tensor(np.asarray(index, dtype=np.int64))
 
         def take(t: Tensor | None) -> Tensor | None:
@@ -161,6 +170,7 @@ class DatasetBundle:
     test: Split
 
     def split_hash(self) -> str:
+        """SHA-256 over the three splits' fingerprints: part of every cell's identity."""
         h = hashlib.sha256()
         for split in (self.train, self.val, self.test):
             h.update(split.fingerprint().encode())
@@ -201,13 +211,15 @@ class ExplainableNet(nn.Module):
         self.classifier: nn.Linear
 
     @abc.abstractmethod
-    def features(self, x: Tensor) -> Tensor: ...
+    def features(self, x: Tensor) -> Tensor:
+        """The explanation layer's activations ``B×C'×(d×)h×w`` for images ``x``."""
 
     def embed(self, a: Tensor) -> Tensor:
         """Global average pool of the explanation-layer activations → ``B×C'``."""
         return a.flatten(2).mean(-1)
 
     def head(self, a: Tensor) -> Tensor:
+        """Logits ``B×K`` from explanation-layer activations: ``classifier(dropout(embed(a)))``."""
         return self.classifier(self.dropout(self.embed(a)))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -221,7 +233,10 @@ class Model(Component, abc.ABC):
     supports_3d: ClassVar[bool] = False
 
     @abc.abstractmethod
-    def build(self, in_channels: int, num_classes: int, spatial_dims: int = 2) -> ExplainableNet: ...
+    def build(self, in_channels: int, num_classes: int, spatial_dims: int = 2) -> ExplainableNet:
+        """A freshly initialised network for images with ``in_channels`` channels, ``num_classes``
+        outputs and ``spatial_dims`` (2 or 3) spatial dimensions. The harness calls it under the cell's
+        seed, so initialise with torch's global generator."""
 
 
 # --------------------------------------------------------------------------- explainers
@@ -330,7 +345,10 @@ class Loss(Component, abc.ABC):
         """Hook for stateful losses (auxiliary models, imputed masks); default: nothing."""
 
     @abc.abstractmethod
-    def __call__(self, model: ExplainableNet, batch: Batch) -> LossOutput: ...
+    def __call__(self, model: ExplainableNet, batch: Batch) -> LossOutput:
+        """The batch's loss: ``total`` to minimise (the harness calls ``backward``) and logged ``terms``.
+        A batch without usable masks (``roi`` absent or every ``has_roi`` False) must give exactly
+        the ``ce`` loss, value and gradients."""
 
 
 # --------------------------------------------------------------------------- strategies

@@ -97,10 +97,12 @@ class Metric(Component, abc.ABC):
 
     @classmethod
     def summary_key(cls) -> str:
+        """The key of ``aulc_<key>`` / ``final_<key>`` in cell summaries: ``key``, else ``name``."""
         return cls.key or cls.name
 
     @classmethod
     def column(cls) -> str:
+        """The column header: ``display``, else the summary key."""
         return cls.display or cls.summary_key()
 
     @classmethod

@@ -49,6 +49,7 @@ class Report:
     findings: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def dataset_rows(self, dataset: str) -> list[dict[str, str]]:
+        """The displayed rows of one dataset's table."""
         return [r for r in self.rows if r["dataset"] == dataset]
 
 
