@@ -177,3 +177,27 @@ def test_bf_threshold_matches_res_reference():
     y = torch.tensor([-1.0, -1.0, 1.0, 1.0])
     a = bf_threshold(x, y).item()
     assert 0.2 < a <= 0.8  # separates the two groups
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_float64_model_trains_with_every_loss(registry, data, name):
+    """A float64 model gets a float64 loss equal to the float32 one (SSIM/blur windows follow the maps' dtype)."""
+    x, y, roi = data
+    torch.manual_seed(0)
+    net32 = registry.create("model", "small-cnn", {"width": 4, "n_blocks": 3, "dropout": 0.0}).build(1, 2, 2)
+    net64 = registry.create("model", "small-cnn", {"width": 4, "n_blocks": 3, "dropout": 0.0}).build(1, 2, 2)
+    net64.load_state_dict(net32.state_dict())
+    net64.double()
+    ref = registry.create("loss", name)(net32, batch(x, y, roi))
+    out = registry.create("loss", name)(net64, batch(x.double(), y, roi.double()))
+    out.total.backward()
+    assert out.total.dtype == torch.float64
+    assert all(p.grad is not None and p.grad.dtype == torch.float64 for p in net64.parameters())
+    assert out.total.item() == pytest.approx(ref.total.item(), abs=1e-4)
+
+
+def test_ssim_and_blur_windows_follow_the_maps_dtype():
+    x = torch.rand(2, 9, 9, dtype=torch.float64)
+    assert ssim(x, x.float(), win_size=3).dtype == torch.float64
+    assert torch.allclose(ssim(x, x, win_size=3), torch.ones(2, dtype=torch.float64))
+    assert gaussian_blur3(x).dtype == torch.float64
