@@ -42,6 +42,7 @@ __all__ = [
     "LossOutput",
     "RoundInfo",
     "Loss",
+    "Equivalence",
     "PoolCacheView",
     "Strategy",
     "StrategyContext",
@@ -316,6 +317,17 @@ class RoundInfo:
     index: np.ndarray | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class Equivalence:
+    """A component that equals another one by construction on some datasets: training with it is
+    bit for bit training with ``name`` built with ``options`` (complete, as its ``Options.to_dict()``).
+    ``reason`` is one line for the report (why the two cannot differ there)."""
+
+    name: str
+    options: Mapping[str, Any]
+    reason: str
+
+
 class Loss(Component, abc.ABC):
     """The training objective for one batch: CE alone or CE + explanation term."""
 
@@ -326,6 +338,12 @@ class Loss(Component, abc.ABC):
 
     def on_round_start(self, info: RoundInfo) -> None:
         """Hook for stateful losses (auxiliary models, imputed masks); default: nothing."""
+
+    def equivalent_on(self, meta: DatasetMeta) -> Equivalence | None:
+        """The loss this one reduces to on datasets like ``meta`` (same batches → same gradients, bit for
+        bit, and no random numbers drawn that the other does not draw), or ``None`` (default: none). A
+        planner may then list this loss as n/a there, naming the other, or share the other's cell."""
+        return None
 
     @abc.abstractmethod
     def __call__(self, model: ExplainableNet, batch: Batch) -> LossOutput: ...
