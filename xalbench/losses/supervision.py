@@ -11,7 +11,8 @@ mask ``m``):
 * multi-class: every sample with ``has_roi[i]`` and a non-empty ``roi[i]``; ``k`` is the
   true label (``cam_target = "label"``) or the predicted class (``"pred"``);
 * multi-label: every *positive* class ``k`` of an annotated sample (true labels, or
-  predicted positives for ``"pred"``); ``m = class_roi[i, k]`` when per-finding ROIs are
+  predicted positives for ``"pred"``) whose label is known (``batch.label_mask``, when given);
+  ``m = class_roi[i, k]`` when per-finding ROIs are
   given (pairs with an empty per-class ROI are skipped), otherwise the union ``roi[i]``
   (each positive finding's map is asked to lie inside the annotated region).
 
@@ -90,6 +91,8 @@ def annotated_pairs(batch: Batch, logits: Tensor, cam_target: Literal["label", "
         cls = batch.labels.to(device).long() if cam_target == "label" else logits.detach().argmax(1)
         return Pairs(idx, cls[idx], batch.roi.to(device)[idx].float())
     positive = batch.labels.to(device) > 0.5 if cam_target == "label" else logits.detach() > 0
+    if batch.label_mask is not None:  # unknown labels (U-Ignore) get no explanation term either
+        positive = positive & (batch.label_mask.to(device) > 0.5)
     if batch.class_roi is not None:
         croi = batch.class_roi.to(device)
         if tuple(croi.shape) != (n, logits.shape[1], *spatial):
