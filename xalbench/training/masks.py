@@ -60,7 +60,7 @@ class ModelCamMasks(MaskSource):
     ``> threshold``. Where the CAM goes negative the cut is at ``(max + min) / 2``.
     ``map = "explainer"``: the explainer's map as it returns it, min-max normalised, ``> threshold``;
     for the CAM family (ReLU on by default) the cut is then at ``max / 2`` and the masks shrink
-    where the CAM goes negative (the reading of xalbench ≤ 0.1)."""
+    where the CAM goes negative (xalbench's earlier reading, kept as an option)."""
 
     name: ClassVar[str] = "model-cam"
     summary: ClassVar[str] = "Masks drawn by a trained model's CAM (raw, min-max, > 0.5), e.g. SAL's AI saliency"
