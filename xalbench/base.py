@@ -3,7 +3,9 @@
 Conventions shared by every component:
 
 * images are ``float32`` tensors in [0, 1], ``N×C×H×W`` (2D) or ``N×C×D×H×W`` (3D);
-* multi-class labels are ``int64`` ``N``; multi-label labels are ``float32`` ``N×K`` in {0, 1};
+* multi-class labels are ``int64`` ``N``; multi-label labels are ``float32`` ``N×K`` in {0, 1}, with an
+  optional ``label_mask`` ``N×K`` (1 = label known, 0 = unknown: left out of losses and metrics, e.g.
+  CheXpert's uncertain labels under U-Ignore; ``None`` = every label known);
 * ROIs are ``float32`` ``N×(D×)H×W`` in {0, 1} with a ``has_roi`` bool flag per sample;
   multi-label datasets may add per-finding ROIs ``class_roi`` ``N×K×(D×)H×W``;
   3D datasets may add ``annotated_slices`` ``N×D`` (slices whose ROI an expert drew);
@@ -43,6 +45,7 @@ __all__ = [
     "LossOutput",
     "RoundInfo",
     "Loss",
+    "Equivalence",
     "PoolCacheView",
     "Strategy",
     "StrategyContext",
@@ -96,13 +99,17 @@ class Split:
     class_roi: Tensor | None = None
     annotated_slices: Tensor | None = None
     groups: np.ndarray | None = None
+    label_mask: Tensor | None = None  #: multi-label ``N×K`` float in {0, 1}: 1 = known; ``None`` = all known
 
     def __post_init__(self) -> None:
         n = self.images.shape[0]
-        for name in ("labels", "roi", "has_roi", "class_roi", "annotated_slices"):
+        for name in ("labels", "roi", "has_roi", "class_roi", "annotated_slices", "label_mask"):
             value = getattr(self, name)
             if value is not None and value.shape[0] != n:
                 raise ValueError(f"Split.{name} has {value.shape[0]} rows, images have {n}")
+        if self.label_mask is not None and tuple(self.label_mask.shape) != tuple(self.labels.shape):
+            raise ValueError(f"Split.label_mask has shape {tuple(self.label_mask.shape)}, labels have "
+                             f"{tuple(self.labels.shape)} (one flag per label)")
         if self.roi is not None and self.has_roi is None:
             object.__setattr__(self, "has_roi", self.roi.flatten(1).amax(1) > 0)
 
@@ -124,12 +131,14 @@ class Split:
             class_roi=take(self.class_roi),
             annotated_slices=take(self.annotated_slices),
             groups=None if self.groups is None else self.groups[np.asarray(index, dtype=np.int64)],
+            label_mask=take(self.label_mask),
         )
 
     def fingerprint(self) -> str:
-        """SHA-256 over images, labels and ROIs (stable across runs on any machine)."""
+        """SHA-256 over images, labels, ROIs and the label mask when there is one (stable across runs
+        on any machine; a split without a label mask hashes as before masks existed)."""
         h = hashlib.sha256()
-        for t in (self.images, self.labels, self.roi):
+        for t in (self.images, self.labels, self.roi, self.label_mask):
             if t is not None:
                 arr = t.detach().cpu().contiguous().numpy()
                 h.update(str(arr.shape).encode())
@@ -301,6 +310,7 @@ class Batch:
     class_roi: Tensor | None = None
     annotated_slices: Tensor | None = None
     index: Tensor | None = None
+    label_mask: Tensor | None = None  #: multi-label ``N×K``: 1 = label known (in the loss), 0 = left out
 
 
 @dataclasses.dataclass
@@ -333,6 +343,17 @@ class RoundInfo:
     index: np.ndarray | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class Equivalence:
+    """A component that equals another one by construction on some datasets: training with it is
+    bit for bit training with ``name`` built with ``options`` (complete, as its ``Options.to_dict()``).
+    ``reason`` is one line for the report (why the two cannot differ there)."""
+
+    name: str
+    options: Mapping[str, Any]
+    reason: str
+
+
 class Loss(Component, abc.ABC):
     """The training objective for one batch: CE alone or CE + explanation term."""
 
@@ -343,6 +364,12 @@ class Loss(Component, abc.ABC):
 
     def on_round_start(self, info: RoundInfo) -> None:
         """Hook for stateful losses (auxiliary models, imputed masks); default: nothing."""
+
+    def equivalent_on(self, meta: DatasetMeta) -> Equivalence | None:
+        """The loss this one reduces to on datasets like ``meta`` (same batches → same gradients, bit for
+        bit, and no random numbers drawn that the other does not draw), or ``None`` (default: none). A
+        planner may then list this loss as n/a there, naming the other, or share the other's cell."""
+        return None
 
     @abc.abstractmethod
     def __call__(self, model: ExplainableNet, batch: Batch) -> LossOutput:

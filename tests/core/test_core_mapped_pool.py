@@ -13,9 +13,9 @@ import torch
 
 from tests.sandbox.mapped_helpers import write_cache
 from xalbench.base import Split
+from xalbench.data import mapped_pool
 from xalbench.data.mapped import MappedArray, MappedSplit
 from xalbench.errors import StrategyContractError
-from xalbench.data import mapped_pool
 from xalbench.harness import evaluation
 from xalbench.losses.ce import CrossEntropyLoss
 from xalbench.models.small_cnn import SmallCNN

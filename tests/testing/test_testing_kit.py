@@ -9,8 +9,8 @@ from importlib.metadata import entry_points
 from typing import ClassVar
 
 import numpy as np
-import torch
 import pytest
+import torch
 
 from xalbench import Options, Strategy
 from xalbench.errors import UnknownComponentError
@@ -19,7 +19,6 @@ from xalbench.testing import (
     ALL_CHECKS,
     StrategyCheckFailedWarning,
     check_strategy,
-    make_context,
     make_round,
     parametrize_with_checks,
     run_check_plugin,

@@ -64,6 +64,10 @@ class TestEvaluation:
     def labels(self) -> np.ndarray:
         return self.split.labels.numpy()
 
+    @property
+    def label_mask(self) -> np.ndarray | None:
+        return None if self.split.label_mask is None else self.split.label_mask.numpy()
+
     def explain(self, images: torch.Tensor, targets: torch.Tensor | None, *, all_classes: bool = False) -> torch.Tensor:
         """The suite's explainer on ``images`` (batched, eval mode, detached, on the CPU)."""
         if self.explainer is None:

@@ -3,7 +3,9 @@
 Seeds (see :mod:`xalbench.seeding`): the **pair** seed over (suite, dataset, seed)
 fixes the initial labelled set, the initial weights and the training shuffles, so every
 method of a (dataset, seed) pair starts from the same point (paired comparisons); the
-**cell** seed adds the method and drives the strategy's RNG.
+**strategy** seed adds the strategy (with its options) and drives the strategy's RNG — not the
+loss, trainer or mask source, so ``random`` draws the same samples whichever training it is paired
+with; the **cell** seed adds the whole method (``TrainJob.cell_seed``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class CellRun:
         self.protocol = resolve_protocol(registry, suite)
         self.pair = seeding.name_seed(suite.name, spec.dataset.display, spec.seed)
         self.cell = seeding.name_seed(suite.name, spec.dataset.display, spec.method.display, spec.seed)
+        self.strategy_seed = seeding.strategy_seed(suite.name, spec.dataset.display, spec.method.strategy.identity(),
+                                                   spec.seed)
         self.n_init, self.k = self.protocol.counts(len(bundle.train))
         init_rng = np.random.default_rng(seeding.derive(self.pair, "initial"))
         self.initial = initial_set(bundle.train, self.n_init, self.protocol.initial_sampling, init_rng, meta.task)
@@ -140,7 +144,8 @@ class CellRun:
 
     def query_seeds(self, r: int) -> tuple[int, int]:
         """(numpy RNG seed, torch seed) of the strategy in round ``r``."""
-        return seeding.derive(self.cell, "strategy", r), seeding.derive(self.cell, "strategy-torch", r) % (2**63)
+        s = self.strategy_seed
+        return seeding.derive(s, "strategy", r), seeding.derive(s, "strategy-torch", r) % (2**63)
 
     def request(self, r: int, labelled: np.ndarray, k: int) -> RoundRequest:
         """What the strategy's sandbox receives after round ``r``'s training: the main model's weights,

@@ -49,6 +49,7 @@ def make_batch(split: Split, idx: np.ndarray, mask_revealed: np.ndarray, task: T
         class_roi=class_roi,
         annotated_slices=annotated,
         index=t_idx.to(device),
+        label_mask=None if split.label_mask is None else split.label_mask[t_idx].to(device),
     )
 
 
