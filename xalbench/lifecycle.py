@@ -26,7 +26,7 @@ class CellInfo:
 
     @classmethod
     def of(cls, spec: Any, resumed_rounds: int = 0) -> CellInfo:
-        return cls(key=spec.key, suite=spec.suite.name, dataset=spec.dataset.display, method=spec.method.display,
+        return cls(key=spec.key, suite=spec.config.suite, dataset=spec.dataset.display, method=spec.method.display,
                    strategy=spec.method.strategy.name, loss=spec.method.loss.name, seed=spec.seed,
                    out_dir=spec.out_dir, identity_sha256=spec.identity_sha256, identity=spec.identity,
                    resumed_rounds=resumed_rounds)

@@ -14,11 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from xalbench.base import DatasetBundle
+from xalbench.data.names import resolve_dataset_spec
 from xalbench.errors import ConfigError, DataNotFoundError
-from xalbench.harness.applicability import method_skip_reason, pool_masks_visible
 from xalbench.harness.budget import resolve_protocol
-from xalbench.harness.identity import CellSpec, SourceHashes, cell_identity
+from xalbench.harness.config import resolve_cell
+from xalbench.harness.identity import CellSpec
 from xalbench.harness.runtime import Runtime
+from xalbench.harness.sources import SourceHashes
 from xalbench.plugins import PluginSelection
 from xalbench.registry import Registry
 from xalbench.suite import ComponentSpec, MethodSpec, SuiteSource, SuiteSpec
@@ -42,16 +44,6 @@ def load_suite(registry: Registry, name_or_path: str) -> SuiteSpec:
             raise ConfigError(f"suite file {name_or_path} does not exist")
         return SuiteSource(name=Path(name_or_path).stem, path=name_or_path).load()
     return registry.get("suite", name_or_path).load()
-
-
-def resolve_dataset_spec(spec: ComponentSpec) -> ComponentSpec:
-    """``medmnist:dermamnist@64`` style references → registered name + options."""
-    if ":" not in spec.name:
-        return spec
-    from xalbench.data.names import parse_dataset_ref
-
-    name, options = parse_dataset_ref(spec.name)
-    return ComponentSpec(name, {**options, **spec.options}, spec.label or spec.name, spec.optional)
 
 
 def _split_names(values: Sequence[str] | None) -> list[str] | None:
@@ -165,11 +157,13 @@ def plan_suite(
     runtime: Runtime | None = None,
     tune: bool = True,
     tuning_workers: int = 1,
+    sources: SourceHashes | None = None,
 ) -> Plan:
     """Expand a suite into cells, checking every component name, option and budget up front.
 
     A suite with ``[tuning]`` first runs (or reads from ``<out_dir>/tuning/``) its searches on the
-    val split, in ``tuning_workers`` processes; ``tune = False`` (a dry run) never searches."""
+    val split, in ``tuning_workers`` processes; ``tune = False`` (a dry run) never searches. ``sources``
+    hashes the code each cell runs (default: the installed packages, read once by this call)."""
     runtime = runtime if runtime is not None else Runtime(registry, selection or PluginSelection())
     selection = runtime.selection
     ds_filter = _split_names(datasets)
@@ -191,7 +185,7 @@ def plan_suite(
         names = ", ".join(d.display for d in suite.datasets)
         raise ConfigError(f"suite {suite.name!r} has no dataset matching {ds_filter}; its datasets: {names}")
     _check_data_root(data_root, chosen)
-    sources = SourceHashes()
+    sources = sources if sources is not None else SourceHashes()
     cells: list[CellSpec] = []
     skipped: list[tuple[str, str]] = []
     suite = dataclasses.replace(suite, methods=tuple(methods), grids=())
@@ -213,22 +207,15 @@ def plan_suite(
                               f"{spec.name}`") from exc
         _check_budget(suite, len(bundle.train), spec.display)
         loaded.append((spec, bundle))
-    protocol_dict = dataclasses.asdict(protocol)
     # [tuning]: searches on the val split (cached under <out>/tuning/) decide each dataset's tuned variants
-    variants = tuned_methods(runtime, suite, loaded, methods, out_dir=out_dir, protocol=protocol_dict,
+    variants = tuned_methods(runtime, suite, loaded, methods, out_dir=out_dir, protocol=protocol,
                              threads=threads, device=device, data_root=data_root, run=tune, workers=tuning_workers)
     for spec, bundle in loaded:
         for variant in variants[spec.display]:
-            m = variant.method
-            visible = pool_masks_visible(registry, suite, m, bundle.meta)
-            reason = method_skip_reason(registry, suite, m, bundle.meta)
             for seed in suite.seeds:
-                identity = cell_identity(registry, suite, spec, m, seed, protocol=protocol_dict, threads=threads,
-                                         device=device, pool_masks_visible=visible, sources=sources)
-                if variant.tuning is not None:
-                    identity["tuning"] = variant.tuning
-                cells.append(CellSpec(suite, spec, m, seed, out_dir, device, threads, data_root, identity,
-                                      selection, isolation, visible, reason))
+                config = resolve_cell(registry, suite, spec, variant.method, seed, meta=bundle.meta, threads=threads,
+                                      device=device, protocol=protocol, sources=sources, tuning=variant.tuning)
+                cells.append(CellSpec(config, out_dir, data_root, selection, isolation))
     return Plan(suite, cells, skipped, runtime)
 
 

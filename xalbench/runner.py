@@ -68,8 +68,7 @@ def run_plan(plan: Plan, *, workers: int = 1, quiet: bool = False, executor: Any
     todo: list[CellSpec] = [c for c in plan.cells if statuses[c.key].status != "finished"]
     results: dict[str, dict[str, Any]] = {c.key: statuses[c.key].result for c in plan.cells  # type: ignore[misc]
                                           if statuses[c.key].status == "finished"}
-    rounds_each = {c.key: int(runtime.registry.get("protocol", c.suite.protocol_base).with_overrides(
-        c.suite.protocol_overrides, where=c.suite.name).rounds) + 1 for c in todo}
+    rounds_each = {c.key: c.config.protocol.rounds + 1 for c in todo}
     with Progress(todo, rounds_each, quiet=quiet) as progress:
         for result in executor.run(todo, workers=workers, runtime=runtime):
             results[result["cell"]["key"]] = result

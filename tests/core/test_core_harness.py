@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import subprocess
@@ -184,5 +183,5 @@ def test_strategy_seed_depends_on_the_strategy_not_the_training(tmp_path) -> Non
     assert runs["ce"].query_seeds(0) == runs["dice"].query_seeds(0) != runs["ce"].query_seeds(1)
     assert runs["ce"].cell != runs["dice"].cell  # the cell seed still names the whole method
     other = MethodSpec(ComponentSpec("random", {"option": 1}), ComponentSpec("ce"))  # seeds only: never built
-    spec = dataclasses.replace(cells["ce"], method=other)
+    spec = cells["ce"].evolve(method=other)
     assert CellRun(spec, runs["ce"].bundle, registry).strategy_seed != runs["ce"].strategy_seed

@@ -53,7 +53,7 @@ def comparable(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def retarget(cells: list[Any], out_dir: Path) -> list[Any]:
-    return [dataclasses.replace(c, out_dir=str(out_dir)) for c in cells]
+    return [c.evolve(out_dir=str(out_dir)) for c in cells]
 
 
 @pytest.fixture(scope="session")

@@ -130,11 +130,10 @@ def test_cuda_settings_name_the_physical_gpu_and_determinism() -> None:
 
 
 def test_local_executor_refuses_cuda_cells_without_a_gpu(planned, monkeypatch) -> None:
-    import dataclasses
 
     from xalbench.execution.local import LocalExecutor
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
-    cells = [dataclasses.replace(c, device="cuda") for c in planned.cells]
+    cells = [c.evolve(device="cuda") for c in planned.cells]
     with pytest.raises(ConfigError, match="no GPU is visible"):
         list(LocalExecutor().run(cells, workers=2, runtime=None))

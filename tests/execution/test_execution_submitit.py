@@ -50,9 +50,8 @@ def test_sbatch_script_is_one_array_with_the_options(planned, tmp_path) -> None:
 
 
 def test_gpus_default_to_one_per_task_with_cuda_cells(planned, tmp_path) -> None:
-    import dataclasses
 
-    cells = [dataclasses.replace(c, device="cuda") for c in retarget(planned.cells, tmp_path)]
+    cells = [c.evolve(device="cuda") for c in retarget(planned.cells, tmp_path)]
     assert SubmititExecutor().parameters(cells)["gpus_per_node"] == 1
     assert SubmititExecutor().parameters(planned.cells)["gpus_per_node"] == 0
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from xalbench.errors import ConfigError
 
-__all__ = ["parse_dataset_ref", "format_dataset_ref"]
+__all__ = ["format_dataset_ref", "parse_dataset_ref", "resolve_dataset_spec"]
 
 _PARAMETRISED = ("medmnist", "manifest")
 
@@ -49,3 +49,14 @@ def format_dataset_ref(name: str, options: dict[str, Any]) -> str:
     if name == "manifest" and "path" in options:
         return f"manifest:{options['path']}"
     return name
+
+
+def resolve_dataset_spec(spec: Any) -> Any:
+    """A suite's dataset entry with a ``medmnist:dermamnist@64`` style reference → registered name +
+    options (explicit options win); plain names pass through."""
+    if ":" not in spec.name:
+        return spec
+    from xalbench.suite import ComponentSpec
+
+    name, options = parse_dataset_ref(spec.name)
+    return ComponentSpec(name, {**options, **spec.options}, spec.label or spec.name, spec.optional)

@@ -88,7 +88,8 @@ def wants_gpu_queues(cells: Iterable[Any]) -> bool:
 
 def on_device(spec: T, device: str) -> T:
     """``spec`` with ``device`` (its identity holds the device kind only, so it is unchanged)."""
-    return dataclasses.replace(spec, device=device)  # type: ignore[type-var]
+    evolve = getattr(spec, "evolve", None)  # a CellSpec keeps its device in its config
+    return evolve(device=device) if evolve is not None else dataclasses.replace(spec, device=device)  # type: ignore[type-var]
 
 
 class GpuQueues:

@@ -120,7 +120,7 @@ class SubmititExecutor(Executor):
         o = self.options
         gpus = o.gpus_per_node if o.gpus_per_node >= 0 else int(any(c.device.startswith("cuda") for c in cells))
         params: dict[str, Any] = {
-            "name": f"xalbench-{cells[0].suite.name}" if cells else "xalbench",
+            "name": f"xalbench-{cells[0].config.suite}" if cells else "xalbench",
             "timeout_min": o.time,
             "cpus_per_task": o.cpus_per_task or max(c.threads for c in cells),
             "gpus_per_node": gpus,

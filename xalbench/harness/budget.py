@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from xalbench.registry import Registry
     from xalbench.suite import SuiteSpec
 
-__all__ = ["Protocol", "BUILTIN_PROTOCOLS", "initial_set", "resolve_count", "resolve_protocol"]
+__all__ = ["Protocol", "BUILTIN_PROTOCOLS", "initial_labelled", "initial_set", "resolve_count", "resolve_protocol"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +109,18 @@ def initial_set(pool: Split, n: int, how: str, rng: np.random.Generator, task: s
             chosen.extend(rng.choice(rest, size=min(extra, rest.size), replace=False).tolist())
         return np.asarray(chosen, dtype=np.int64)
     return rng.choice(n_pool, size=min(n, n_pool), replace=False).astype(np.int64)
+
+
+def initial_labelled(config: Any, pool: Split, task: str) -> np.ndarray:
+    """The initial labelled set of a resolved cell (:class:`~xalbench.harness.config.CellConfig`): drawn
+    from the **pair** seed over (suite, dataset, seed), so every method of a dataset and seed starts
+    from the same set — the harness and the leaderboard both draw it here."""
+    import xalbench.seeding as seeding
+
+    n_init, _ = config.protocol.counts(len(pool))
+    pair = seeding.name_seed(config.suite, config.dataset.display, config.seed)
+    rng = np.random.default_rng(seeding.derive(pair, "initial"))
+    return initial_set(pool, n_init, config.protocol.initial_sampling, rng, task)
 
 
 @hookimpl

@@ -19,7 +19,6 @@ import torch
 
 import xalbench.seeding as seeding
 from xalbench.errors import StrategyContractError, XalbenchError
-from xalbench.harness.applicability import method_skip_reason
 from xalbench.harness.cellfiles import CellFiles, cell_status, read_checkpoint
 from xalbench.harness.identity import CellSpec
 from xalbench.harness.locks import CellLock
@@ -35,51 +34,49 @@ __all__ = ["run_cell"]
 
 
 def _provenance(spec: CellSpec, run: CellRun, isolation: str) -> dict[str, Any]:
-    registry, suite = run.registry, spec.suite
+    registry, config = run.registry, spec.config
 
     def origin(kind: str, name: str) -> dict[str, str]:
         rec = registry.record(kind, name)
         return {"name": name, "distribution": rec.distribution, "version": rec.version}
 
-    m = spec.method
+    m = config.method
     return {
         "components": {kind: origin(kind, name) for kind, name in (
             ("strategy", m.strategy.name), ("loss", m.loss.name), ("trainer", m.trainer.name),
-            ("mask_source", m.mask_source.name), ("model", suite.model.name), ("dataset", spec.dataset.name))},
+            ("mask_source", m.mask_source.name), ("model", config.model.name), ("dataset", config.dataset.name))},
         "split_hash": run.bundle.split_hash(),
-        "suite_hash": suite.config_hash(),
-        "suite_source": suite.source,
-        "protocol": dataclasses.asdict(run.protocol),
+        "suite_hash": config.suite_hash,
+        "suite_source": config.suite_source,
+        "protocol": dataclasses.asdict(config.protocol),
         "synthetic": run.bundle.meta.synthetic,
         "isolation": isolation,
         "plugins": spec.selection.as_dict(),
-        "environment": environment(spec.threads, spec.device),
+        "environment": environment(config.threads, config.device),
     }
 
 
 def _run(spec: CellSpec, runtime: Runtime, info: CellInfo) -> dict[str, Any]:
+    if spec.skip_reason:  # resolved when planned
+        return result_dict(spec, "skipped", reason=spec.skip_reason, rounds=[], summary={})
     seeding.configure_determinism(spec.threads, torch.device(spec.device))
     registry = runtime.registry
-    if spec.skip_reason:  # decided when planned
-        return result_dict(spec, "skipped", reason=spec.skip_reason, rounds=[], summary={})
     bundle = runtime.dataset(spec.dataset, spec.data_root)
-    reason = method_skip_reason(registry, spec.suite, spec.method, bundle.meta)
-    if reason:
-        return result_dict(spec, "skipped", reason=reason, rounds=[], summary={})
     from xalbench.sandbox import digest
 
     before = digest(bundle.train.images, bundle.val.images, bundle.val.labels)
-    run = CellRun(spec, bundle, registry)
+    store = CellFiles(spec)
+    run = CellRun(spec, bundle, registry, round0=store)
     with run.querier(spec.isolation) as querier:  # the sandbox boots while round 0 trains
         provenance = _provenance(spec, run, spec.isolation)
-        out = run_rounds(run, querier, CellFiles(spec),
+        out = run_rounds(run, querier, store,
                          on_round=lambda record: registry.notify("round_finished", cell=info, round=record))
     if digest(bundle.train.images, bundle.val.images, bundle.val.labels) != before:
         raise StrategyContractError("pool-mutated", "the pool or val data changed during the cell (SHA-256 before "
                                     "and after differ); a component wrote into shared data")
     summary = out["summary"]
-    if spec.suite.full_data_reference:
-        summary.update(budget_to_95(out["rounds"], full_data_reference(run), len(bundle.train)))
+    if spec.config.full_data_reference:
+        summary.update(budget_to_95(out["rounds"], full_data_reference(run, store), len(bundle.train)))
     return result_dict(spec, "ok", rounds=out["rounds"], summary=summary, provenance=provenance,
                        initial_labelled=out["initial_labelled"])
 

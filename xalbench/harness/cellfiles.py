@@ -8,6 +8,7 @@ may have finished it meanwhile).
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -86,12 +87,49 @@ def cell_status(spec: CellSpec, *, retire: bool = True) -> CellStatus:
 
 
 class CellFiles:
-    """A cell's :class:`~xalbench.harness.loop.RoundStore` on disk: a sealed checkpoint of the rounds
-    done (``*.partial.json``) and, when the run needs them to continue, the models and generated masks
-    (``*.partial.pt``, written first, so a checkpoint never points at a missing or older file)."""
+    """A cell's progress on disk — its :class:`~xalbench.harness.loop.RoundStore`: a sealed checkpoint
+    of the rounds done (``*.partial.json``) and, when the run needs them to continue, the models and
+    generated masks (``*.partial.pt``, written first, so a checkpoint never points at a missing or
+    older file); and what cells share: round 0's model (``shared/round0/<training identity>.pt``) and
+    the full-data reference (``reference/<dataset, loss, seed>.json``)."""
 
     def __init__(self, spec: CellSpec) -> None:
         self.spec = spec
+
+    def _round0_path(self, digest: str) -> Path:
+        return Path(self.spec.out_dir) / "shared" / "round0" / f"{digest}.pt"
+
+    def load_round0(self, digest: str) -> dict[str, Any] | None:
+        path = self._round0_path(digest)
+        if not path.exists():
+            return None
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, KeyError, EOFError):
+            return None  # damaged: the cell trains again and overwrites it
+
+    def save_round0(self, digest: str, saved: dict[str, Any]) -> None:
+        path = self._round0_path(digest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        torch.save(saved, tmp)
+        os.replace(tmp, path)
+
+    def _reference_path(self, name: str) -> Path:
+        return Path(self.spec.out_dir) / "reference" / f"{name}.json"
+
+    def load_reference(self, name: str, digest: str) -> dict[str, float] | None:
+        path = self._reference_path(name)
+        if not path.exists():
+            return None
+        try:
+            cached = read_verified(path)
+        except CorruptResultError:
+            return None
+        return cached["metrics"] if cached.get("identity_sha256") == digest else None
+
+    def save_reference(self, name: str, digest: str, record: dict[str, Any]) -> None:
+        atomic_write_json(self._reference_path(name), seal({"identity_sha256": digest, **record}))
 
     def resume(self, run: CellRun) -> tuple[list[dict[str, Any]], np.ndarray] | None:
         spec = self.spec
@@ -102,7 +140,7 @@ class CellFiles:
         if spec.weights_path.exists():
             state = torch.load(spec.weights_path, map_location="cpu", weights_only=True)
             run.masks.load(state.get("masks", {}))
-            if ("model" in state and spec.suite.training.warm_start) or state.get("extra"):
+            if ("model" in state and spec.config.training.warm_start) or state.get("extra"):
                 model = run.new_model()
                 if "model" in state:
                     model.load_state_dict(state["model"])
@@ -118,7 +156,7 @@ class CellFiles:
         extras: dict[str, Any] = {}
         if run.masks.generated:
             extras["masks"] = run.masks.state()
-        if spec.suite.training.warm_start and run.trained is not None:
+        if spec.config.training.warm_start and run.trained is not None:
             extras["model"] = run.trained.main.state_dict()
         if getattr(run.trainer, "keeps_state", False) and run.trained is not None and run.trained.extra:
             extras["extra"] = {name: m.state_dict() for name, m in run.trained.extra.items()}

@@ -1,101 +1,33 @@
-"""A cell's identity: everything that determines its result, and nothing else.
+"""A cell's identity and where its files lie.
 
-A cell = (suite, dataset, method, seed). Its **identity** is the dataset + options, strategy,
-loss, trainer and mask source + options, model, explainer, resolved budget protocol,
-training, evaluation, track, seed, thread count, device kind, and the source hashes of
-xalbench and of every plugin distribution involved. The cache key of a finished cell is the
-SHA-256 of that identity — never of the whole plan — so growing a run (more seeds, methods,
-datasets) runs only the new cells, and a cell whose own configuration or code changed is
-redone (its old file kept aside).
+A cell = (suite, dataset, method, seed), resolved once into a :class:`~xalbench.harness.config.CellConfig`
+(dataset + options, strategy, loss, trainer and mask source + options, model, explainer, resolved
+budget protocol, training, evaluation, track, seed, thread count, device kind, and the hashes of
+the code it runs: the harness's own and each component's module closure —
+:mod:`xalbench.harness.sources`). The cache key of a finished cell is the SHA-256 of that identity —
+never of the whole plan — so growing a run (more seeds, methods, datasets) runs only the new cells,
+and a cell whose own configuration or code changed is redone (its old file kept aside).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
-import importlib
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
+from xalbench.harness.config import CellConfig
 from xalbench.plugins import PluginSelection
-from xalbench.registry import Registry
-from xalbench.suite import ComponentSpec, MethodSpec, SuiteSpec
+from xalbench.suite import ComponentSpec, MethodSpec
 from xalbench.utils.text import slug
 
-__all__ = ["CellSpec", "SourceHashes", "cell_identity", "cell_key", "identity_hash", "training_identity"]
+__all__ = ["CellSpec", "cell_key", "identity_hash", "training_identity"]
 
 
 def cell_key(dataset: str, method: str, seed: int) -> str:
     """A filesystem-safe, readable file name for a cell (its identity is stored inside the file)."""
     return f"{slug(dataset)}__{slug(method)}__seed{seed}"
-
-
-@functools.cache
-def package_source_hash(package: str) -> str:
-    """SHA-256 over the ``.py``/``.toml`` files of an imported top-level package, once per process:
-    the code this process runs (files edited after import do not change what runs)."""
-    module = sys.modules.get(package) or importlib.import_module(package)
-    files = getattr(module, "__file__", None)
-    h = hashlib.sha256()
-    if files:
-        root = Path(files).parent
-        for path in sorted(root.rglob("*")):
-            if path.suffix in (".py", ".toml") and "__pycache__" not in path.parts:
-                h.update(str(path.relative_to(root)).encode())
-                h.update(path.read_bytes())
-    return h.hexdigest()[:16]
-
-
-class SourceHashes:
-    """Source hashes of the packages that define components (see :func:`package_source_hash`)."""
-
-    def of_package(self, package: str) -> str:
-        return package_source_hash(package)
-
-    def of(self, obj: Any) -> tuple[str, str]:
-        """(top-level package, its source hash) for a registered component class or object."""
-        module = getattr(obj, "__module__", None) or type(obj).__module__
-        package = module.split(".")[0]
-        return package, self.of_package(package)
-
-
-def cell_identity(registry: Registry, suite: SuiteSpec, dataset: ComponentSpec, method: MethodSpec, seed: int, *,
-                  protocol: dict[str, Any], threads: int, device: str, pool_masks_visible: bool,
-                  sources: SourceHashes) -> dict[str, Any]:
-    """The identity dict of one cell (JSON-able, stable key order)."""
-    used = [("dataset", dataset.name), ("strategy", method.strategy.name), ("loss", method.loss.name),
-            ("trainer", method.trainer.name), ("mask_source", method.mask_source.name),
-            ("model", suite.model.name)]
-    if suite.explainer.name:
-        used.append(("explainer", suite.explainer.name))
-    computed = sorted(n for n in registry.names("metric") if registry.get("metric", n).default or n in suite.metrics)
-    used += [("metric", m) for m in computed]
-    packages = {"xalbench": sources.of_package("xalbench")}
-    for kind, name in used:
-        package, digest = sources.of(registry.get(kind, name))
-        role = kind if kind != "metric" else f"metric:{name}"
-        packages[role] = f"{package}:{digest}"
-    exempt = set(getattr(registry.get("dataset", dataset.name), "identity_exempt", ()))
-    data_identity = {"name": dataset.name, "options": {k: v for k, v in dataset.options.items() if k not in exempt}}
-    return {
-        "suite": suite.name,
-        "dataset": data_identity,
-        "method": method.identity(),
-        "seed": seed,
-        "model": suite.model.identity(),
-        "explainer": suite.explainer.identity(),
-        "protocol": protocol,
-        "training": dataclasses.asdict(suite.training),
-        "evaluation": {"target": suite.eval_target, "full_data_reference": suite.full_data_reference,
-                       "metrics": computed},
-        "track": {"pool_masks_visible": pool_masks_visible},
-        "threads": threads,
-        "device": device.split(":")[0],
-        "sources": dict(sorted(packages.items())),
-    }
 
 
 def training_identity(identity: dict[str, Any]) -> dict[str, Any]:
@@ -117,21 +49,55 @@ def identity_hash(identity: dict[str, Any]) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class CellSpec:
-    """Everything a worker needs to run one cell (picklable; no registry, no data)."""
+    """A resolved cell and where it runs: its :class:`CellConfig`, the results directory, the data root,
+    the plugin selection and the isolation level (picklable; no registry, no data)."""
 
-    suite: SuiteSpec
-    dataset: ComponentSpec
-    method: MethodSpec
-    seed: int
+    config: CellConfig
     out_dir: str
-    device: str = "cpu"
-    threads: int = 1
     data_root: str | None = None
-    identity: dict[str, Any] = dataclasses.field(default_factory=dict)
     selection: PluginSelection = dataclasses.field(default_factory=PluginSelection)
     isolation: str = "process"
-    pool_masks_visible: bool = False
-    skip_reason: str | None = None  #: decided when planned: why this method does not apply (→ n/a)
+
+    def evolve(self, **changes: Any) -> CellSpec:
+        """A copy with ``changes``: fields of the spec, or of its config (``device``, ``method``, …)."""
+        own = {f.name for f in dataclasses.fields(self)}
+        config = {k: v for k, v in changes.items() if k not in own}
+        spec = {k: v for k, v in changes.items() if k in own}
+        if config:
+            spec["config"] = dataclasses.replace(spec.get("config", self.config), **config)
+        return dataclasses.replace(self, **spec)
+
+    @property
+    def dataset(self) -> ComponentSpec:
+        return self.config.dataset
+
+    @property
+    def method(self) -> MethodSpec:
+        return self.config.method
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    @property
+    def device(self) -> str:
+        return self.config.device
+
+    @property
+    def threads(self) -> int:
+        return self.config.threads
+
+    @property
+    def pool_masks_visible(self) -> bool:
+        return self.config.pool_masks_visible
+
+    @property
+    def skip_reason(self) -> str | None:
+        return self.config.skip_reason
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return self.config.identity()
 
     @property
     def key(self) -> str:
@@ -164,7 +130,7 @@ class CellSpec:
     def describe(self) -> dict[str, Any]:
         m = self.method
         return {
-            "suite": self.suite.name,
+            "suite": self.config.suite,
             "dataset": self.dataset.display,
             "dataset_name": self.dataset.name,
             "dataset_options": self.dataset.options,

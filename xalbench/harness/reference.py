@@ -8,8 +8,7 @@ deterministic, so two workers racing on it write the same file (atomically).
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -17,33 +16,36 @@ from xalbench.harness.evaluation import evaluate
 from xalbench.harness.identity import cell_key, identity_hash
 from xalbench.harness.state import CellRun
 from xalbench.metrics.functions import budget_to_fraction
-from xalbench.results import CorruptResultError, atomic_write_json, read_verified, seal
 
-__all__ = ["REFERENCE_ROUND", "budget_to_95", "full_data_reference"]
+__all__ = ["REFERENCE_ROUND", "ReferenceStore", "budget_to_95", "full_data_reference"]
 
 REFERENCE_ROUND = -1  # seed stream of the full-data training (distinct from every AL round)
 
 
-def full_data_reference(run: CellRun) -> dict[str, float]:
+class ReferenceStore(Protocol):
+    """Where full-data references are shared between the cells of one (dataset, loss, seed)."""
+
+    def load_reference(self, name: str, digest: str) -> dict[str, float] | None: ...
+
+    def save_reference(self, name: str, digest: str, record: dict[str, Any]) -> None: ...
+
+
+def full_data_reference(run: CellRun, store: ReferenceStore) -> dict[str, float]:
     """Test metrics of the cell's model and loss trained on the whole pool (cached per dataset, loss, seed)."""
-    spec = run.spec
-    identity = {k: v for k, v in spec.identity.items() if k != "method"}
-    identity["loss"] = spec.method.loss.identity()
+    config = run.config
+    identity = {k: v for k, v in config.identity().items() if k != "method"}
+    identity["loss"] = config.method.loss.identity()
     digest = identity_hash(identity)
-    path = Path(spec.out_dir) / "reference" / f"{cell_key(spec.dataset.display, spec.method.loss.display, spec.seed)}.json"
-    if path.exists():
-        try:
-            cached = read_verified(path)
-            if cached.get("identity_sha256") == digest:
-                return cached["metrics"]
-        except CorruptResultError:
-            pass
+    name = cell_key(config.dataset.display, config.method.loss.display, config.seed)
+    cached = store.load_reference(name, digest)
+    if cached is not None:
+        return cached
     everything = np.arange(len(run.bundle.train), dtype=np.int64)
     run.trained = None
     run.masks.generated = {}  # the reference sees human masks within the budget only
     run.train(REFERENCE_ROUND, everything)
     metrics = evaluate(run.evaluation(REFERENCE_ROUND), [m for m in run.metrics if m.scope == "round"])
-    atomic_write_json(path, seal({"identity_sha256": digest, "n_labelled": len(everything), "metrics": metrics}))
+    store.save_reference(name, digest, {"n_labelled": len(everything), "metrics": metrics})
     return metrics
 
 

@@ -6,6 +6,8 @@ round shows exactly what the strategy saw."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,14 +21,14 @@ from xalbench.harness.runtime import Runtime, for_selection
 from xalbench.harness.state import CellRun
 from xalbench.sandbox.context import StrategyContext
 
-__all__ = ["replay_round"]
+__all__ = ["replay_finished", "replay_round"]
 
 
 def replay_round(spec: CellSpec, result: dict[str, Any], round_index: int,
                  runtime: Runtime | None = None) -> tuple[CellRun, StrategyContext]:
     """Round ``round_index`` of a finished cell, rebuilt in this process (warm-start suites cannot be
     replayed round by round)."""
-    if spec.suite.training.warm_start:
+    if spec.config.training.warm_start:
         raise UnsupportedError("replaying a warm-started cell needs every earlier round; use warm_start = false")
     rounds = result["rounds"]
     if not 0 <= round_index < len(rounds):
@@ -43,3 +45,31 @@ def replay_round(spec: CellSpec, result: dict[str, Any], round_index: int,
         return run, querier.context(run.request(round_index, labelled, k))
     finally:
         querier.close()
+
+
+def replay_finished(results_dir: str | Path, result: dict[str, Any], round_index: int, *,
+                    data_root: str | None = None, registry: Any = None) -> tuple[CellRun, StrategyContext]:
+    """Round ``round_index`` of a finished cell of ``results_dir`` (``result``: its cell file's content),
+    resolved from the suite recorded in the directory's ``run.json`` exactly as planning resolved it."""
+    from xalbench.data.names import resolve_dataset_spec
+    from xalbench.harness.config import resolve_cell
+    from xalbench.plugins import PluginSelection
+    from xalbench.suite import SuiteSpec
+
+    run_file = Path(results_dir) / "run.json"
+    suite_dict = json.loads(run_file.read_text(encoding="utf-8")).get("suite") if run_file.is_file() else None
+    if not suite_dict:
+        raise ConfigError(f"{run_file} (written by `xalbench run`) is missing or has no suite; rerun the suite")
+    suite = SuiteSpec.from_dict(suite_dict)
+    cell = result["cell"]
+    method = next((m for m in suite.methods if m.display == cell["method"]), None)
+    dataset = next((d for d in suite.datasets if d.display == cell["dataset"]), None)
+    if method is None or dataset is None:
+        raise ConfigError(f"{run_file} does not describe cell {cell['key']}; was the directory reused by another suite?")
+    selection = PluginSelection()
+    registry = registry if registry is not None else selection.registry()
+    config = resolve_cell(registry, suite, resolve_dataset_spec(dataset), method, int(cell["seed"]), meta=None,
+                          threads=int(result["provenance"]["environment"]["threads"]),
+                          visible=bool(cell.get("pool_masks_visible", suite.pool_masks == "visible")))
+    spec = CellSpec(config, str(results_dir), data_root, selection)
+    return replay_round(spec, result, round_index, Runtime(registry, selection))

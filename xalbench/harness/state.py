@@ -11,55 +11,67 @@ with; the **cell** seed adds the whole method (``TrainJob.cell_seed``).
 from __future__ import annotations
 
 import copy
-import os
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 import xalbench.seeding as seeding
 from xalbench.base import DatasetBundle, ExplainableNet, Loss
-from xalbench.harness.budget import initial_set, resolve_count, resolve_protocol
+from xalbench.harness.budget import initial_labelled, resolve_count
 from xalbench.harness.evaluation import TestEvaluation, select_metrics
 from xalbench.harness.identity import CellSpec, identity_hash, training_identity
 from xalbench.harness.masks import MaskBank, drawn_only
 from xalbench.registry import Registry
 from xalbench.sandbox import Querier, RoundRequest, make_cell_data, make_querier, make_spec
 from xalbench.training.base import MaskRequest, TrainedModels, TrainJob
+from xalbench.utils.overlap import soft_dice
 
-__all__ = ["CellRun"]
+__all__ = ["CellRun", "Round0Store"]
+
+
+class Round0Store(Protocol):
+    """Where round 0's model is shared between the strategies of one (dataset, seed, loss, …)."""
+
+    def load_round0(self, digest: str) -> dict[str, Any] | None:
+        """The saved ``{"state": state dict, "terms": {...}}``, or ``None`` (missing or damaged)."""
+
+    def save_round0(self, digest: str, saved: dict[str, Any]) -> None:
+        """Keep ``saved`` for the other cells of the same training identity."""
 
 
 class CellRun:
-    """Data, seeds, initial weights and components of one cell."""
+    """Data, seeds, initial weights and components of one cell, from its resolved config."""
 
-    def __init__(self, spec: CellSpec, bundle: DatasetBundle, registry: Registry, *, with_metrics: bool = True) -> None:
-        """``with_metrics=False``: the rounds compute no metric (a tuning trial scores one model itself)."""
+    def __init__(self, spec: CellSpec, bundle: DatasetBundle, registry: Registry, *, with_metrics: bool = True,
+                 round0: Round0Store | None = None) -> None:
+        """``with_metrics=False``: the rounds compute no metric (a tuning trial scores one model itself);
+        ``round0``: where round 0's model is shared (``None``: never shared)."""
         self.spec, self.bundle, self.registry = spec, bundle, registry
-        suite, meta = spec.suite, bundle.meta
-        self.device = torch.device(spec.device)
-        self.protocol = resolve_protocol(registry, suite)
-        self.pair = seeding.name_seed(suite.name, spec.dataset.display, spec.seed)
-        self.cell = seeding.name_seed(suite.name, spec.dataset.display, spec.method.display, spec.seed)
-        self.strategy_seed = seeding.strategy_seed(suite.name, spec.dataset.display, spec.method.strategy.identity(),
-                                                   spec.seed)
+        config, meta = spec.config, bundle.meta
+        self.config = config
+        self.device = torch.device(config.device)
+        self.protocol = config.protocol
+        self.pair = seeding.name_seed(config.suite, config.dataset.display, config.seed)
+        self.cell = seeding.name_seed(config.suite, config.dataset.display, config.method.display, config.seed)
+        self.strategy_seed = seeding.strategy_seed(config.suite, config.dataset.display,
+                                                   config.method.strategy.identity(), config.seed)
         self.n_init, self.k = self.protocol.counts(len(bundle.train))
-        init_rng = np.random.default_rng(seeding.derive(self.pair, "initial"))
-        self.initial = initial_set(bundle.train, self.n_init, self.protocol.initial_sampling, init_rng, meta.task)
+        self.initial = initial_labelled(config, bundle.train, meta.task)
         torch.manual_seed(seeding.derive(self.pair, "weights") % (2**63))
         self.template = self.build_model().to(self.device)
         self.init_state = copy.deepcopy(self.template.state_dict())
-        method = spec.method
+        method = config.method
         self.loss_fn = registry.create("loss", method.loss.name, method.loss.options)
         self.trainer = registry.create("trainer", method.trainer.name, method.trainer.options)
         self.mask_source = registry.create("mask_source", method.mask_source.name, method.mask_source.options)
-        self.explainer = (registry.create("explainer", suite.explainer.name, suite.explainer.options)
-                          if suite.explainer.name else None)
+        self.explainer = (registry.create("explainer", config.explainer.name, config.explainer.options)
+                          if config.explainer.name else None)
         self.masks = MaskBank(bundle.train, self._mask_limit())
-        self.metrics = select_metrics(registry, requested=suite.metrics, task=meta.task,
+        self.metrics = select_metrics(registry, requested=config.metrics, task=meta.task,
                                       has_roi=bundle.test.roi is not None,
                                       has_explainer=self.explainer is not None) if with_metrics else []
+        self.round0 = round0
         self.trained: TrainedModels | None = None
 
     def _mask_limit(self) -> int | None:
@@ -73,7 +85,7 @@ class CellRun:
 
     def build_model(self) -> ExplainableNet:
         """A fresh model of the suite's architecture for this dataset (random weights)."""
-        meta, model = self.bundle.meta, self.spec.suite.model
+        meta, model = self.bundle.meta, self.config.model
         return self.registry.create("model", model.name, model.options).build(
             meta.in_channels, meta.num_classes, meta.spatial_dims)
 
@@ -86,33 +98,30 @@ class CellRun:
     def _create(self, kind: str, name: str, options: dict[str, Any] | None = None) -> Any:
         return self.registry.create(kind, name, options)
 
-    def _round0_path(self) -> Path | None:
-        """Where round 0's model is shared between the strategies of one (dataset, seed, loss, …), or
-        ``None`` when it cannot be shared (a trainer that does not declare it, a loss with round state)."""
-        if not getattr(self.trainer, "shares_round0", False) or type(self.loss_fn).on_round_start is not Loss.on_round_start:
+    def _round0_digest(self) -> str | None:
+        """The training identity round 0's model is shared under, or ``None`` when it cannot be shared
+        (no store, a trainer that does not declare it, a loss with round state)."""
+        if self.round0 is None or not getattr(self.trainer, "shares_round0", False):
             return None
-        if not self.spec.identity:
+        if type(self.loss_fn).on_round_start is not Loss.on_round_start:
             return None
-        digest = identity_hash(training_identity(self.spec.identity))
-        return Path(self.spec.out_dir) / "shared" / "round0" / f"{digest}.pt"
+        return identity_hash(training_identity(self.config.identity()))
 
     def _train_round0_shared(self, fit: Any) -> TrainedModels:
-        path = self._round0_path()
-        if path is not None and path.exists():
+        digest = self._round0_digest()
+        saved = self.round0.load_round0(digest) if digest is not None else None  # type: ignore[union-attr]
+        if saved is not None:
             try:
-                saved = torch.load(path, map_location=self.device, weights_only=True)
                 model = self.new_model()
                 model.load_state_dict(saved["state"])
                 self.trained = TrainedModels(main=model, terms=dict(saved["terms"]))
                 return self.trained
-            except (OSError, RuntimeError, KeyError, EOFError):
+            except (RuntimeError, KeyError):
                 pass  # damaged: train again and overwrite
         self.trained = fit()
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            torch.save({"state": self.trained.main.state_dict(), "terms": self.trained.terms}, tmp)
-            os.replace(tmp, path)
+        if digest is not None:
+            self.round0.save_round0(digest, {"state": self.trained.main.state_dict(),  # type: ignore[union-attr]
+                                             "terms": self.trained.terms})
         return self.trained
 
     def train(self, r: int, labelled: np.ndarray) -> TrainedModels:
@@ -123,7 +132,7 @@ class CellRun:
         job = TrainJob(
             round_index=r, data=self.masks.labelled_split(labelled), index=np.asarray(labelled, dtype=np.int64),
             n_pool=len(self.bundle.train), cell_seed=self.cell, task=meta.task, num_classes=meta.num_classes,
-            spatial_dims=meta.spatial_dims, training=self.spec.suite.training, device=self.device,
+            spatial_dims=meta.spatial_dims, training=self.config.training, device=self.device,
             loss=self.loss_fn, new_model=self.new_model,
             derive=lambda *purpose: seeding.derive(self.pair, *purpose[:1], r, *purpose[1:]),
             create=self._create, previous=self.trained, mask_limit=self.masks.limit,
@@ -135,11 +144,11 @@ class CellRun:
 
     def evaluation(self, r: int) -> TestEvaluation:
         """The round's test-set evaluation view of the main model."""
-        meta, suite = self.bundle.meta, self.spec.suite
+        meta, config = self.bundle.meta, self.config
         assert self.trained is not None
         return TestEvaluation(self.trained.main, self.bundle.test, task=meta.task, num_classes=meta.num_classes,
-                              spatial_dims=meta.spatial_dims, explainer=self.explainer, target=suite.eval_target,
-                              device=self.device, batch_size=suite.training.eval_batch_size,
+                              spatial_dims=meta.spatial_dims, explainer=self.explainer, target=config.eval_target,
+                              device=self.device, batch_size=config.training.eval_batch_size,
                               seed=seeding.derive(self.pair, "evaluation", r))
 
     def query_seeds(self, r: int) -> tuple[int, int]:
@@ -160,15 +169,15 @@ class CellRun:
         """A started querier for this cell's strategy (``process``: its sandbox boots in the background
         while round 0 trains; ``inline``: in this process), holding what the strategy may see of the
         cell's data: pool images (drawn samples only), the val split, pool ROIs only on a visible track."""
-        suite, method, spec = self.spec.suite, self.spec.method, self.spec
-        explainer = (suite.explainer.name, suite.explainer.options) if suite.explainer.name else None
+        config, method = self.config, self.config.method
+        explainer = (config.explainer.name, config.explainer.options) if config.explainer.name else None
         sandbox = make_spec(self.registry, strategy=(method.strategy.name, method.strategy.options),
-                            model=(suite.model.name, suite.model.options), explainer=explainer,
-                            meta=self.bundle.meta, pool_masks_visible=spec.pool_masks_visible,
-                            selection=spec.selection, threads=spec.threads, device=spec.device,
-                            timeout=suite.strategy_timeout, batch_size=suite.training.eval_batch_size)
+                            model=(config.model.name, config.model.options), explainer=explainer,
+                            meta=self.bundle.meta, pool_masks_visible=config.pool_masks_visible,
+                            selection=self.spec.selection, threads=config.threads, device=config.device,
+                            timeout=config.strategy_timeout, batch_size=config.training.eval_batch_size)
         data = make_cell_data(drawn_only(self.bundle.train), self.bundle.val,
-                              pool_masks_visible=spec.pool_masks_visible)
+                              pool_masks_visible=config.pool_masks_visible)
         return make_querier(isolation, sandbox, data, self.registry)  # type: ignore[arg-type]
 
     def acquire_masks(self, r: int, labelled: np.ndarray, new: np.ndarray) -> float | None:
@@ -188,9 +197,7 @@ class CellRun:
         masks = masks.detach().cpu()
         self.masks.add(beyond, masks)
         truth = (pool.roi[idx] > 0.5).float().flatten(1)
-        pred = (masks > 0.5).float().flatten(1)
         has = truth.sum(1) > 0
         if not bool(has.any()):
             return None
-        dice = 2 * (truth * pred).sum(1) / (truth.sum(1) + pred.sum(1)).clamp_min(1e-12)
-        return float(dice[has].mean())
+        return float(soft_dice((masks > 0.5).float(), truth, 1e-12)[has].mean())

@@ -48,4 +48,4 @@ def result_dict(spec: CellSpec, status: str, **extra: Any) -> dict[str, Any]:
     """The cell file's content (sealed by the writer)."""
     return {"schema": SCHEMA_VERSION, "status": status, "cell": spec.describe(),
             "identity": spec.identity, "identity_sha256": spec.identity_sha256,
-            "suite_hash": spec.suite.config_hash(), **extra}
+            "suite_hash": spec.config.suite_hash, **extra}

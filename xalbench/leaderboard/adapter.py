@@ -182,7 +182,7 @@ def _load(name: str, options_json: str, data_root: str | None) -> Any:
 
 
 def _resolved(spec: Any) -> Any:
-    from xalbench.planning import resolve_dataset_spec
+    from xalbench.data.names import resolve_dataset_spec
 
     return resolve_dataset_spec(spec)
 
@@ -199,6 +199,18 @@ def dataset_facts(spec: Any, data_root: str | None = None) -> DatasetFacts:
     return DatasetFacts(bundle.split_hash(), len(bundle.train), bundle.meta.task, bundle)
 
 
+def _config(suite: Any, dataset: Any, method: Any, seed: int, facts: DatasetFacts,
+            visible: bool | None = None) -> Any:
+    """The harness's own resolution of a cell of the shipped suite (no code hashes: the board compares
+    configurations), from the installed components; a method whose plugin is not installed here is
+    resolved with the stored pool-mask visibility and no n/a reason."""
+    from xalbench.harness.config import resolve_cell
+
+    installed = _installed(method)
+    return resolve_cell(registry(), suite, _resolved(dataset), method, seed,
+                        meta=facts.bundle.meta if installed else None, visible=None if installed else visible)
+
+
 def budget(suite: Any, n_pool: int) -> tuple[int, int, int]:
     """(initial count, query size, number of query rounds) of ``suite`` on a pool of ``n_pool``."""
     from xalbench.harness.budget import resolve_protocol
@@ -210,16 +222,13 @@ def budget(suite: Any, n_pool: int) -> tuple[int, int, int]:
 
 def initial_labelled(suite: Any, dataset: Any, seed: int, facts: DatasetFacts) -> list[int]:
     """The initial labelled set the harness draws for (suite, dataset, seed) — the same for every method."""
-    import numpy as np
+    from xalbench.harness.budget import initial_labelled as draw
+    from xalbench.harness.config import resolve_cell
+    from xalbench.suite import ComponentSpec, MethodSpec
 
-    import xalbench.seeding as seeding
-    from xalbench.harness.budget import initial_set, resolve_protocol
-
-    protocol = resolve_protocol(registry(), suite)
-    n_init, _ = protocol.counts(facts.n_pool)
-    pair = seeding.name_seed(suite.name, dataset.display, seed)
-    rng = np.random.default_rng(seeding.derive(pair, "initial"))
-    return [int(i) for i in initial_set(facts.bundle.train, n_init, protocol.initial_sampling, rng, facts.task)]
+    canary = MethodSpec(ComponentSpec("random"), ComponentSpec("ce"))  # any method: the set is the pair's
+    config = resolve_cell(registry(), suite, _resolved(dataset), canary, seed, meta=None, visible=False)
+    return [int(i) for i in draw(config, facts.bundle.train, facts.task)]
 
 
 def _installed(method: Any) -> bool:
@@ -227,55 +236,20 @@ def _installed(method: Any) -> bool:
     return all((kind, getattr(method, kind).name) in reg for kind in COMPONENT_KINDS)
 
 
-def skip_reason(suite: Any, method: Any, facts: DatasetFacts) -> str | None:
+def skip_reason(suite: Any, dataset: Any, method: Any, facts: DatasetFacts) -> str | None:
     """Why the harness skips ``method`` on this dataset ("" if it runs it); ``None`` if a component is
     not installed here (then nobody can tell)."""
-    from xalbench.harness.applicability import method_skip_reason
-
     if not _installed(method):
         return None
-    return method_skip_reason(registry(), suite, method, facts.bundle.meta) or ""
-
-
-class _Unknown:
-    """Stands in for a component that is not installed (only its module name is read)."""
-
-    __module__ = "uninstalled"
-
-
-class _TolerantRegistry:
-    def __init__(self, real: Any) -> None:
-        self.real = real
-
-    def get(self, kind: str, name: str) -> Any:
-        return self.real.get(kind, name) if (kind, name) in self.real else _Unknown
-
-    def names(self, kind: str) -> list[str]:
-        return self.real.names(kind)
+    return _config(suite, dataset, method, 0, facts).skip_reason or ""
 
 
 def expected_identity(suite: Any, dataset: Any, method: Any, seed: int, facts: DatasetFacts,
                       stored: dict[str, Any]) -> dict[str, Any]:
     """The identity the harness gives this cell of the shipped suite (environment fields excluded).
     Whether pool ROIs were visible needs the strategy; without it the stored value is taken."""
-    from xalbench.harness.applicability import pool_masks_visible
-    from xalbench.harness.budget import resolve_protocol
-    from xalbench.harness.identity import SourceHashes, cell_identity
-
-    class _NoSources(SourceHashes):
-        def of_package(self, package: str) -> str:
-            return ""
-
-        def of(self, obj: Any) -> tuple[str, str]:
-            return "", ""
-
-    if _installed(method):
-        visible = pool_masks_visible(registry(), suite, method, facts.bundle.meta)
-    else:
-        visible = bool((stored.get("track") or {}).get("pool_masks_visible", False))
-    identity = cell_identity(_TolerantRegistry(registry()), suite, _resolved(dataset), method, seed,  # type: ignore[arg-type]
-                             protocol=dataclasses.asdict(resolve_protocol(registry(), suite)), threads=1,
-                             device="cpu", pool_masks_visible=visible, sources=_NoSources())
+    visible = bool((stored.get("track") or {}).get("pool_masks_visible", False))
+    identity = _config(suite, dataset, method, seed, facts, visible).identity()
     return comparable_identity(_jsonable(identity))
 
 

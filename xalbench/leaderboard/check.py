@@ -222,7 +222,7 @@ def _check(root: Path, reference: dict[str, Any], data_root: str | None, sink: l
     reasons: dict[tuple[str, str], str] = {}
     for d in facts:
         for m in methods:
-            why = adapter.skip_reason(shipped, specs[m], facts[d])
+            why = adapter.skip_reason(shipped, adapter.dataset_spec(shipped, d), specs[m], facts[d])
             runs = None if why is None else not why
             if why:
                 reasons[(d, m)] = why
@@ -318,9 +318,6 @@ def _check_cell(root: Path, entry: dict[str, Any], manifest: dict[str, Any], met
         reason = "cell-identity-mismatch" if set(diff) <= {"seed", "dataset", "method"} else "suite-hash-mismatch"
         raise Rejection(reason, f"{where}: the cell ran another configuration than the shipped suite's "
                                 f"{cell['dataset']} × {cell['method']} × seed {cell['seed']} (differs in {diff})")
-    if (identity.get("sources") or {}).get("xalbench") not in (None, manifest["xalbench_source_sha256"]):
-        raise Rejection("provenance-mismatch", f"{where}: the identity's xalbench source hash differs from the "
-                                               "manifest's")
     if cell["split_sha256"] != facts.split_hash:
         raise Rejection("split-hash-mismatch", f"{where}: split hash {cell['split_sha256'][:12]}… differs from the "
                                                f"shipped data's {facts.split_hash[:12]}…")

@@ -18,10 +18,13 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from xalbench.base import DatasetBundle
-from xalbench.harness.applicability import method_skip_reason, pool_masks_visible
-from xalbench.harness.identity import SourceHashes, cell_identity, identity_hash, training_identity
+from xalbench.base import DatasetBundle, DatasetMeta
+from xalbench.harness.applicability import method_skip_reason
+from xalbench.harness.budget import Protocol
+from xalbench.harness.config import resolve_cell
+from xalbench.harness.identity import identity_hash, training_identity
 from xalbench.harness.runtime import Runtime
+from xalbench.harness.sources import SourceHashes
 from xalbench.suite import ComponentSpec, MethodSpec, SuiteSpec
 from xalbench.tuning.cache import read_record
 from xalbench.tuning.space import Param, apply_params, method_space
@@ -52,12 +55,12 @@ def _job_label(method: MethodSpec, round_index: int) -> str:
 
 
 def _identity(runtime: Runtime, suite: SuiteSpec, dataset: ComponentSpec, method: MethodSpec, params: list[Param],
-              *, protocol: dict[str, Any], visible: bool, threads: int, device: str,
+              *, protocol: Protocol, meta: DatasetMeta, threads: int, device: str,
               sources: SourceHashes) -> dict[str, Any]:
     tuning = suite.tuning
     assert tuning is not None
-    full = cell_identity(runtime.registry, suite, dataset, method, 0, protocol=protocol, threads=threads,
-                         device=device, pool_masks_visible=visible, sources=sources)
+    full = resolve_cell(runtime.registry, suite, dataset, method, 0, meta=meta, protocol=protocol, threads=threads,
+                        device=device, sources=sources).identity()
     if tuning.round == 0:
         base = training_identity(full)
         base["explainer"] = full["explainer"]
@@ -85,7 +88,7 @@ def _run_all(jobs: list[TuningJob], runtime: Runtime, workers: int) -> list[dict
 
 
 def tuned_methods(runtime: Runtime, suite: SuiteSpec, datasets: Sequence[tuple[ComponentSpec, DatasetBundle]],
-                  methods: Sequence[MethodSpec], *, out_dir: str, protocol: dict[str, Any], threads: int = 1,
+                  methods: Sequence[MethodSpec], *, out_dir: str, protocol: Protocol, threads: int = 1,
                   device: str = "cpu", data_root: str | None = None, run: bool = True, workers: int = 1,
                   log: Callable[[str], None] = _log) -> dict[str, list[Variant]]:
     """Per dataset (display name), the methods to plan cells for (see the module docstring).
@@ -110,8 +113,7 @@ def tuned_methods(runtime: Runtime, suite: SuiteSpec, datasets: Sequence[tuple[C
             if skip:
                 rows.append((m, None, skip))
                 continue
-            visible = pool_masks_visible(registry, suite, m, bundle.meta)
-            identity = _identity(runtime, suite, spec, m, params, protocol=protocol, visible=visible,
+            identity = _identity(runtime, suite, spec, m, params, protocol=protocol, meta=bundle.meta,
                                  threads=threads, device=device, sources=sources)
             sha = identity_hash(identity)
             jobs.setdefault(sha, TuningJob(suite, spec, m, _job_label(m, tuning.round), tuple(params), identity,

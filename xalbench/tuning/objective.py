@@ -21,6 +21,7 @@ import torch
 
 import xalbench.seeding as seeding
 from xalbench.base import DatasetBundle
+from xalbench.harness.config import resolve_cell
 from xalbench.harness.identity import CellSpec
 from xalbench.harness.loop import NoStore, run_rounds
 from xalbench.harness.state import CellRun
@@ -44,8 +45,9 @@ def score_candidate(registry: Registry, suite: SuiteSpec, dataset: ComponentSpec
     seeding.configure_determinism(threads, torch.device(device))
     bundle = val_only(bundle)
     tsuite = dataclasses.replace(suite, name=suite.name + TUNING_SUFFIX)
-    spec = CellSpec(tsuite, dataset, method, seed, out_dir="", device=device, threads=threads,
-                    isolation="inline", pool_masks_visible=pool_masks_visible)
+    config = resolve_cell(registry, tsuite, dataset, method, seed, meta=None, threads=threads, device=device,
+                          visible=pool_masks_visible)
+    spec = CellSpec(config, out_dir="", isolation="inline")
     run = CellRun(spec, bundle, registry, with_metrics=False)
     querier = run.querier("inline") if round_index > 0 else None
     try:

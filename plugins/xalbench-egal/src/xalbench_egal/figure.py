@@ -30,11 +30,8 @@ import numpy as np
 
 from xalbench.base import stable_topk
 from xalbench.errors import ConfigError, XalbenchError
-from xalbench.harness.identity import CellSpec
-from xalbench.harness.replay import replay_round as harness_replay
-from xalbench.planning import resolve_dataset_spec
+from xalbench.harness.replay import replay_finished
 from xalbench.sandbox.context import StrategyContext
-from xalbench.suite import SuiteSpec
 from xalbench_egal.strategy import EGAL, EGALScores
 
 __all__ = ["ReplayedRound", "replay_round", "plot_top_samples", "find_cell", "main"]
@@ -83,24 +80,11 @@ def replay_round(results_dir: str | Path, *, method: str | None = None, seed: in
                  round_index: int = 0, dataset: str | None = None, data_root: str | None = None) -> ReplayedRound:
     """Retrain the model of ``round_index`` of one EG-AL cell and score its pool (see module docstring)."""
     result = find_cell(results_dir, method=method, seed=seed, dataset=dataset)
-    run_file = Path(results_dir) / "run.json"
-    suite = json.loads(run_file.read_text()).get("suite") if run_file.is_file() else None
-    if not suite:
-        raise ConfigError(f"{run_file} (written by `xalbench run`) is missing or has no suite; rerun the suite")
     cell = result["cell"]
     rounds = result["rounds"]
     if not 0 <= round_index < len(rounds) - 1:
         raise ConfigError(f"round {round_index} did not query anything; choose 0..{len(rounds) - 2}")
-    spec_suite = SuiteSpec.from_dict(suite)
-    method_spec = next((m for m in spec_suite.methods if m.display == cell["method"]), None)
-    dataset_spec = next((d for d in spec_suite.datasets if d.display == cell["dataset"]), None)
-    if method_spec is None or dataset_spec is None:
-        raise ConfigError(f"{run_file} does not describe cell {cell['key']}; was the directory reused by another suite?")
-    visible = bool(cell.get("pool_masks_visible", spec_suite.pool_masks == "visible"))
-    spec = CellSpec(spec_suite, resolve_dataset_spec(dataset_spec), method_spec, int(cell["seed"]), str(results_dir),
-                    "cpu", int(result["provenance"]["environment"]["threads"]), data_root,
-                    identity=result.get("identity", {}), pool_masks_visible=visible)
-    _run, ctx = harness_replay(spec, result, round_index)  # the harness's own seeds and round steps
+    _run, ctx = replay_finished(results_dir, result, round_index, data_root=data_root)  # the harness's own seeds
     r = round_index
     strategy = EGAL(cell["strategy_options"])
     terms = strategy.scores(ctx)
