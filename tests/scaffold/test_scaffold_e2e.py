@@ -1,0 +1,91 @@
+"""A scaffolded strategy from ``xalbench new-plugin`` to an accepted leaderboard submission, installed the
+way an author installs it (``pip install -e``) into a throw-away virtualenv that sees this environment's
+packages, so nothing is installed here.
+
+The public board takes only the ``medical`` suite (4 datasets; a 2-method grid is 16 cells of up to half a
+minute). This test runs the same workflow on the smallest shipped suite, ``smoke``, restricted to the new
+strategy and the ``random`` canary (2 methods × 2 seeds = 4 cells), with a reference file that takes
+``smoke`` and whose canary band ``xalbench leaderboard reference`` sets from that run — the maintainers'
+own step for a new suite — so ``submit`` and ``check`` validate it exactly as they validate ``medical``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import site
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import xalbench
+
+NAME = "scaffolded-least-confident"
+DIST = f"xalbench-{NAME}"
+REPO = Path(xalbench.__file__).resolve().parents[1]
+
+
+def _venv(root: Path) -> Path:
+    """A virtualenv without pip whose interpreter also sees this interpreter's site-packages (torch, xalbench's
+    dependencies, pip, setuptools), through a ``.pth`` file that adds them as site directories."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+    python = root / "bin" / "python"
+    own = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    dirs = [d for d in site.getsitepackages() if Path(d).is_dir()]
+    Path(own, "xalbench_outer_site.pth").write_text("".join(f"import site; site.addsitedir({d!r})\n" for d in dirs))
+    return python
+
+
+def _env() -> dict[str, str]:
+    """This worktree's xalbench (and plugin sources) first, as in the calling process."""
+    paths = [str(REPO), *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+
+
+def _ok(args: list[str], cwd: Path) -> str:
+    import time
+    t0 = time.monotonic()
+    proc = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"{' '.join(args[1:])} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    print(f"STEP {time.monotonic() - t0:6.1f}s {' '.join(args[1:4])}", file=sys.stderr)
+    return proc.stdout
+
+
+@pytest.mark.slow
+def test_a_scaffolded_strategy_goes_from_new_plugin_to_an_accepted_submission(tmp_path: Path) -> None:
+    plugin = tmp_path / DIST
+    python = _venv(tmp_path / "venv")
+    xal = [str(python), "-m", "xalbench.cli"]
+    _ok([*xal, "new-plugin", NAME, "--dir", str(plugin)], tmp_path)
+    _ok([str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", str(plugin)],
+        tmp_path)
+
+    tests = _ok([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider"], plugin)  # the plugin's own tests
+    assert " passed" in tests and "failed" not in tests
+    checks = _ok([*xal, "check-plugin", NAME], tmp_path)
+    assert NAME in checks and DIST in checks and " failed" not in checks
+
+    run = tmp_path / "runs" / "smoke"
+    _ok([*xal, "run", "--suite", "smoke", "--strategies", f"random,{NAME}", "--out", str(run), "--workers", "2",
+         "--isolation", "process", "--quiet"], tmp_path)
+    board = json.loads(_ok([*xal, "report", str(run), "--format", "json"], tmp_path))
+    rows = {r["method"]: r for r in board["leaderboard"]}
+    assert set(rows) == {"random+ce", f"{NAME}+ce"}  # ranked beside the canary, with its Δ and interval
+    mine = rows[f"{NAME}+ce"]
+    assert mine["rank"] in (1, 2) and mine["n_seeds"] == 2 and mine["baseline"] == "random+ce"
+    assert 0 < mine["aulc_acc_mean"] < 1 and mine["delta_acc"] is not None
+
+    lb = tmp_path / "board"
+    _ok([*xal, "leaderboard", "reference", str(run), "--board", str(lb)], tmp_path)  # the board takes `smoke`
+    submitted = _ok([*xal, "leaderboard", "submit", str(run), "--submitter", "scaffold-e2e", "--board", str(lb)],
+                    tmp_path)
+    folder = lb / "submissions" / "scaffold-e2e" / f"{DIST}-0.1.0"
+    assert f"{folder}: accepted (4 cells" in submitted
+    assert f"{folder}: accepted (4 cells" in _ok([*xal, "leaderboard", "check", str(folder), "--board", str(lb)],
+                                                 tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["plugin"]["name"] == DIST
+    assert {m["name"] for m in manifest["methods"]} == {"random+ce", f"{NAME}+ce"}
