@@ -20,7 +20,7 @@ class TemplateLeastConfident(xalbench.Strategy):
     name = "template-least-confident"
     summary = "Least confidence: lowest top-class probability first"
     paper = ""
-    supports_multilabel = False  # elsewhere the harness lists the cell as n/a with this reason
+    supports_multilabel = False  # on multi-label data the harness lists the cell as n/a with this reason
     supports_3d = True
     requires_pool_masks = False
 
