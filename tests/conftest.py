@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -81,3 +83,25 @@ def fake_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Calla
         return site
 
     yield _make
+
+
+@dataclasses.dataclass(frozen=True)
+class FinishedRun:
+    """A finished run: its folder, exit code and what the command printed."""
+
+    out: Path
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> FinishedRun:
+    """``xalbench run --suite smoke --workers 2`` as a user runs it, once per session (16 cells).
+
+    Read it, never write into it: a test that adds cells copies the folder first (finished cells are then
+    resumed, not rerun)."""
+    out = tmp_path_factory.mktemp("smoke-run") / "smoke"
+    proc = subprocess.run([sys.executable, "-m", "xalbench.cli", "run", "--suite", "smoke", "--out", str(out),
+                           "--workers", "2"], capture_output=True, text=True, timeout=1200)
+    return FinishedRun(out, proc.returncode, proc.stdout, proc.stderr)

@@ -2,7 +2,9 @@
 medical-imaging models learn from few labels for the right reasons.
 
 Public API for plugin authors: ``hookimpl``, the component contracts, ``Options`` and
-``wrap`` (turn any torchvision/MONAI classifier into an :class:`ExplainableNet`). The
+``wrap`` (turn any torchvision/MONAI classifier into an :class:`ExplainableNet`); for analysis,
+``load_results`` (a run's cells as pandas frames) and ``leaderboard_frame`` (the report's
+statistics over them). The
 contracts are imported lazily, so ``import xalbench`` (and ``xalbench --help``) does not
 import torch.
 """
@@ -46,6 +48,9 @@ _LAZY = {
     "SuiteSource": "xalbench.suite",
     "wrap": "xalbench.models.wrap",
     "run": "xalbench.api",
+    "Results": "xalbench.report.frames",
+    "load_results": "xalbench.report.frames",
+    "leaderboard_frame": "xalbench.report.frames",
     "Registry": "xalbench.registry",
     "load_registry": "xalbench.plugins",
 }
@@ -73,13 +78,16 @@ __all__ = (
     "PoolCacheView",
     "Registry",
     "ReportFormat",
+    "Results",
     "RoundInfo",
     "Split",
     "Strategy",
     "StrategyContext",
     "SuiteSource",
     "Trainer",
+    "leaderboard_frame",
     "load_registry",
+    "load_results",
     "run",
     "stable_topk",
     "wrap",
@@ -127,5 +135,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from xalbench.plugins import load_registry
     from xalbench.registry import Registry
     from xalbench.report.base import ReportFormat
+    from xalbench.report.frames import Results, leaderboard_frame, load_results
     from xalbench.suite import SuiteSource
     from xalbench.training.base import MaskSource, Trainer

@@ -9,12 +9,12 @@ from xalbench.results import iter_results
 
 
 @pytest.mark.slow
-def test_smoke_suite_runs_and_reports(tmp_path, capsys) -> None:
-    out = tmp_path / "smoke"
-    assert main(["run", "--suite", "smoke", "--out", str(out), "--workers", "2"]) == 0
-    captured = capsys.readouterr()
-    assert "AULC_acc" in captured.out and "AULC_dice" in captured.out  # the leaderboard is printed at the end
-    assert str(out.resolve()) in captured.err  # and where the results are
+def test_smoke_suite_runs_and_reports(smoke_run, capsys) -> None:
+    out = smoke_run.out  # `xalbench run --suite smoke --out DIR --workers 2`, once per session (tests/conftest.py)
+    assert smoke_run.returncode == 0, smoke_run.stderr[-3000:]
+    assert "AULC_acc" in smoke_run.stdout and "AULC_dice" in smoke_run.stdout  # the leaderboard is printed at the end
+    assert str(out.resolve()) in smoke_run.stderr  # and where the results are
+    assert "Warning" not in smoke_run.stderr  # a quiet console: no library warning mid-run
     results = list(iter_results(out))
     assert len(results) == 16 and all(r["status"] == "ok" for r in results)
     assert {r["cell"]["strategy"] for r in results} >= {"random", "entropy", "bald", "badge", "coreset"}

@@ -144,3 +144,50 @@ def test_injected_inline_script_is_blocked_by_the_csp(driver, tmp_path: Path) ->
     _open(driver, html, tmp_path)
     assert driver.execute_script("return window.__pwned === undefined")
     assert any("Content Security Policy" in e["message"] for e in driver.get_log("browser"))
+
+
+LAPTOP = (1366, 768)
+FITS = """
+const width = document.documentElement.clientWidth;
+const out = {doc: document.documentElement.scrollWidth <= window.innerWidth, tables: []};
+for (const table of document.querySelectorAll("table")) {
+  const heads = Array.from(table.tHead.rows[0].cells);
+  const aulc = heads.map((th, i) => th.textContent.startsWith("AULC") ? i : -1).filter(i => i >= 0);
+  const cells = aulc.flatMap(i => [heads[i], ...Array.from(table.tBodies[0].rows, r => r.cells[i])]);
+  out.tables.push({id: table.id, aulc: aulc.length, rows: table.tBodies[0].rows.length,
+                   inside: cells.every(c => c.getBoundingClientRect().right <= width),
+                   scrolls: table.parentElement.scrollWidth > table.parentElement.clientWidth,
+                   shown: Array.from(table.tBodies[0].rows, r => r.cells[aulc[0]].textContent)});
+}
+return out;
+"""
+
+
+@pytest.mark.parametrize("page", ["shipped", "hostile"])
+def test_the_board_fits_a_laptop_screen(driver, tmp_path: Path, page: str) -> None:
+    """At 1366 × 768 nothing scrolls sideways, every table's AULC columns are inside the viewport, AULCs show
+    the interval half-width, and n/a rows are listed under their table, not in it."""
+    from xalbench.leaderboard.build import render_html
+
+    shipped = Path(__file__).resolve().parents[2] / "leaderboard" / "index.html"
+    driver.set_window_size(*LAPTOP)
+    try:
+        if page == "shipped":
+            driver.get(shipped.as_uri())
+        else:
+            _open(driver, render_html(_rows(), ["acc", "dice"]), tmp_path)
+        layout = driver.execute_script(FITS)
+    finally:
+        driver.set_window_size(1400, 1000)
+    assert layout["doc"], "the page scrolls sideways at 1366 px"
+    assert layout["tables"] and all(t["aulc"] == 2 and t["rows"] > 0 for t in layout["tables"])
+    for table in layout["tables"]:
+        assert table["inside"] and not table["scrolls"], table["id"]
+        assert all(re.fullmatch(r"\d\.\d{3} ± \d\.\d{3}", text) for text in table["shown"]), table["shown"]
+    if page == "shipped":  # its multi-label table has methods the harness does not run there
+        from selenium.webdriver.common.by import By
+
+        driver.get(shipped.as_uri())
+        assert not [td for td in driver.find_elements(By.CSS_SELECTOR, "tbody td") if "n/a:" in td.text]
+        items = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "ul.na li")]
+        assert len(items) == 5 and all("does not support multi-label" in text for text in items)

@@ -226,7 +226,7 @@ def test_run_check_plugin_resolves_names_and_distributions():
 
 def test_template_is_discovered_through_its_entry_point_and_passes_the_kit():
     eps = {ep.name: ep.value for ep in entry_points(group="xalbench")}
-    if eps.get("template") != "xalbench_plugin_template":
+    if "xalbench_plugin_template" not in eps.values():
         pytest.skip("install it first: pip install -e plugins/xalbench-plugin-template")
     record = load_registry().record("strategy", "template-least-confident")
     assert record.distribution == "xalbench-plugin-template"

@@ -13,12 +13,12 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from xalbench.cli import check, data, leaderboard, plugins, report, run, suites
+from xalbench.cli import check, data, leaderboard, new_plugin, plugins, report, run, suites
 from xalbench.errors import XalbenchError
 
 __all__ = ["build_parser", "main"]
 
-BUILTIN = (run, report, suites, plugins, data, check, leaderboard)
+BUILTIN = (run, report, suites, plugins, data, check, leaderboard, new_plugin)
 
 EPILOG = """examples:
   xalbench run --suite medical                      the main job (offline, embedded data)
@@ -27,6 +27,7 @@ EPILOG = """examples:
   xalbench report results/medical --format html -o report.html --plots plots/
   xalbench plugins show entropy                     a component's options, types, defaults and paper
   xalbench check-plugin my-strategy                 the conformance kit on an installed plugin
+  xalbench new-plugin my-strategy                   a new plugin distribution to start from
 
 Commands added by installed plugins are listed by `xalbench plugins --kind command`.
 """

@@ -116,7 +116,6 @@ class ManifestReader:
             for cid in todo:
                 yield _decode_chunk(cid, rows(cid), self.spec)
             return
-        from joblib import Parallel, delayed
+        from xalbench.utils.processes import map_in_processes
 
-        yield from Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered")(
-            delayed(_decode_chunk)(cid, rows(cid), self.spec) for cid in todo)
+        yield from map_in_processes(_decode_chunk, ((cid, rows(cid), self.spec) for cid in todo), n_jobs)

@@ -1,4 +1,5 @@
-"""The built-in ``local`` executor: this process (1 worker) or local processes via joblib/loky.
+"""The built-in ``local`` executor: this process (1 worker) or local processes via joblib/loky
+(:func:`~xalbench.utils.processes.map_in_processes`: workers are not restarted when their memory grows).
 
 Every cell runs with an explicit thread count (``--threads``), whatever the number of
 workers, so ``--workers N`` gives results identical to ``--workers 1`` (loky would otherwise
@@ -21,6 +22,7 @@ from xalbench.execution.base import Executor
 from xalbench.execution.common import lost_cell_result, run_cell_task
 from xalbench.execution.gpus import GpuQueues, on_device, prepare_device, wants_gpu_queues
 from xalbench.harness.cell import run_cell
+from xalbench.utils.processes import map_in_processes
 
 __all__ = ["LocalExecutor", "run_gpu_queues"]
 
@@ -72,8 +74,4 @@ class LocalExecutor(Executor):
                 prepare_device(cell.device)
                 yield run_cell(cell, runtime)
             return
-        from joblib import Parallel, delayed
-
-        yield from Parallel(n_jobs=min(workers, len(cells)), backend="loky", return_as="generator_unordered")(
-            delayed(run_cell)(cell) for cell in cells
-        )
+        yield from map_in_processes(run_cell, ((cell,) for cell in cells), min(workers, len(cells)))

@@ -142,22 +142,33 @@ def _columns(keys: Sequence[str]) -> list[str]:
     return cols + [f"held-out AULC {_label(keys[0])}", "seeds"]
 
 
+def _cell(text: str, sort: str, cls: str = "", main: str | None = None, sub: str = "") -> dict[str, str]:
+    """One table cell: ``text`` (markdown, one line); on the page ``main`` with ``sub`` as a small second line."""
+    return {"text": text, "sort": sort, "cls": cls, "main": text if main is None else main, "sub": sub}
+
+
 def _cells(i: int, r: Row, keys: Sequence[str]) -> list[dict[str, str]]:
-    out = [{"text": str(i), "sort": str(i), "cls": "n"},
-           {"text": r.status, "sort": r.status, "cls": r.status},
-           {"text": r.method + (" †" if r.pool_masks_visible else ""), "sort": r.method, "cls": ""},
-           {"text": r.submitter, "sort": r.submitter, "cls": ""},
-           {"text": f"{r.plugin} {r.version}", "sort": f"{r.plugin} {r.version}", "cls": ""}]
-    for i, k in enumerate(keys):
-        text = f"n/a: {r.note}" if r.note and i == 0 else _fmt(r.aulc[k])
-        out.append({"text": text, "sort": _sort(r.aulc[k].mean), "cls": "" if r.note else "n"})
-        out.append({"text": _fmt(r.delta[k], signed=True), "sort": _sort(r.delta[k].mean), "cls": "n"})
-        out.append({"text": _p_text(r, k), "sort": _sort(r.p.get(k)), "cls": "n"})
+    """A ranked row's cells (rows with a ``note`` are n/a: :func:`_na_item`, below the table)."""
+    out = [_cell(str(i), str(i), "n"), _cell(r.status, r.status, r.status),
+           _cell(r.method + (" †" if r.pool_masks_visible else ""), r.method, "t"), _cell(r.submitter, r.submitter, "t"),
+           _cell(f"{r.plugin} {r.version}", f"{r.plugin} {r.version}", "t", r.plugin, r.version)]
+    for k in keys:
+        out.append(_cell(_fmt(r.aulc[k]), _sort(r.aulc[k].mean), "n"))
+        out.append(_cell(_fmt(r.delta[k], signed=True), _sort(r.delta[k].mean), "n"))
+        p = _p_text(r, k)
+        short = p.startswith("n/a (")  # "n/a (2 seeds)" → "n/a" over "2 seeds"
+        out.append(_cell(p, _sort(r.p.get(k)), "n", "n/a" if short else p, p[5:-1] if short else ""))
     held, sub = r.held_out.get(keys[0]), r.held_out_submitted.get(keys[0])
     text = "—" if held is None else f"{held:.3f} (submitted {_num(sub)})"
-    out.append({"text": text, "sort": _sort(held), "cls": "n"})
-    out.append({"text": str(r.n_seeds), "sort": str(r.n_seeds), "cls": "n"})
+    out.append(_cell(text, _sort(held), "n", "—" if held is None else f"{held:.3f}",
+                     "" if held is None else f"submitted {_num(sub)}"))
+    out.append(_cell(str(r.n_seeds), str(r.n_seeds), "n"))
     return out
+
+
+def _na_item(r: Row) -> dict[str, str]:
+    """A method the harness does not run on the dataset: listed under the table with the harness's reason."""
+    return {"method": r.method, "entry": f"{r.plugin} {r.version}", "submitter": r.submitter, "reason": r.note}
 
 
 def render_html(rows: Sequence[Row], keys: Sequence[str]) -> str:
@@ -172,8 +183,10 @@ def render_html(rows: Sequence[Row], keys: Sequence[str]) -> str:
     tables = []
     for n, (suite, dataset, group) in enumerate(_groups(rows)):
         png = entry_plot(group, keys[0], f"{suite} · {dataset}")
+        ranked = [r for r in group if not r.note]
         tables.append({"id": f"t{n}", "suite": suite, "dataset": dataset, "key": keys[0],
-                       "rows": [_cells(i, r, keys) for i, r in enumerate(group, 1)],
+                       "rows": [_cells(i, r, keys) for i, r in enumerate(ranked, 1)],
+                       "na": [_na_item(r) for r in group if r.note],
                        "png": base64.b64encode(png).decode("ascii")})
     csp = CSP_TEMPLATE.format(style=_sha(css), script=_sha(js))
     return env.get_template("index.html.j2").render(tables=tables, columns=_columns(keys), js=js, css=css, csp=csp,
@@ -189,9 +202,15 @@ def render_markdown(rows: Sequence[Row], keys: Sequence[str]) -> str:
         lines += [f"### {md_escape(suite)} · {md_escape(dataset)}", "",
                   "| " + " | ".join(md_escape(c) for c in cols) + " |",
                   "|" + "|".join("---" for _ in cols) + "|"]
-        for i, r in enumerate(group, 1):
+        for i, r in enumerate([r for r in group if not r.note], 1):
             lines.append("| " + " | ".join(md_escape(c["text"]) for c in _cells(i, r, keys)) + " |")
         lines.append("")
+        na = [_na_item(r) for r in group if r.note]
+        if na:
+            lines += [f"Not run on {md_escape(dataset)} (the harness's reason):", ""]
+            lines += [f"* {md_escape(x['method'])} ({md_escape(x['entry'])}, {md_escape(x['submitter'])}): "
+                      f"n/a: {md_escape(x['reason'])}" for x in na]
+            lines.append("")
     if any(r.pool_masks_visible for r in rows):
         lines += ["† the strategy saw the pool's ROI masks (a suite track that shows them only to strategies that "
                   "need them).", ""]

@@ -166,8 +166,13 @@ def rank_ranges(means: Sequence[float], lows: Sequence[float], highs: Sequence[f
 
 def leaderboard(cells: pd.DataFrame, *, test: Literal["ttest", "wilcoxon"] = "ttest",
                 keys: Sequence[str] | None = None, directions: dict[str, str] | None = None,
-                group: Sequence[str] = ("dataset", "method")) -> pd.DataFrame:
-    """One row per (dataset, method): for every AULC key the statistics in the module docstring."""
+                group: Sequence[str] = ("dataset", "method"), baseline: str | None = None,
+                primary: str | None = None) -> pd.DataFrame:
+    """One row per (dataset, method): for every AULC key the statistics in the module docstring.
+
+    ``baseline``: the method every Δ is paired with (default: ``random + ce``, else any ``random``
+    method — :func:`baseline_method`); a dataset without it gets no Δ. ``primary``: the key that ranks
+    the methods (default: accuracy). The report and :func:`xalbench.leaderboard_frame` both call this."""
     ok = cells[cells["status"] == "ok"]
     if ok.empty:
         return pd.DataFrame()
@@ -177,7 +182,11 @@ def leaderboard(cells: pd.DataFrame, *, test: Literal["ttest", "wilcoxon"] = "tt
     for dataset, g_ds in ok.groupby("dataset", sort=True):
         strategies = dict(zip(g_ds["method"], g_ds["strategy"], strict=False))
         losses = dict(zip(g_ds["method"], g_ds["loss"], strict=False))
-        base = baseline_method(sorted(g_ds["method"].unique()), strategies, losses)
+        methods = sorted(g_ds["method"].unique())
+        if baseline is None:
+            base = baseline_method(methods, strategies, losses)
+        else:
+            base = baseline if baseline in methods else None
         base_rows = g_ds[g_ds["method"] == base].set_index("seed") if base else None
         rows = []
         for gkey, g in g_ds.groupby(list(group[1:]), sort=True):
@@ -209,20 +218,20 @@ def leaderboard(cells: pd.DataFrame, *, test: Literal["ttest", "wilcoxon"] = "tt
         frame = pd.DataFrame(rows)
         for k in keys:
             frame[f"p_{k}_holm"] = holm(frame[f"p_{k}"].tolist())
-        primary = PRIMARY if PRIMARY in keys else (keys[0] if keys else None)
-        if primary is not None:
-            higher = directions.get(primary, "max") == "max"
-            sort_key = frame[f"aulc_{primary}_mean"].fillna(-np.inf if higher else np.inf)
+        ranked_by = primary if primary in keys else (PRIMARY if PRIMARY in keys else (keys[0] if keys else None))
+        if ranked_by is not None:
+            higher = directions.get(ranked_by, "max") == "max"
+            sort_key = frame[f"aulc_{ranked_by}_mean"].fillna(-np.inf if higher else np.inf)
             if "aulc_dice_mean" in frame:
                 sort_key = sort_key + 1e-9 * frame["aulc_dice_mean"].fillna(0)
             frame["rank"] = sort_key.rank(ascending=not higher, method="min").astype(int)
-            ranges = rank_ranges(frame[f"aulc_{primary}_mean"].tolist(), frame[f"aulc_{primary}_ci_low"].tolist(),
-                                 frame[f"aulc_{primary}_ci_high"].tolist(), higher)
+            ranges = rank_ranges(frame[f"aulc_{ranked_by}_mean"].tolist(), frame[f"aulc_{ranked_by}_ci_low"].tolist(),
+                                 frame[f"aulc_{ranked_by}_ci_high"].tolist(), higher)
             frame["rank_best"] = [min(r[0], rk) for r, rk in zip(ranges, frame["rank"], strict=True)]
             frame["rank_worst"] = [max(r[1], rk) for r, rk in zip(ranges, frame["rank"], strict=True)]
             # backwards-compatible names of the primary comparison
-            frame["p_vs_random"] = frame[f"p_{primary}"]
-            frame["p_holm"] = frame[f"p_{primary}_holm"]
+            frame["p_vs_random"] = frame[f"p_{ranked_by}"]
+            frame["p_holm"] = frame[f"p_{ranked_by}_holm"]
             out_rows.append(frame.sort_values(["rank", "method"]))
         else:
             out_rows.append(frame)

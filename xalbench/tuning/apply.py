@@ -82,9 +82,9 @@ def _log(message: str) -> None:
 def _run_all(jobs: list[TuningJob], runtime: Runtime, workers: int) -> list[dict[str, Any]]:
     if workers <= 1 or len(jobs) <= 1:
         return [run_job(job, runtime) for job in jobs]
-    from joblib import Parallel, delayed
+    from xalbench.utils.processes import map_in_processes
 
-    return list(Parallel(n_jobs=min(workers, len(jobs)), backend="loky")(delayed(run_job_task)(j) for j in jobs))
+    return list(map_in_processes(run_job_task, ((j,) for j in jobs), min(workers, len(jobs)), ordered=True))
 
 
 def tuned_methods(runtime: Runtime, suite: SuiteSpec, datasets: Sequence[tuple[ComponentSpec, DatasetBundle]],
