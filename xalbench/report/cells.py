@@ -81,6 +81,7 @@ class MetricInfo:
     task: str = "any"
     needs_roi: bool = False
     faithfulness: bool = False
+    headline: bool = False
 
     @property
     def aulc(self) -> bool:
@@ -96,7 +97,8 @@ def metric_infos(registry: Any) -> dict[str, MetricInfo]:
         cls = registry.get("metric", name)
         prefix = "aulc" if cls.aulc else "final"
         out[name] = MetricInfo(name, f"{prefix}_{cls.summary_key()}", f"{prefix.upper()}_{cls.column()}",
-                               cls.direction, cls.task, bool(cls.needs_roi), issubclass(cls, FaithfulnessMetric))
+                               cls.direction, cls.task, bool(cls.needs_roi), issubclass(cls, FaithfulnessMetric),
+                               bool(cls.headline))
     return out
 
 
