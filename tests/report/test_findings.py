@@ -176,6 +176,16 @@ def test_header_states_seeds_per_dataset_and_a_run_that_stopped_early(tmp_path: 
     md = capsys.readouterr().out
     assert "seeds per dataset: d 3 of 5 planned" in md
     assert re.search(r"stopped early: 4 of 10 planned cells have no result", md)
+    # --seeds fewer than the suite declares: every planned cell finished, still short of the suite's seeds
+    suite = tmp_path / "t.toml"
+    suite.write_text('name = "t"\nseeds = [0, 1, 2, 3, 4]\nstrategies = ["random"]\n'
+                     '[[datasets]]\nname = "synth-lesion-2d"\n')
+    atomic_write_json(tmp_path / "run.json", {"suite": {"name": "t", "seeds": [0, 1, 2], "source": str(suite)},
+                                              "status": {k: "run" for k in planned if int(k[-1]) < 3}})
+    assert main(["report", str(tmp_path)]) == 0
+    md = capsys.readouterr().out
+    assert "seeds per dataset: d 3\n" in md
+    assert "it planned 3 of the 5 seeds its suite declares" in md and "have no result" not in md
 
 
 def test_power_notes_from_the_runs_own_spread(tmp_path: Path) -> None:

@@ -95,7 +95,7 @@ def test_dry_run_prints_power_and_time_and_auto_picks_the_seeds(tmp_path: Path,
     row = next(line for line in text.splitlines() if "sal-rq1 *" in line)
     assert row.split()[-2:] == ["0.020", "0.028"]  # 0.0285 at 6 seeds
     # 12 cells × 2 s / 1 worker + 12 s start-up = 36 s
-    assert "estimated wall time with 1 worker(s): 0:36" in text
+    assert "estimated time with 1 worker(s), wall clock: 0:36" in text
     assert main(["run", "--suite", str(suite), "--dry-run", "--n-seeds", "3", "--out", str(out),
                  "--calibration", str(tmp_path / "tiny.calibration.json")]) == 0
     assert "power at 3 seed(s)" in capsys.readouterr().out

@@ -67,13 +67,13 @@ def power_lines(rows: list[PowerRow], n_seeds: int, calibration: Calibration | N
     else:
         lines = [f"power at {n_seeds} seed(s): minimum detectable Δ (paired t-test, α 0.05, power 0.8; "
                  f"MDE = (t_0.975,n−1 + t_0.8,n−1)·SD/√n) from the between-seed SD of {calibration.source}"]
-    lines.append(f"  {'dataset':28s} {'question':26s} {'quantity':22s} {'SD':>7s} {'MDE':>7s}")
+    lines.append(f"{'dataset':28s} {'question':26s} {'quantity':22s} {'SD':>7s} {'MDE':>7s}")
     for r in rows:
         what = r.what + (" *" if r.primary else "")
         sd = "—" if math.isnan(r.sd) else f"{r.sd:.3f}"
         mde = "no calibration" if math.isnan(r.sd) else f"{r.mde(n_seeds):.3f}"
-        lines.append(f"  {r.dataset:28s} {what:26s} {r.label:22s} {sd:>7s} {mde:>7s}")
+        lines.append(f"{r.dataset:28s} {what:26s} {r.label:22s} {sd:>7s} {mde:>7s}")
     if any(r.what == BASELINE_ROW for r in rows):
-        lines.append(f"  (* a question's primary quantity: what --target-mde is checked against; "
+        lines.append(f"(* a question's primary quantity: what --target-mde is checked against; "
                      f"'{BASELINE_ROW}': the median over methods)")
     return lines

@@ -106,7 +106,7 @@ def _dry_run(plan: Any, registry: Any, statuses: dict[str, Any], counts: dict[st
     rows = power_rows(run, registered_findings(registry), calibration)
     print("\n".join(power_lines(rows, len(plan.suite.seeds), calibration)))
     est = format_seconds(seconds) if seconds is not None else "unknown"
-    print(f"estimated wall time with {workers} worker(s): {est} ({basis})")
+    print(f"estimated time with {workers} worker(s), wall clock: {est} ({basis})")
     return 0
 
 
@@ -137,9 +137,11 @@ def handle(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {out} exists and is not a directory; choose another results directory")
     if args.target_mde is not None and args.n_seeds != "auto":
         raise ConfigError("--target-mde is used with --n-seeds auto; add --n-seeds auto, or drop --target-mde")
-    from xalbench.power import find_calibration
+    calibration = None
+    if args.dry_run or args.n_seeds == "auto" or args.calibration:
+        from xalbench.power import find_calibration
 
-    calibration = find_calibration(suite, args.calibration, registry)
+        calibration = find_calibration(suite, args.calibration, registry)
     runtime = Runtime(registry, selection)
     plan_kwargs = dict(out_dir=out, datasets=args.datasets, strategies=args.strategies, losses=args.losses,
                        device=device(args.device), threads=args.threads, data_root=data_root(args.data_root),

@@ -133,12 +133,32 @@ def _seed_counts(results: list[dict[str, Any]], run: dict[str, Any]) -> tuple[di
     status = run.get("status") if isinstance(run.get("status"), dict) else {}
     done = {r["cell"]["key"] for r in results}
     missing = [k for k in status if k not in done]
-    early = ""
+    declared = _declared_seeds(run.get("suite") if isinstance(run.get("suite"), dict) else {})
+    reasons = []
     if missing:
-        early = (f"the run stopped early: {len(missing)} of {len(status)} planned cells have no result; a question "
-                 "whose comparisons lack seeds stays inconclusive, and its power note says how many seeds would "
-                 "decide it (rerun the same command to finish)")
+        reasons.append(f"{len(missing)} of {len(status)} planned cells have no result (rerun the same command "
+                       "to finish)")
+    if declared and planned and planned < declared:
+        reasons.append(f"it planned {planned} of the {declared} seeds its suite declares (--seeds / --n-seeds)")
+    early = ""
+    if reasons:
+        early = ("the run stopped early: " + "; ".join(reasons) + ". A question whose comparisons lack seeds stays "
+                 "inconclusive, and its power note says how many seeds would decide it")
     return out, early
+
+
+def _declared_seeds(suite: dict[str, Any]) -> int | None:
+    """How many seeds the run's suite file declares (``None`` if the file is not readable here)."""
+    source = str(suite.get("source") or "")
+    if not source.endswith(".toml") or not Path(source).is_file():
+        return None
+    from xalbench.errors import XalbenchError
+    from xalbench.suite import parse_suite
+
+    try:
+        return len(parse_suite(Path(source).read_text(encoding="utf-8"), where=source).seeds)
+    except (OSError, XalbenchError):
+        return None
 
 
 def _header(results: list[dict[str, Any]], run_dir: Path) -> dict[str, Any]:
