@@ -24,9 +24,9 @@ def main(name: str, n: int, size: int) -> dict[str, float | str]:
     import torch
 
     from xalbench.base import Split
-    from xalbench.harness.context import StrategyContext
     from xalbench.models.small_cnn import SmallCNN
     from xalbench.plugins import load_registry
+    from xalbench.sandbox.context import StrategyContext
 
     torch.set_num_threads(1)
     registry = load_registry()

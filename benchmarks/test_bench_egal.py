@@ -23,9 +23,9 @@ import pytest
 import torch
 
 from xalbench.base import Split
-from xalbench.harness.context import StrategyContext
 from xalbench.models.small_cnn import SmallCNN
 from xalbench.plugins import load_registry
+from xalbench.sandbox.context import StrategyContext
 
 REGISTRY = load_registry()
 N_POOL, N_LAB, K_CLS, K, SIZE, REPEATS = 512, 64, 3, 32, 32, 15

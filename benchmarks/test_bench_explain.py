@@ -83,7 +83,7 @@ def test_gradcam_generic_autograd_all_classes_ratio(benchmark, setup):
 
 def test_pool_cache_gradcam_ratio(benchmark, setup):
     """The pool cache path: one forward (cached features), then head-only maps."""
-    from xalbench.harness.context import PoolCache
+    from xalbench.sandbox.context import PoolCache
 
     registry, net, pool = setup
     ex = registry.create("explainer", "gradcam")

@@ -27,9 +27,9 @@ import pytest
 import torch
 
 from xalbench.base import Split
-from xalbench.harness.context import StrategyContext
 from xalbench.models.small_cnn import SmallCNN
 from xalbench.plugins import load_registry
+from xalbench.sandbox.context import StrategyContext
 
 pytest.importorskip("xalbench_gestalt", reason="install plugins/xalbench-gestalt to benchmark GESTALT")
 

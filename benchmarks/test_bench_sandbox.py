@@ -31,8 +31,6 @@ import numpy as np
 import torch
 
 from xalbench.base import Split
-from xalbench.harness.context import StrategyContext
-from xalbench.harness.guard import call_strategy
 from xalbench.models.small_cnn import SmallCNN
 from xalbench.sandbox import (
     ComponentRef,
@@ -42,6 +40,8 @@ from xalbench.sandbox import (
     make_cell_data,
     make_round_request,
 )
+from xalbench.sandbox.context import StrategyContext
+from xalbench.sandbox.guard import call_strategy
 from xalbench.sandbox.session import seeded_torch
 from xalbench.strategies.uncertainty import EntropySampling
 

@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from xalbench.base import Split
-from xalbench.harness.context import StrategyContext
 from xalbench.models.small_cnn import SmallCNN
 from xalbench.plugins import load_registry
+from xalbench.sandbox.context import StrategyContext
 
 REGISTRY = load_registry()
 NAMES = ["entropy"] + [n for n in REGISTRY.names("strategy") if n != "entropy"]

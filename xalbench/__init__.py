@@ -12,11 +12,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-import pluggy
+from xalbench.hookspecs import hookimpl
 
 __version__ = "0.2.0"
-
-hookimpl = pluggy.HookimplMarker("xalbench")
 
 #: public name → module that defines it (imported on first access)
 _LAZY = {
@@ -27,6 +25,7 @@ _LAZY = {
     "DatasetMeta": "xalbench.base",
     "ExplainableNet": "xalbench.base",
     "Explainer": "xalbench.base",
+    "Equivalence": "xalbench.base",
     "Loss": "xalbench.base",
     "LossOutput": "xalbench.base",
     "Model": "xalbench.base",
@@ -65,6 +64,7 @@ __all__ = (
     "Executor",
     "ExplainableNet",
     "Explainer",
+    "Equivalence",
     "Finding",
     "Loss",
     "LossOutput",

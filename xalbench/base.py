@@ -3,7 +3,9 @@
 Conventions shared by every component:
 
 * images are ``float32`` tensors in [0, 1], ``N×C×H×W`` (2D) or ``N×C×D×H×W`` (3D);
-* multi-class labels are ``int64`` ``N``; multi-label labels are ``float32`` ``N×K`` in {0, 1};
+* multi-class labels are ``int64`` ``N``; multi-label labels are ``float32`` ``N×K`` in {0, 1}, with an
+  optional ``label_mask`` ``N×K`` (1 = label known, 0 = unknown: left out of losses and metrics, e.g.
+  CheXpert's uncertain labels under U-Ignore; ``None`` = every label known);
 * ROIs are ``float32`` ``N×(D×)H×W`` in {0, 1} with a ``has_roi`` bool flag per sample;
   multi-label datasets may add per-finding ROIs ``class_roi`` ``N×K×(D×)H×W``;
   3D datasets may add ``annotated_slices`` ``N×D`` (slices whose ROI an expert drew);
@@ -28,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from xalbench.options import Options
+from xalbench.selection import stable_topk, topk_by_score
 
 __all__ = [
     "Component",
@@ -42,18 +45,27 @@ __all__ = [
     "LossOutput",
     "RoundInfo",
     "Loss",
+    "Equivalence",
     "PoolCacheView",
     "Strategy",
     "StrategyContext",
     "Task",
     "stable_topk",
+    "strategy_skip_reason",
 ]
 
 Task = Literal["multi-class", "multi-label"]
 
 
 class Component:
-    """Shared shape of every registered component class."""
+    """Shared shape of every registered component class.
+
+    Class attributes: ``kind`` (set by each contract: ``"strategy"``, ``"loss"``, …), ``name`` (a
+    slug, the registry key suites use), ``summary`` (one line), ``paper`` (the reference, or ``""``),
+    ``Options`` (a frozen :class:`~xalbench.options.Options` dataclass with typed, defaulted fields)
+    and ``identity_exempt`` (options that cannot change a result). An instance holds its parsed
+    options in ``self.options``.
+    """
 
     kind: ClassVar[str] = "component"
     name: ClassVar[str] = ""
@@ -68,6 +80,7 @@ class Component:
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any] | None = None) -> Component:
+        """An instance with ``options`` validated by :meth:`Options.parse` (unknown keys are an error)."""
         return cls(options)
 
     def __repr__(self) -> str:
@@ -86,13 +99,17 @@ class Split:
     class_roi: Tensor | None = None
     annotated_slices: Tensor | None = None
     groups: np.ndarray | None = None
+    label_mask: Tensor | None = None  #: multi-label ``N×K`` float in {0, 1}: 1 = known; ``None`` = all known
 
     def __post_init__(self) -> None:
         n = self.images.shape[0]
-        for name in ("labels", "roi", "has_roi", "class_roi", "annotated_slices"):
+        for name in ("labels", "roi", "has_roi", "class_roi", "annotated_slices", "label_mask"):
             value = getattr(self, name)
             if value is not None and value.shape[0] != n:
                 raise ValueError(f"Split.{name} has {value.shape[0]} rows, images have {n}")
+        if self.label_mask is not None and tuple(self.label_mask.shape) != tuple(self.labels.shape):
+            raise ValueError(f"Split.label_mask has shape {tuple(self.label_mask.shape)}, labels have "
+                             f"{tuple(self.labels.shape)} (one flag per label)")
         if self.roi is not None and self.has_roi is None:
             object.__setattr__(self, "has_roi", self.roi.flatten(1).amax(1) > 0)
 
@@ -100,6 +117,7 @@ class Split:
         return int(self.images.shape[0])
 
     def subset(self, index: np.ndarray | Sequence[int] | Tensor) -> Split:
+        """The rows ``index`` of every tensor (and of ``groups``), in that order."""
         idx = torch.as_tensor(np.asarray(index, dtype=np.int64))
 
         def take(t: Tensor | None) -> Tensor | None:
@@ -113,12 +131,14 @@ class Split:
             class_roi=take(self.class_roi),
             annotated_slices=take(self.annotated_slices),
             groups=None if self.groups is None else self.groups[np.asarray(index, dtype=np.int64)],
+            label_mask=take(self.label_mask),
         )
 
     def fingerprint(self) -> str:
-        """SHA-256 over images, labels and ROIs (stable across runs on any machine)."""
+        """SHA-256 over images, labels, ROIs and the label mask when there is one (stable across runs
+        on any machine; a split without a label mask hashes as before masks existed)."""
         h = hashlib.sha256()
-        for t in (self.images, self.labels, self.roi):
+        for t in (self.images, self.labels, self.roi, self.label_mask):
             if t is not None:
                 arr = t.detach().cpu().contiguous().numpy()
                 h.update(str(arr.shape).encode())
@@ -159,6 +179,7 @@ class DatasetBundle:
     test: Split
 
     def split_hash(self) -> str:
+        """SHA-256 over the three splits' fingerprints: part of every cell's identity."""
         h = hashlib.sha256()
         for split in (self.train, self.val, self.test):
             h.update(split.fingerprint().encode())
@@ -199,13 +220,15 @@ class ExplainableNet(nn.Module):
         self.classifier: nn.Linear
 
     @abc.abstractmethod
-    def features(self, x: Tensor) -> Tensor: ...
+    def features(self, x: Tensor) -> Tensor:
+        """The explanation layer's activations ``B×C'×(d×)h×w`` for images ``x``."""
 
     def embed(self, a: Tensor) -> Tensor:
         """Global average pool of the explanation-layer activations → ``B×C'``."""
         return a.flatten(2).mean(-1)
 
     def head(self, a: Tensor) -> Tensor:
+        """Logits ``B×K`` from explanation-layer activations: ``classifier(dropout(embed(a)))``."""
         return self.classifier(self.dropout(self.embed(a)))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -219,7 +242,10 @@ class Model(Component, abc.ABC):
     supports_3d: ClassVar[bool] = False
 
     @abc.abstractmethod
-    def build(self, in_channels: int, num_classes: int, spatial_dims: int = 2) -> ExplainableNet: ...
+    def build(self, in_channels: int, num_classes: int, spatial_dims: int = 2) -> ExplainableNet:
+        """A freshly initialised network for images with ``in_channels`` channels, ``num_classes``
+        outputs and ``spatial_dims`` (2 or 3) spatial dimensions. The harness calls it under the cell's
+        seed, so initialise with torch's global generator."""
 
 
 # --------------------------------------------------------------------------- explainers
@@ -284,6 +310,7 @@ class Batch:
     class_roi: Tensor | None = None
     annotated_slices: Tensor | None = None
     index: Tensor | None = None
+    label_mask: Tensor | None = None  #: multi-label ``N×K``: 1 = label known (in the loss), 0 = left out
 
 
 @dataclasses.dataclass
@@ -316,6 +343,17 @@ class RoundInfo:
     index: np.ndarray | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class Equivalence:
+    """A component that equals another one by construction on some datasets: training with it is
+    bit for bit training with ``name`` built with ``options`` (complete, as its ``Options.to_dict()``).
+    ``reason`` is one line for the report (why the two cannot differ there)."""
+
+    name: str
+    options: Mapping[str, Any]
+    reason: str
+
+
 class Loss(Component, abc.ABC):
     """The training objective for one batch: CE alone or CE + explanation term."""
 
@@ -327,8 +365,17 @@ class Loss(Component, abc.ABC):
     def on_round_start(self, info: RoundInfo) -> None:
         """Hook for stateful losses (auxiliary models, imputed masks); default: nothing."""
 
+    def equivalent_on(self, meta: DatasetMeta) -> Equivalence | None:
+        """The loss this one reduces to on datasets like ``meta`` (same batches → same gradients, bit for
+        bit, and no random numbers drawn that the other does not draw), or ``None`` (default: none). A
+        planner may then list this loss as n/a there, naming the other, or share the other's cell."""
+        return None
+
     @abc.abstractmethod
-    def __call__(self, model: ExplainableNet, batch: Batch) -> LossOutput: ...
+    def __call__(self, model: ExplainableNet, batch: Batch) -> LossOutput:
+        """The batch's loss: ``total`` to minimise (the harness calls ``backward``) and logged ``terms``.
+        A batch without usable masks (``roi`` absent or every ``has_roi`` False) must give exactly
+        the ``ce`` loss, value and gradients."""
 
 
 # --------------------------------------------------------------------------- strategies
@@ -433,18 +480,31 @@ class Strategy(Component, abc.ABC):
         return None
 
     def query(self, ctx: StrategyContext, k: int) -> Sequence[int] | np.ndarray:
-        """``min(k, |unlabelled|)`` pool indices; default: the top ``k`` of :meth:`scores`."""
-        from xalbench.strategies.common import topk_by_score
-
+        """``min(k, |unlabelled|)`` pool indices; default: the top ``k`` of :meth:`scores`
+        (:func:`~xalbench.selection.topk_by_score`: NaN refused, ties to the lower pool index)."""
         scores = self.scores(ctx)
         if scores is None:
             raise NotImplementedError(f"strategy {self.name!r} implements neither scores() nor query()")
-        self.last_scores = scores  # read by the harness to log the round's top-k scores
         return topk_by_score(scores, ctx, k, who=f"strategy {self.name!r}")
 
+    @classmethod
+    def selects_by_scores(cls) -> bool:
+        """Whether the default :meth:`query` applies (the class ranks by :meth:`scores` only): then the
+        harness calls :meth:`scores` itself, takes the top ``k`` and logs the chosen scores."""
+        return cls.query is Strategy.query
 
-def stable_topk(scores: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the ``k`` largest scores, ties broken by lower position (deterministic)."""
-    scores = np.asarray(scores, dtype=np.float64)
-    order = np.lexsort((np.arange(scores.shape[0]), -scores))
-    return order[:k]
+
+def strategy_skip_reason(strategy_cls: Any, *, task: str, spatial_dims: int, pool_masks_visible: bool) -> str | None:
+    """``None`` if the strategy can run in this setting, else why the harness skips it (from its
+    declarations ``supports_multilabel``, ``supports_3d`` and ``requires_pool_masks``)."""
+    name = getattr(strategy_cls, "name", getattr(strategy_cls, "__name__", "strategy"))
+    if task == "multi-label" and not getattr(strategy_cls, "supports_multilabel", False):
+        return f"strategy {name!r} does not support multi-label datasets (supports_multilabel = False)"
+    if spatial_dims == 3 and not getattr(strategy_cls, "supports_3d", True):
+        return f"strategy {name!r} does not support 3D volumes (supports_3d = False)"
+    if getattr(strategy_cls, "requires_pool_masks", False) and not pool_masks_visible:
+        return (
+            f"strategy {name!r} needs pool ROI masks, which this suite's track hides "
+            "(run it on a track with pool_masks = 'visible' or 'as-needed')"
+        )
+    return None

@@ -20,6 +20,7 @@ __all__ = [
     "ModelMutationError",
     "StrategyTimeoutError",
     "PretrainedWeightsError",
+    "ConfinementError",
 ]
 
 
@@ -59,6 +60,10 @@ class UnsupportedError(XalbenchError):
 
 class PretrainedWeightsError(XalbenchError):
     """Pretrained weights were asked for but are not in the local cache."""
+
+
+class ConfinementError(XalbenchError):
+    """The operating-system confinement asked for is not available here, or could not be applied."""
 
 
 class StrategyContractError(XalbenchError):

@@ -29,8 +29,10 @@ if TYPE_CHECKING:
     from xalbench.lifecycle import CellInfo, RunInfo
 
 hookspec = pluggy.HookspecMarker("xalbench")
+#: the marker plugins put on their hook implementations (re-exported as ``xalbench.hookimpl``)
+hookimpl = pluggy.HookimplMarker("xalbench")
 
-__all__ = ["HOOK_KINDS", "Register", "hookspec"]
+__all__ = ["HOOK_KINDS", "Register", "hookimpl", "hookspec"]
 
 #: registration hook → the component kind it registers: the one list of kinds (the registry's kinds and
 #: ``xalbench plugins --kind`` are derived from it), so a new kind is one hookspec below plus one line here
@@ -61,32 +63,32 @@ class Register(Protocol):
 # ----------------------------------------------------------------------------- components
 @hookspec
 def register_strategies(register: Register) -> None:
-    """Register active-learning query strategies (subclasses of ``xalbench.Strategy``)."""
+    """Register active-learning query strategies (subclasses of :class:`xalbench.Strategy`)."""
 
 
 @hookspec
 def register_explainers(register: Register) -> None:
-    """Register saliency explainers (subclasses of ``xalbench.Explainer``)."""
+    """Register saliency explainers (subclasses of :class:`xalbench.Explainer`)."""
 
 
 @hookspec
 def register_losses(register: Register) -> None:
-    """Register training losses (subclasses of ``xalbench.Loss``)."""
+    """Register training losses (subclasses of :class:`xalbench.Loss`)."""
 
 
 @hookspec
 def register_datasets(register: Register) -> None:
-    """Register datasets (subclasses of ``xalbench.Dataset``)."""
+    """Register datasets (subclasses of :class:`xalbench.Dataset`)."""
 
 
 @hookspec
 def register_models(register: Register) -> None:
-    """Register model factories (subclasses of ``xalbench.Model``)."""
+    """Register model factories (subclasses of :class:`xalbench.Model`)."""
 
 
 @hookspec
 def register_suites(register: Register) -> None:
-    """Register suites: ``xalbench.SuiteSource`` objects (a TOML file path or text)."""
+    """Register suites: :class:`xalbench.SuiteSource` objects (a TOML file path or text)."""
 
 
 @hookspec
@@ -96,35 +98,35 @@ def register_protocols(register: Register) -> None:
 
 @hookspec
 def register_metrics(register: Register) -> None:
-    """Register evaluation metrics (subclasses of ``xalbench.Metric``): one registration adds a
+    """Register evaluation metrics (subclasses of :class:`xalbench.Metric`): one registration adds a
     metric to evaluation, cell summaries, the leaderboard and every report format."""
 
 
 @hookspec
 def register_report_formats(register: Register) -> None:
-    """Register report formats (subclasses of ``xalbench.ReportFormat``) for ``xalbench report --format``."""
+    """Register report formats (subclasses of :class:`xalbench.ReportFormat`) for ``xalbench report --format``."""
 
 
 @hookspec
 def register_trainers(register: Register) -> None:
-    """Register round trainers (subclasses of ``xalbench.Trainer``): how a round's model(s) are
+    """Register round trainers (subclasses of :class:`xalbench.Trainer`): how a round's model(s) are
     trained and which model is evaluated and queried."""
 
 
 @hookspec
 def register_mask_sources(register: Register) -> None:
-    """Register mask sources (subclasses of ``xalbench.MaskSource``): where the masks of newly
+    """Register mask sources (subclasses of :class:`xalbench.MaskSource`): where the masks of newly
     labelled samples come from once the protocol's human-mask budget is spent."""
 
 
 @hookspec
 def register_executors(register: Register) -> None:
-    """Register cell executors (subclasses of ``xalbench.Executor``) for ``xalbench run --executor``."""
+    """Register cell executors (subclasses of :class:`xalbench.Executor`) for ``xalbench run --executor``."""
 
 
 @hookspec
 def register_commands(register: Register) -> None:
-    """Register ``xalbench`` subcommands (``xalbench.Command`` objects: name, help, arguments, handler)."""
+    """Register ``xalbench`` subcommands (:class:`xalbench.Command` objects: name, help, arguments, handler)."""
 
 
 @hookspec

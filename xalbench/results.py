@@ -13,6 +13,12 @@ Every cell file stores ``identity_sha256`` (the hash of what determines its resu
 :mod:`xalbench.harness.identity`) and ``content_sha256`` (the hash of its own canonical
 content). A file whose content no longer matches its hash is damaged: it is named in one
 line, moved aside and its cell redone.
+
+A results directory with a seal key (``<out>/.xalbench/seal.key``, :mod:`xalbench.sealing`) also
+requires ``seal_hmac_sha256``, a keyed MAC: a file without it or whose MAC does not verify is
+*forged* (:class:`ForgedResultError`; moved aside as ``*.forged``) — rewriting a file and
+recomputing its unkeyed ``content_sha256`` no longer passes. A directory without a key (written
+before keyed seals) is checked by content hash only.
 """
 
 from __future__ import annotations
@@ -28,21 +34,29 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xalbench.errors import XalbenchError
 
-__all__ = ["CorruptResultError", "DamagedResultWarning", "SCHEMA_VERSION", "atomic_write_json", "canonical_json",
+if TYPE_CHECKING:
+    from xalbench.sealing import Sealer
+
+__all__ = ["CorruptResultError", "DamagedResultWarning", "ForgedResultError", "MAC_FIELD", "SCHEMA_VERSION", "atomic_write_json", "canonical_json",
            "content_hash", "environment", "iter_results", "move_aside", "read_json", "read_verified",
            "seal", "source_hash"]
 
 SCHEMA_VERSION = 2
+MAC_FIELD = "seal_hmac_sha256"
 
 
 class CorruptResultError(XalbenchError):
     """A result, checkpoint or cell file is truncated, not JSON, or its content hash does not match."""
 
     exit_code = 1
+
+
+class ForgedResultError(CorruptResultError):
+    """A file in a keyed results directory whose keyed seal is missing or does not verify."""
 
 
 class DamagedResultWarning(UserWarning):
@@ -68,8 +82,8 @@ def canonical_json(data: Any) -> str:
 
 
 def content_hash(data: dict[str, Any]) -> str:
-    """SHA-256 of ``data`` without its own ``content_sha256`` field."""
-    body = {k: v for k, v in data.items() if k != "content_sha256"}
+    """SHA-256 of ``data`` without its own ``content_sha256`` field and its keyed seal."""
+    body = {k: v for k, v in data.items() if k not in ("content_sha256", MAC_FIELD)}
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
@@ -101,8 +115,9 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         return json.load(fh)
 
 
-def read_verified(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A sealed file's content; :class:`CorruptResultError` if truncated, not an object, or edited."""
+def read_verified(path: str | os.PathLike[str], *, sealer: Sealer | None = None) -> dict[str, Any]:
+    """A sealed file's content; :class:`CorruptResultError` if truncated, not an object, or edited;
+    with ``sealer``, :class:`ForgedResultError` if its keyed seal is missing or does not verify."""
     try:
         data = read_json(path)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -111,11 +126,16 @@ def read_verified(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise CorruptResultError(f"{path} is damaged (not a JSON object)")
     if "content_sha256" in data and data["content_sha256"] != content_hash(data):
         raise CorruptResultError(f"{path} is damaged (its content does not match its content_sha256: edited?)")
+    if sealer is not None:
+        why = sealer.reason(data)
+        if why:
+            raise ForgedResultError(f"{path} is rejected as forged ({why})")
     return data
 
 
 def move_aside(path: Path, *, to: str = "corrupt") -> Path:
-    """Move a damaged file to ``<name>.corrupt`` (or a superseded one to ``.superseded/``), never overwriting."""
+    """Move a damaged file to ``<name>.corrupt`` (a forged one, ``to="forged"``, to ``<name>.forged``; a
+    superseded one to ``.superseded/``), never overwriting."""
     if to == "superseded":
         folder = path.parent / ".superseded"
         folder.mkdir(exist_ok=True)
@@ -125,30 +145,42 @@ def move_aside(path: Path, *, to: str = "corrupt") -> Path:
             target = folder / f"{path.stem}.{n}{path.suffix}"
             n += 1
     else:
-        target = path.with_name(path.name + ".corrupt")
+        suffix = "forged" if to == "forged" else "corrupt"
+        target = path.with_name(f"{path.name}.{suffix}")
         n = 1
         while target.exists():
-            target = path.with_name(f"{path.name}.{n}.corrupt")
+            target = path.with_name(f"{path.name}.{n}.{suffix}")
             n += 1
     os.replace(path, target)
     return target
 
 
-def iter_results(run_dir: str | os.PathLike[str], *, damaged: list[Path] | None = None) -> Iterator[dict[str, Any]]:
+def iter_results(run_dir: str | os.PathLike[str], *, damaged: list[Path] | None = None,
+                 reasons: dict[Path, str] | None = None) -> Iterator[dict[str, Any]]:
     """Every finished cell result under ``run_dir`` (recursively), sorted by path.
 
-    Damaged files are skipped with a :class:`DamagedResultWarning` (and appended to ``damaged``).
+    Damaged files — and, in a results directory with a seal key, files whose keyed seal is missing
+    or does not verify — are skipped with a :class:`DamagedResultWarning` (appended to ``damaged``,
+    their one-line reason to ``reasons``).
     """
+    from xalbench.sealing import Sealer
+
     root = Path(run_dir)
+    sealers: dict[Path, Sealer | None] = {}
     for path in sorted(root.rglob("*.json")):
         if path.name.endswith(".partial.json") or path.parent.name != "cells":
             continue
+        out_dir = path.parent.parent
+        if out_dir not in sealers:
+            sealers[out_dir] = Sealer.existing(out_dir)
         try:
-            data = read_verified(path)
+            data = read_verified(path, sealer=sealers[out_dir])
         except CorruptResultError as exc:
             warnings.warn(str(exc), DamagedResultWarning, stacklevel=2)
             if damaged is not None:
                 damaged.append(path)
+            if reasons is not None:
+                reasons[path] = str(exc)
             continue
         if data.get("schema") in (1, SCHEMA_VERSION) and "cell" in data:
             data["_path"] = str(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -147,8 +148,8 @@ def test_class_balanced_initial_set() -> None:
 
 def test_context_pool_annotation_flags_follow_the_track() -> None:
     from xalbench.errors import InformationAccessError
-    from xalbench.harness.context import StrategyContext
     from xalbench.models.small_cnn import SmallCNN
+    from xalbench.sandbox.context import StrategyContext
 
     net = SmallCNN({"width": 4, "n_blocks": 2}).build(1, 2, spatial_dims=3)
     flags = torch.zeros(6, 4, dtype=torch.bool)
@@ -164,3 +165,24 @@ def test_context_pool_annotation_flags_follow_the_track() -> None:
     with pytest.raises(InformationAccessError):
         _ = hidden.pool_annotated_slices
     assert hidden.violations
+
+
+def test_strategy_seed_depends_on_the_strategy_not_the_training(tmp_path) -> None:
+    """A strategy draws the same random numbers whichever loss, trainer or mask source it is paired with
+    (paired comparisons of losses under ``random``); its own options do change them."""
+    from xalbench.harness.state import CellRun
+    from xalbench.planning import load_suite, plan_suite
+    from xalbench.plugins import load_registry
+    from xalbench.suite import ComponentSpec, MethodSpec
+
+    registry = load_registry()
+    path = tmp_path / "tiny.toml"
+    path.write_text(tiny_suite_text(["random"], rounds=1))
+    plan = plan_suite(registry, load_suite(registry, str(path)), out_dir=str(tmp_path / "out"), losses=["ce", "dice"], seeds=[0])
+    cells = {c.method.loss.name: c for c in plan.cells}
+    runs = {name: CellRun(spec, plan.runtime.dataset(spec.dataset, None), registry) for name, spec in cells.items()}
+    assert runs["ce"].query_seeds(0) == runs["dice"].query_seeds(0) != runs["ce"].query_seeds(1)
+    assert runs["ce"].cell != runs["dice"].cell  # the cell seed still names the whole method
+    other = MethodSpec(ComponentSpec("random", {"option": 1}), ComponentSpec("ce"))  # seeds only: never built
+    spec = dataclasses.replace(cells["ce"], method=other)
+    assert CellRun(spec, runs["ce"].bundle, registry).strategy_seed != runs["ce"].strategy_seed

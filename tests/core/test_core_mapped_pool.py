@@ -13,17 +13,18 @@ import torch
 
 from tests.sandbox.mapped_helpers import write_cache
 from xalbench.base import Split
+from xalbench.data import mapped_pool
 from xalbench.data.mapped import MappedArray, MappedSplit
 from xalbench.errors import StrategyContractError
-from xalbench.harness import evaluation, mapped_pool
-from xalbench.harness.context import StrategyContext
-from xalbench.harness.guard import call_strategy, pool_checksum
-from xalbench.harness.pool_cache import PoolCache
-from xalbench.harness.training import train_round
+from xalbench.harness import evaluation
 from xalbench.losses.ce import CrossEntropyLoss
 from xalbench.models.small_cnn import SmallCNN
+from xalbench.sandbox.context import StrategyContext
+from xalbench.sandbox.guard import call_strategy, pool_checksum
+from xalbench.sandbox.pool_cache import PoolCache
 from xalbench.suite import TrainingSpec
 from xalbench.testing.contexts import default_explainer, make_split
+from xalbench.training.epochs import train_round
 
 CPU = torch.device("cpu")
 

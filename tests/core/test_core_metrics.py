@@ -85,3 +85,41 @@ def test_multilabel_metrics_match_sklearn_doc_example() -> None:
     out = classification_metrics(s, y, "multi-label")
     assert out["lrap"] == pytest.approx(0.41666, abs=1e-4)
     assert out["ranking_loss"] == pytest.approx(0.75)
+
+
+def _masked_case() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(4)
+    y = (rng.random((40, 4)) < 0.4).astype(np.float32)
+    y[:4, 0], y[4:8, 0] = 1, 0  # every class has both outcomes among its known rows
+    s = rng.random((40, 4))
+    known = rng.random((40, 4)) > 0.25
+    known[:8, 0] = True
+    known[-2:] = False  # two rows with no known label at all
+    return s, y, known.astype(np.float32)
+
+
+def test_multilabel_metrics_with_a_label_mask_use_known_labels_only() -> None:
+    """U-Ignore: per class over the rows where the label is known (AUC, balanced accuracy), per sample
+    over each row's known labels (LRAP, ranking loss: scikit-learn on that row), rows without a known
+    label left out; the hidden labels and their scores cannot move any value."""
+    s, y, mask = _masked_case()
+    known = mask > 0.5
+    out = classification_metrics(s, y, "multi-label", mask)
+    aucs = [skm.roc_auc_score(y[known[:, k], k], s[known[:, k], k]) for k in range(4)]
+    assert out["auc"] == pytest.approx(np.mean(aucs))
+    rows = [i for i in range(40) if known[i].any()]
+
+    def row(metric, i: int, one_label: float) -> float:  # one known label: nothing to rank
+        return one_label if known[i].sum() == 1 else metric(y[i:i + 1, known[i]], s[i:i + 1, known[i]])
+
+    assert any(known[i].sum() == 1 for i in rows)
+    lrap = [row(skm.label_ranking_average_precision_score, i, 1.0) for i in rows]
+    rloss = [row(skm.label_ranking_loss, i, 0.0) for i in rows]
+    assert out["lrap"] == pytest.approx(np.mean(lrap)) and out["ranking_loss"] == pytest.approx(np.mean(rloss))
+    pred = s > 0.5
+    assert out["element_accuracy"] == pytest.approx((pred == y)[known].mean())
+    assert out["accuracy"] == pytest.approx(np.mean([(pred[i] == y[i])[known[i]].all() for i in rows]))
+    flipped_y, flipped_s = y.copy(), s.copy()
+    flipped_y[~known], flipped_s[~known] = 1 - y[~known], 1 - s[~known]
+    assert classification_metrics(flipped_s, flipped_y, "multi-label", mask) == pytest.approx(out)
+    assert classification_metrics(s, y, "multi-label", np.ones_like(mask)) == classification_metrics(s, y, "multi-label")

@@ -204,15 +204,40 @@ def _all_labels(b):
     return np.concatenate([s.labels.numpy() for s in (b.train, b.val, b.test)])
 
 
-@pytest.mark.parametrize("policy, n_rows, cardio_pos", [("U-Ones", 8, 4), ("U-Zeros", 8, 2), ("U-Ignore", 6, 2)])
+@pytest.mark.parametrize("policy, n_rows, cardio_pos",
+                         [("U-Ones", 8, 4), ("U-Zeros", 8, 2), ("U-Ignore", 8, 2), ("U-Ignore-drop", 6, 2)])
 def test_chexpert_uncertainty_policies_and_frontal_filter(chexpert_root, policy, n_rows, cardio_pos):
     b = CheXpert({**SMALL, "path": str(chexpert_root), "uncertain": policy}).load()
     assert b.meta.task == "multi-label" and b.meta.class_names == OBS and not b.meta.has_roi
     y = _all_labels(b)
     assert y.shape == (n_rows, 14) and set(np.unique(y)) <= {0.0, 1.0}
     assert int(y[:, 2].sum()) == cardio_pos  # Cardiomegaly after the policy; blank stays 0
-    assert int(y[:, 10].sum()) == (4 if policy != "U-Ignore" else 3)
+    assert int(y[:, 10].sum()) == (4 if policy != "U-Ignore-drop" else 3)
     assert _disjoint_groups(b) and all(g.startswith("patient") for s in (b.train,) for g in s.groups)
+    assert (b.train.label_mask is not None) == (policy == "U-Ignore")
+
+
+def _all_masks(b):
+    return np.concatenate([s.label_mask.numpy() for s in (b.train, b.val, b.test)])
+
+
+@pytest.mark.parametrize("cache", ["auto", "off"])
+def test_chexpert_u_ignore_keeps_the_images_and_masks_only_the_uncertain_labels(chexpert_root, cache):
+    """The CheXpert paper's U-Ignore: every frontal image stays; its uncertain labels (Cardiomegaly of
+    patients 2 and 6) are unknown (mask 0, label 0), every other label is known — in the prepared cache
+    and the direct loader alike (same mask, same split fingerprints)."""
+    b = CheXpert({**SMALL, "path": str(chexpert_root), "uncertain": "U-Ignore", "cache": cache}).load()
+    groups = np.concatenate([s.groups for s in (b.train, b.val, b.test)])
+    y, mask = _all_labels(b), _all_masks(b)
+    assert len(groups) == 8 and mask.shape == (8, 14) and mask.dtype == np.float32
+    uncertain = np.isin(groups, ["patient00002", "patient00006"])
+    assert (mask[:, 2] == (~uncertain).astype(np.float32)).all()
+    assert (np.delete(mask, 2, axis=1) == 1).all() and (y[uncertain, 2] == 0).all()
+    direct = CheXpert({**SMALL, "path": str(chexpert_root), "uncertain": "U-Ignore", "cache": "off"}).load()
+    assert b.split_hash() == direct.split_hash()
+    assert torch.equal(b.train.subset([0]).label_mask, b.train.label_mask[:1])
+    zeros = CheXpert({**SMALL, "path": str(chexpert_root), "uncertain": "U-Zeros", "cache": cache}).load()
+    assert b.split_hash() != zeros.split_hash()  # same labels, but the mask is part of the data's identity
 
 
 def test_chexpert_views_observations_and_valid_csv(chexpert_root):
@@ -249,3 +274,78 @@ def test_data_list_states_licence_and_download_page(tmp_path, rsna_root):
     RSNAPneumonia({"size": 32, "max_train": 5}).load(str(rsna_root.parent))
     rows = {r["name"]: r for r in catalog.data_list(load_registry(), str(rsna_root.parent))}
     assert rows["rsna-pneumonia"]["prepared"] == "32,32*" and pd.notna(rows["rsna-pneumonia"]["sizes_present"])
+
+
+@pytest.fixture(scope="module")
+def chexpert_many(tmp_path_factory, fab):
+    """40 patients, one frontal image each, every observation 1 / 0 / uncertain / blank at random."""
+    folder = tmp_path_factory.mktemp("cx-many") / "chexpert"
+    rng = np.random.default_rng(11)
+    rows = ["Path,Sex,Age,Frontal/Lateral,AP/PA," + ",".join(OBS)]
+    for p in range(40):
+        rel = f"train/patient{p:05d}/study1/view1_frontal.jpg"
+        fab.png(folder / rel, rng.uniform(0, 255, (24, 24)))
+        vals = rng.choice(["1.0", "0.0", "-1.0", ""], size=14, p=[0.3, 0.3, 0.2, 0.2])
+        rows.append(f"{rel},Female,60,Frontal,AP," + ",".join(vals))
+    (folder / "train.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def test_u_ignore_mask_reaches_training_batches_and_metrics(chexpert_many, tmp_path, monkeypatch):
+    """A run on U-Ignore data: every training batch carries the rows' label mask, the metrics get the
+    test split's mask, and strategies see labels only (no mask in their request)."""
+    import dataclasses
+
+    import xalbench
+    import xalbench.losses.ce as ce_module
+    import xalbench.metrics.builtin as builtin
+    from xalbench.sandbox import RoundRequest
+
+    masks_seen: list[torch.Tensor] = []
+    metric_masks: list[np.ndarray | None] = []
+    original_loss, original_metrics = ce_module.classification_loss, builtin.classification_metrics
+
+    def loss_spy(logits, batch, weight=None):
+        masks_seen.append(batch.label_mask)
+        return original_loss(logits, batch, weight)
+
+    def metrics_spy(scores, labels, task, label_mask=None):
+        metric_masks.append(label_mask)
+        return original_metrics(scores, labels, task, label_mask)
+
+    monkeypatch.setattr(ce_module, "classification_loss", loss_spy)
+    monkeypatch.setattr(builtin, "classification_metrics", metrics_spy)
+    suite = tmp_path / "suite.toml"
+    suite.write_text(f"""
+name = "chexpert-u-ignore"
+description = "U-Ignore end to end on fabricated CheXpert files"
+seeds = [0]
+strategies = ["random"]
+losses = ["ce"]
+
+[model]
+name = "small-cnn"
+options = {{ width = 4, n_blocks = 2 }}
+
+[protocol]
+base = "aeig"
+initial = 0.4
+rounds = 1
+query_size = 0.2
+
+[training]
+epochs = 1
+batch_size = 8
+
+[[datasets]]
+name = "chexpert"
+options = {{ path = "{chexpert_many}", size = 16, uncertain = "U-Ignore", val_fraction = 0.2, test_fraction = 0.3 }}
+""")
+    results = xalbench.run(str(suite), out_dir=str(tmp_path / "out"), isolation="inline")
+    assert [r["status"] for r in results] == ["ok"], results[0].get("error")
+    assert masks_seen and all(m is not None and m.shape[1] == 14 for m in masks_seen)
+    assert any(bool((m == 0).any()) for m in masks_seen)
+    assert metric_masks and all(m is not None and m.shape[1] == 14 for m in metric_masks)
+    rounds = results[0]["rounds"]
+    assert all(np.isfinite(r["metrics"]["lrap"]) and np.isfinite(r["metrics"]["auc"]) for r in rounds)
+    assert "label_mask" not in {f.name for f in dataclasses.fields(RoundRequest)}

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from xalbench.errors import UnsupportedError
-from xalbench.harness.context import model_fingerprint
+from xalbench.sandbox.guard import model_fingerprint
 
 LIBRARY = ["gradcam++", "xgradcam", "scorecam", "eigencam", "layercam"]
 LRP = ["lrp-epsilon-plus-flat", "lrp-epsilon-gamma-box", "deep-taylor"]

@@ -15,7 +15,7 @@ from torch import nn
 from xalbench.base import ExplainableNet
 from xalbench.errors import ConfigError, OptionsError, UnsupportedError
 from xalbench.explain.captum_attr import CAPTUM_EXPLAINERS, functional_relu_calls, normalise_attribution
-from xalbench.harness.context import model_fingerprint
+from xalbench.sandbox.guard import model_fingerprint
 from xalbench.testing.explainer_checks import parametrize_with_explainer_checks
 
 captum_attr = pytest.importorskip("captum.attr")

@@ -9,7 +9,7 @@ import torch
 from xalbench.errors import ConfigError
 from xalbench.explain.cam import PostProcess, explain_features, explain_images, is_gap_linear_head, raw_maps
 from xalbench.explain.wrappers import MarkedNet
-from xalbench.harness.context import PoolCache
+from xalbench.sandbox.context import PoolCache
 
 
 def _grad_cam_lib(cls, net, x, targets):

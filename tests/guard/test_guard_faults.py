@@ -19,7 +19,7 @@ from xalbench.errors import (
     StrategyContractError,
     StrategyTimeoutError,
 )
-from xalbench.harness.guard import call_strategy, skip_reason
+from xalbench.sandbox.guard import call_strategy, skip_reason
 from xalbench.testing.contexts import make_context
 
 
@@ -55,7 +55,7 @@ class Good(Strategy):
 
 def test_good_strategy_passes_and_returns_int64_in_order():
     ctx = _ctx()
-    out = call_strategy(Good(), ctx, 4, timeout=30)
+    out = call_strategy(Good(), ctx, 4, timeout=30).indices
     assert out.dtype == np.int64 and out.tolist() == ctx.unlabelled[:4].tolist()
 
 
@@ -87,7 +87,7 @@ def test_visible_pool_masks_are_allowed_on_visible_tracks():
         area = ctx.pool_roi.flatten(1).sum(1).numpy()
         return ctx.unlabelled[np.argsort(-area, kind="stable")[:k]]
 
-    out = call_strategy(broken("masks", use_masks), _ctx(pool_masks_visible=True), 3, timeout=30)
+    out = call_strategy(broken("masks", use_masks), _ctx(pool_masks_visible=True), 3, timeout=30).indices
     assert len(out) == 3
 
 
@@ -164,25 +164,69 @@ def test_exception_is_wrapped_and_chained():
     assert isinstance(info.value.__cause__, ZeroDivisionError)
 
 
-def test_nan_scores_via_topk_helper_last_scores_and_returned_object():
-    from xalbench.strategies.common import topk_by_score
+def test_nan_scores_via_topk_helper_and_returned_object():
+    from xalbench.selection import topk_by_score
 
     def helper(self, ctx, k):
         scores = np.zeros(len(ctx.unlabelled))
         scores[2] = np.nan
         return topk_by_score(scores, ctx, k)
 
-    def attribute(self, ctx, k):
-        self.last_scores = np.array([1.0, np.inf])
-        return first_k(ctx, k)
-
     def returned(self, ctx, k):
         return SimpleNamespace(indices=first_k(ctx, k), scores=torch.tensor([0.5, float("nan")]))
 
-    for body in (helper, attribute, returned):
+    for body in (helper, returned):
         with pytest.raises(StrategyContractError) as info:
-            call_strategy(broken("nan", body, last_scores=None), _ctx(), 3, timeout=30)
+            call_strategy(broken("nan", body), _ctx(), 3, timeout=30)
         assert info.value.rule == "nan", body.__name__
+
+
+class Scorer(Strategy):
+    """Ranks by ``scores`` only: the guard takes the top k itself and returns the scores."""
+
+    name: ClassVar[str] = "scorer"
+
+    @dataclass(frozen=True)
+    class Options(Options):
+        pass
+
+    def scores(self, ctx):
+        return -ctx.unlabelled.astype(np.float64)
+
+
+def test_scoring_strategy_is_ranked_by_the_guard_with_its_scores():
+    ctx = _ctx()
+    sel = call_strategy(Scorer(), ctx, 4, timeout=30)
+    assert sel.indices.tolist() == ctx.unlabelled[:4].tolist()
+    assert sel.scores is not None and np.array_equal(sel.scores, -ctx.unlabelled.astype(np.float64))
+    assert not hasattr(Scorer(), "last_scores")
+
+
+def test_query_result_scores_kept_only_when_aligned():
+    def aligned(self, ctx, k):
+        return SimpleNamespace(indices=first_k(ctx, k), scores=np.arange(len(ctx.unlabelled), dtype=float))
+
+    def short(self, ctx, k):
+        return SimpleNamespace(indices=first_k(ctx, k), scores=np.ones(2))
+
+    ctx = _ctx()
+    assert call_strategy(broken("aligned", aligned), ctx, 3, timeout=30).scores.shape == (len(ctx.unlabelled),)
+    assert call_strategy(broken("short", short), _ctx(), 3, timeout=30).scores is None
+    assert call_strategy(Good(), _ctx(), 3, timeout=30).scores is None
+
+
+def test_scoring_strategy_nan_fails_with_rule_nan():
+    class NanScorer(Scorer):
+        name: ClassVar[str] = "nan-scorer"
+
+        def scores(self, ctx):
+            out = np.zeros(len(ctx.unlabelled))
+            out[1] = np.inf
+            return out
+
+    with pytest.raises(StrategyContractError) as info:
+        call_strategy(NanScorer(), _ctx(), 3, timeout=30)
+    assert info.value.rule == "nan"
 
 
 @pytest.mark.parametrize(
@@ -208,7 +252,7 @@ def test_invalid_answers_name_the_broken_rule(rule, body):
 def test_k_beyond_pool_expects_every_unlabelled_index():
     ctx = _ctx()
     n_unl = len(ctx.unlabelled)
-    assert len(call_strategy(Good(), ctx, n_unl + 10, timeout=30)) == n_unl
+    assert len(call_strategy(Good(), ctx, n_unl + 10, timeout=30).indices) == n_unl
 
 
 def test_skip_reason_names_each_limit():
@@ -226,4 +270,4 @@ def test_slow_but_finishing_strategy_within_timeout_passes():
         time.sleep(0.05)
         return first_k(ctx, k)
 
-    assert len(call_strategy(broken("slow", slow), _ctx(), 2, timeout=30)) == 2
+    assert len(call_strategy(broken("slow", slow), _ctx(), 2, timeout=30).indices) == 2

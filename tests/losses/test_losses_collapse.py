@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from xalbench.harness.training import make_batch, train_round
 from xalbench.suite import TrainingSpec
+from xalbench.training.epochs import make_batch, train_round
 
 N = 96
 

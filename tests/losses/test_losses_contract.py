@@ -177,3 +177,64 @@ def test_bf_threshold_matches_res_reference():
     y = torch.tensor([-1.0, -1.0, 1.0, 1.0])
     a = bf_threshold(x, y).item()
     assert 0.2 < a <= 0.8  # separates the two groups
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_float64_model_trains_with_every_loss(registry, data, name):
+    """A float64 model gets a float64 loss equal to the float32 one (SSIM/blur windows follow the maps' dtype)."""
+    x, y, roi = data
+    torch.manual_seed(0)
+    net32 = registry.create("model", "small-cnn", {"width": 4, "n_blocks": 3, "dropout": 0.0}).build(1, 2, 2)
+    net64 = registry.create("model", "small-cnn", {"width": 4, "n_blocks": 3, "dropout": 0.0}).build(1, 2, 2)
+    net64.load_state_dict(net32.state_dict())
+    net64.double()
+    ref = registry.create("loss", name)(net32, batch(x, y, roi))
+    out = registry.create("loss", name)(net64, batch(x.double(), y, roi.double()))
+    out.total.backward()
+    assert out.total.dtype == torch.float64
+    assert all(p.grad is not None and p.grad.dtype == torch.float64 for p in net64.parameters())
+    assert out.total.item() == pytest.approx(ref.total.item(), abs=1e-4)
+
+
+def test_ssim_and_blur_windows_follow_the_maps_dtype():
+    x = torch.rand(2, 9, 9, dtype=torch.float64)
+    assert ssim(x, x.float(), win_size=3).dtype == torch.float64
+    assert torch.allclose(ssim(x, x, win_size=3), torch.ones(2, dtype=torch.float64))
+    assert gaussian_blur3(x).dtype == torch.float64
+
+
+def test_bce_leaves_unknown_labels_out(registry):
+    """CheXpert's U-Ignore: BCE is the mean over the known labels only, Σ m·BCE / Σ m; an unknown
+    label's value cannot move the loss and its logit gets no gradient."""
+    from xalbench.losses.common import classification_loss
+
+    logits = torch.tensor([[2.0, -1.0, 0.5], [0.0, 1.5, -2.0]], requires_grad=True)
+    labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    mask = torch.tensor([[1.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
+    b = Batch(torch.zeros(2, 1, 4, 4), labels, "multi-label", label_mask=mask)
+    loss = classification_loss(logits, b)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+    by_hand = (bce[0, 0] + bce[0, 2] + bce[1, 0] + bce[1, 1]) / 4
+    assert loss.item() == pytest.approx(by_hand.item())
+    loss.backward()
+    assert logits.grad[0, 1] == 0 and logits.grad[1, 2] == 0 and logits.grad[0, 0] != 0
+    flipped = Batch(b.images, torch.where(mask > 0, labels, 1 - labels), "multi-label", label_mask=mask)
+    assert classification_loss(logits, flipped).item() == pytest.approx(loss.item())
+    unmasked = Batch(b.images, labels, "multi-label")
+    ones = Batch(b.images, labels, "multi-label", label_mask=torch.ones_like(mask))
+    assert classification_loss(logits, ones).item() == pytest.approx(classification_loss(logits, unmasked).item())
+    with pytest.raises(ConfigError, match="label_mask"):
+        registry.create("loss", "ce")(None, Batch(b.images, torch.tensor([0, 1]), "multi-class", label_mask=mask))
+
+
+def test_unknown_labels_get_no_explanation_pairs():
+    from xalbench.losses.supervision import annotated_pairs
+
+    labels = torch.tensor([[1.0, 1.0], [1.0, 0.0]])
+    roi = torch.ones(2, 4, 4)
+    b = Batch(torch.zeros(2, 1, 4, 4), labels, "multi-label", roi=roi, has_roi=torch.ones(2, dtype=torch.bool),
+              label_mask=torch.tensor([[1.0, 0.0], [1.0, 1.0]]))
+    pairs = annotated_pairs(b, torch.ones(2, 2), "pred")  # predicted positive everywhere
+    assert sorted(zip(pairs.idx.tolist(), pairs.cls.tolist(), strict=True)) == [(0, 0), (1, 0), (1, 1)]
+    pairs = annotated_pairs(b, torch.ones(2, 2), "label")
+    assert sorted(zip(pairs.idx.tolist(), pairs.cls.tolist(), strict=True)) == [(0, 0), (1, 0)]

@@ -15,9 +15,9 @@ import torch
 
 from tests.sandbox.cheaters import CHEATER_MODULE, install_cheaters
 from xalbench.base import Split
-from xalbench.harness.context import StrategyContext
 from xalbench.models.small_cnn import SmallCNN
 from xalbench.sandbox import ComponentRef, SandboxSpec, digest, make_cell_data, make_round_request
+from xalbench.sandbox.context import StrategyContext
 from xalbench.testing.contexts import make_split
 
 MODEL_OPTIONS = {"width": 4, "n_blocks": 2, "dropout": 0.25}

@@ -18,8 +18,8 @@ from tests.sandbox.cheaters import HARNESS_CACHE
 from tests.sandbox.conftest import World, make_world
 from xalbench.base import DatasetBundle, DatasetMeta, Split
 from xalbench.errors import StrategyContractError
-from xalbench.harness.guard import call_strategy
 from xalbench.sandbox import InlineQuerier, ProcessQuerier, digest
+from xalbench.sandbox.guard import call_strategy
 
 
 def _picks(querier_cls, world: World, strategy, options=None, rounds: int = 1) -> list[list[int]]:
@@ -56,7 +56,7 @@ def test_private_pool_masks_are_not_in_the_sandbox_context(cheaters, world: Worl
     cheat = cheaters.picks_from_labels(cheaters.roi_key(world.pool.roi), world.unlabelled(), world.k).tolist()
     assert _picks(ProcessQuerier, world, cheaters.CheatPrivate) == [_honest(world)]
     assert _picks(InlineQuerier, world, cheaters.CheatPrivate) == [_honest(world)]
-    legacy = call_strategy(cheaters.CheatPrivate(), world.legacy_context(), world.k, timeout=60)
+    legacy = call_strategy(cheaters.CheatPrivate(), world.legacy_context(), world.k, timeout=60).indices
     assert legacy.tolist() == cheat and cheat != _honest(world)
 
 
@@ -94,7 +94,7 @@ def test_model_changes_do_not_reach_the_next_round_or_the_harness(name, cheaters
     # the pre-sandbox path handed the live model to the strategy: the change persisted into round 1
     cheater = strategy()
     call_strategy(cheater, world.legacy_context(0), world.k, timeout=60)
-    persisted = call_strategy(cheater, world.legacy_context(1), world.k, timeout=60)
+    persisted = call_strategy(cheater, world.legacy_context(1), world.k, timeout=60).indices
     assert persisted.tolist() == world.unlabelled()[-world.k:].tolist()
 
 

@@ -82,9 +82,11 @@ def test_honest_cells_are_bitwise_those_of_a_run_without_cheaters(cheat_run, sit
 
 
 def test_check_plugin_fails_every_cheater_that_could_reach_hidden_data(site) -> None:
+    """The kit fails the cheaters that find hidden data where the kit plants it (the garbage collector) or
+    write into their copies; a private-attribute reader finds nothing in the kit, as in a run, and passes."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
-    for name in ("cheat-gc", "cheat-private", "cheat-pool-write"):
+    for name, code in (("cheat-gc", 1), ("cheat-pool-write", 1), ("cheat-private", 0)):
         proc = subprocess.run([sys.executable, "-m", "xalbench.cli", "check-plugin", name, "--timeout", "20"],
                               capture_output=True, text=True, env=env, timeout=900)
-        assert proc.returncode == 1, (name, proc.stdout[-2000:])
-        assert "failed" in proc.stdout
+        assert proc.returncode == code, (name, proc.stdout[-2000:])
+        assert ("failed" in proc.stdout) == bool(code)

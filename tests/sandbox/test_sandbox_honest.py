@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from tests.sandbox.conftest import World
-from xalbench.harness.guard import call_strategy
 from xalbench.sandbox import InlineQuerier, ProcessQuerier, make_cell_data, make_querier, make_round_request
+from xalbench.sandbox.guard import call_strategy
 from xalbench.sandbox.session import seeded_torch
 from xalbench.strategies.bayesian import BALD, MCDropoutEntropy
 from xalbench.strategies.diversity import BADGE, CoreSet
@@ -43,7 +43,7 @@ def test_process_and_inline_pick_bitwise_the_same(cls, world: World):
 def test_sandbox_equals_the_pre_sandbox_path(cls, world: World):
     """Same model, seeds and global torch seed as the harness's in-process context: same picks."""
     with seeded_torch(200):
-        before = call_strategy(cls(), world.legacy_context(0), world.k, timeout=60)
+        before = call_strategy(cls(), world.legacy_context(0), world.k, timeout=60).indices
     with make_querier("process", world.spec(cls), world.data()) as q:
         assert q.query(world.request(0)).indices.tolist() == before.tolist()
 

@@ -12,8 +12,8 @@ from torch import nn
 
 from xalbench.base import ExplainableNet, Split
 from xalbench.errors import OptionsError, StrategyContractError
-from xalbench.harness.context import StrategyContext
-from xalbench.harness.guard import call_strategy
+from xalbench.sandbox.context import StrategyContext
+from xalbench.sandbox.guard import call_strategy
 from xalbench.strategies.bayesian import BALD, MCDropoutEntropy
 from xalbench.strategies.common import topk_by_score
 from xalbench.strategies.diversity import BADGE, CoreSet
@@ -75,8 +75,8 @@ def test_bald_and_mcd_entropy_on_known_mc_samples():
 
 
 def test_mc_strategies_are_deterministic_and_see_dropout():
-    a = call_strategy(BALD(), make_context(explainer=None, seed=1, dropout=0.5), 6, timeout=60)
-    b = call_strategy(BALD(), make_context(explainer=None, seed=1, dropout=0.5), 6, timeout=60)
+    a = call_strategy(BALD(), make_context(explainer=None, seed=1, dropout=0.5), 6, timeout=60).indices
+    b = call_strategy(BALD(), make_context(explainer=None, seed=1, dropout=0.5), 6, timeout=60).indices
     assert a.tolist() == b.tolist()
     ctx = make_context(explainer=None, seed=1, dropout=0.5)
     mc = ctx.cache.mc_probs(20)
@@ -132,7 +132,7 @@ def test_coreset_is_greedy_k_center_seeded_with_labelled():
     rng = np.random.default_rng(4)
     pts = rng.normal(size=(40, 5))
     labelled = [1, 7, 20]
-    got = call_strategy(CoreSet({"chunk_size": 2}), point_ctx(pts, labelled), 8, timeout=60)
+    got = call_strategy(CoreSet({"chunk_size": 2}), point_ctx(pts, labelled), 8, timeout=60).indices
     assert got.tolist() == brute_k_center(pts, labelled, 8)
 
 

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from xalbench.base import Split
-from xalbench.harness.context import StrategyContext
 from xalbench.models.small_cnn import SmallCNN
+from xalbench.sandbox.context import StrategyContext
 from xalbench.strategies import blocks
 from xalbench.strategies.bayesian import BALD, MCDropoutEntropy
 from xalbench.strategies.diversity import BADGE, CoreSet, labelled_embeddings

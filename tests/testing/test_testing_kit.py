@@ -10,6 +10,7 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+import torch
 
 from xalbench import Options, Strategy
 from xalbench.errors import UnknownComponentError
@@ -18,7 +19,7 @@ from xalbench.testing import (
     ALL_CHECKS,
     StrategyCheckFailedWarning,
     check_strategy,
-    make_context,
+    make_round,
     parametrize_with_checks,
     run_check_plugin,
     strategy_checks_generator,
@@ -185,9 +186,9 @@ def test_instances_are_checked_with_their_options():
     mark = parametrize_with_checks([ScoresOnly({"sign": 2.0})])
     assert "scores-only[sign=2.0]-check_scores_finite_and_aligned" in [p.id for p in mark.args[1]]
     # the options reach the sandbox: opposite signs pick opposite ends of the pool
-    ctx = make_context()
-    low, high = (sandboxed_query(ScoresOnly({"sign": s}), ctx, 5) for s in (-1.0, 1.0))
-    means = ctx.pool_images.flatten(1).mean(1).numpy()
+    kit_round = make_round()
+    low, high = (sandboxed_query(ScoresOnly({"sign": s}), kit_round, 5) for s in (-1.0, 1.0))
+    means = kit_round.context().pool_images.flatten(1).mean(1).numpy()
     assert means[low].max() < means[high].min()
 
 
@@ -239,3 +240,16 @@ def test_infogain_distribution_passes_the_kit():
         pytest.skip("install it first: pip install -e plugins/xalbench-infogain")
     rows, ok = run_check_plugin("xalbench-infogain")
     assert ok and {r["strategy"] for r in rows} == {"eig", "aeig", "uig", "cfig"}
+
+
+def test_kit_context_on_a_hidden_track_holds_no_pool_mask_anywhere():
+    """The kit builds a strategy's view as a run does: on a hidden-mask track no attribute of the context
+    (private ones included) holds the pool's ROIs or ROI flags; on a visible track they are there."""
+    hidden = make_round(pool_masks_visible=False)
+    ctx = hidden.context()
+    roi = hidden.pool.roi
+    held = [v for v in vars(ctx).values() if isinstance(v, torch.Tensor) and v.shape == roi.shape]
+    assert not any(torch.equal(v, roi) for v in held)
+    assert ctx._pool_roi is None and ctx._pool_has_roi is None
+    visible = make_round(pool_masks_visible=True).context()
+    assert torch.equal(visible.pool_roi, roi[torch.as_tensor(visible.unlabelled)])

@@ -58,5 +58,5 @@ def handle(args: argparse.Namespace) -> int:
     for path in report.plot_paths:
         print(f"wrote {path}", file=sys.stderr)
     for path in report.damaged:
-        print(f"xalbench: damaged result file skipped: {path}", file=sys.stderr)
+        print(f"xalbench: result file skipped: {report.damaged_reasons.get(path) or path}", file=sys.stderr)
     return 1 if report.damaged else 0

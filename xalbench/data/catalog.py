@@ -19,6 +19,7 @@ from xalbench.data.converters import FORMATS
 from xalbench.data.medmnist import MedMNIST, _sizes, medmnist_file, medmnist_info
 from xalbench.data.names import parse_dataset_ref
 from xalbench.data.real import ManifestDataset, RealDataset
+from xalbench.data.volumes import VOLUME_SOURCES, Volumes3D
 from xalbench.errors import ConfigError, DataNotFoundError, XalbenchError
 
 __all__ = ["data_list", "data_fetch", "md5_file"]
@@ -93,6 +94,12 @@ def data_list(registry: Any, data_root: str | None = None) -> list[dict[str, Any
             rows.append({"name": "manifest:<csv>", "available": None, "sizes_present": "-", "n": "-",
                          "license": "yours", "synthetic": False, "task": "either", "dims": 2, "roi": None,
                          "url": "-", "prepared": "-"})
+            continue
+        if cls is Volumes3D:
+            rows.append({"name": "volumes-3d:<csv>", "available": None, "sizes_present": "-", "n": "-",
+                         "license": "yours (each collection's own; LIDC-IDRI on TCIA: CC BY 3.0)",
+                         "synthetic": False, "task": "either", "dims": 3, "roi": None, "url": VOLUME_SOURCES,
+                         "prepared": "-"})
             continue
         try:
             ds = cls()

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from xalbench.errors import DataNotFoundError, UnsupportedError
 
-__all__ = ["read_array", "read_image", "read_mask", "boxes_to_mask", "resize2d"]
+__all__ = ["read_array", "read_image", "read_mask", "boxes_to_mask", "resize2d", "dicom_pixels"]
 
 _NIFTI = (".nii", ".nii.gz")
 _DICOM = (".dcm", ".dicom")
@@ -30,7 +31,11 @@ def _suffix(path: Path) -> str:
 def _read_dicom(path: Path) -> np.ndarray:
     import pydicom
 
-    ds = pydicom.dcmread(str(path))
+    return dicom_pixels(pydicom.dcmread(str(path)), path)
+
+
+def dicom_pixels(ds: Any, path: Path) -> np.ndarray:
+    """A read DICOM dataset's pixels as ``float32``: rescale slope/intercept applied, MONOCHROME1 inverted."""
     try:
         arr = ds.pixel_array.astype(np.float32)
     except Exception as exc:  # compressed transfer syntax without a decoder plugin

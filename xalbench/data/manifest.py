@@ -7,7 +7,8 @@ Manifest columns (CSV; paths relative to the manifest's folder unless absolute):
   ``slice`` (optional) — axial slice index for volumes;
 * labels — ``label`` (one class per row → multi-class), ``labels`` (``|``-separated →
   multi-label), or the option ``label_columns`` (0/1 columns; multi-label, or one-hot
-  multi-class with ``task = "multi-class"``);
+  multi-class with ``task = "multi-class"``; with ``ManifestSpec.unknown_value`` set, cells
+  holding that value are unknown labels: 0 in ``Split.labels``, 0 in ``Split.label_mask``);
 * ``split`` (optional: train/val/test; blanks or a missing column → assigned by group);
 * ``group_id`` (optional patient/case/lesion id; splits never cut a group);
 * ``mask_path`` (optional) — any non-zero pixel is ROI;
@@ -64,6 +65,7 @@ class ManifestSpec:
     seed: int = 0
     bit_depth: int = 8
     rle_relative: bool = True
+    unknown_value: float | None = None  #: a label_columns value meaning "unknown" (→ ``Split.label_mask`` 0)
 
 
 def read_manifest(path: Path) -> pd.DataFrame:
@@ -121,7 +123,8 @@ def assign_splits(df: pd.DataFrame, val_fraction: float, test_fraction: float, s
     return split
 
 
-def _labels(df: pd.DataFrame, spec: ManifestSpec) -> tuple[np.ndarray, tuple[str, ...], Task]:
+def _labels(df: pd.DataFrame, spec: ManifestSpec) -> tuple[np.ndarray, tuple[str, ...], Task, np.ndarray | None]:
+    """Labels, class names, task and the multi-label known-label mask (``None``: every label known)."""
     if spec.label_columns:
         missing = [c for c in spec.label_columns if c not in df.columns]
         if missing:
@@ -129,8 +132,10 @@ def _labels(df: pd.DataFrame, spec: ManifestSpec) -> tuple[np.ndarray, tuple[str
         y = df[list(spec.label_columns)].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy(np.float32)
         names = spec.class_names or tuple(spec.label_columns)
         if spec.task == "multi-class":
-            return y.argmax(1).astype(np.int64), names, "multi-class"
-        return (y > 0).astype(np.float32), names, "multi-label"
+            return y.argmax(1).astype(np.int64), names, "multi-class", None
+        known = np.ones_like(y, dtype=bool) if spec.unknown_value is None else y != spec.unknown_value
+        mask = None if known.all() else known.astype(np.float32)
+        return ((y > 0) & known).astype(np.float32), names, "multi-label", mask
     if "labels" in df.columns and spec.task != "multi-class":
         tokens = [[t.strip() for t in str(s).split("|") if t.strip() and t.strip() != spec.negative_label]
                   for s in df["labels"]]
@@ -141,7 +146,7 @@ def _labels(df: pd.DataFrame, spec: ManifestSpec) -> tuple[np.ndarray, tuple[str
             for t in ts:
                 if t in index:
                     y[i, index[t]] = 1.0
-        return y, names, "multi-label"
+        return y, names, "multi-label", None
     if "label" in df.columns:
         raw = df["label"].astype(str).str.strip()
         names = spec.class_names or tuple(sorted(set(raw), key=lambda s: (not s.lstrip("-").isdigit(),
@@ -150,7 +155,7 @@ def _labels(df: pd.DataFrame, spec: ManifestSpec) -> tuple[np.ndarray, tuple[str
         unknown = sorted(set(raw) - set(index))
         if unknown:
             raise ConfigError(f"manifest labels {unknown[:5]} are not in class_names {list(names)}")
-        return raw.map(index).to_numpy(np.int64), names, "multi-class"
+        return raw.map(index).to_numpy(np.int64), names, "multi-class", None
     raise ConfigError("manifest needs a 'label' column, a 'labels' column ('|'-separated) or label_columns")
 
 
@@ -212,7 +217,7 @@ def plan_manifest(df: pd.DataFrame, boxes: pd.DataFrame | None, spec: ManifestSp
     if "image_id" not in df.columns:
         df["image_id"] = [Path(p).name.split(".")[0] for p in df["image_path"].astype(str)]
     split = assign_splits(df, spec.val_fraction, spec.test_fraction, spec.seed)
-    labels, names, task = _labels(df, spec)
+    labels, names, task, label_mask = _labels(df, spec)
     keep = _cap(split, df["group_id"], spec).to_numpy()
     code = split[keep].map({"train": 0, "val": 1, "test": 2}).to_numpy(np.int8)
     for c, s in enumerate(("train", "val", "test")):
@@ -222,6 +227,7 @@ def plan_manifest(df: pd.DataFrame, boxes: pd.DataFrame | None, spec: ManifestSp
     order = np.argsort(code, kind="stable")
     df = df[keep].reset_index(drop=True).iloc[order].reset_index(drop=True)
     labels, code = labels[keep][order], code[order]
+    label_mask = None if label_mask is None else label_mask[keep][order]
     has_masks = ("mask_path" in df.columns and (df["mask_path"].astype(str) != "").any()) or \
         ("mask_rle" in df.columns and (df["mask_rle"].astype(str) != "").any())
     has_roi = bool(has_masks or boxes is not None)
@@ -244,7 +250,7 @@ def plan_manifest(df: pd.DataFrame, boxes: pd.DataFrame | None, spec: ManifestSp
                 image_shape=(spec.channels, spec.size, spec.size), image_dtype=dtype,
                 labels=labels.astype(np.float32 if task == "multi-label" else np.int64), split=code,
                 reader=ManifestReader(items, decode), groups=df["group_id"].astype(str).to_numpy(),
-                roi_rows=roi_rows, class_roi_k=n_class_roi,
+                roi_rows=roi_rows, class_roi_k=n_class_roi, label_mask=label_mask,
                 sources=sorted(files | folders | {str(p) for p in extra_sources}))
 
 

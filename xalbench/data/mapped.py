@@ -322,7 +322,7 @@ def _hash_part(h: Any, t: Tensor | MappedArray) -> None:
 def split_fingerprint(split: Split) -> str:
     """:meth:`Split.fingerprint` computed chunk by chunk (same digest; bounded memory)."""
     h = hashlib.sha256()
-    for t in (split.images, split.labels, split.roi):
+    for t in (split.images, split.labels, split.roi, split.label_mask):
         if t is not None:
             _hash_part(h, t)
     return h.hexdigest()
@@ -353,7 +353,8 @@ class MappedSplit(Split):
         return MappedSplit(images=take(self.images), labels=self.labels[t_idx], roi=take(self.roi),  # type: ignore[arg-type]
                            has_roi=take(self.has_roi), class_roi=take(self.class_roi),  # type: ignore[arg-type]
                            annotated_slices=take(self.annotated_slices),  # type: ignore[arg-type]
-                           groups=None if self.groups is None else self.groups[idx])
+                           groups=None if self.groups is None else self.groups[idx],
+                           label_mask=take(self.label_mask))  # type: ignore[arg-type]
 
     @property
     def is_mapped(self) -> bool:
@@ -367,4 +368,5 @@ def materialize_split(split: Split) -> Split:
         return t.materialize() if isinstance(t, MappedArray) else t
 
     return Split(images=mat(split.images), labels=split.labels, roi=mat(split.roi), has_roi=split.has_roi,
-                 class_roi=mat(split.class_roi), annotated_slices=split.annotated_slices, groups=split.groups)
+                 class_roi=mat(split.class_roi), annotated_slices=split.annotated_slices, groups=split.groups,
+                 label_mask=split.label_mask)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from xalbench import hookimpl
 from xalbench.data.decoy_digits import DecoyDigits
 from xalbench.data.medmnist import MedMNIST
 from xalbench.data.real import NAMED_REAL, ManifestDataset
 from xalbench.data.synth_3d import SynthLesion3D
 from xalbench.data.synth_cxr import SynthCXRMultilabel
 from xalbench.data.synth_lesion import SynthLesion2D
-from xalbench.hookspecs import Register
+from xalbench.data.volumes import Volumes3D
+from xalbench.hookspecs import Register, hookimpl
 
 
 @hookimpl
 def register_datasets(register: Register) -> None:
     for cls in (SynthLesion2D, SynthLesion3D, SynthCXRMultilabel, DecoyDigits, MedMNIST, ManifestDataset,
-                *NAMED_REAL):
+                Volumes3D, *NAMED_REAL):
         register(cls)

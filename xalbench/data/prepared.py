@@ -4,7 +4,8 @@
 
 * ``images.npy`` — ``N×C×H×W`` (or ``N×C×D×H×W``) ``uint8`` (``uint16`` with ``bit_depth = 16``);
 * ``labels.npy``, ``split.npy`` (0 train, 1 val, 2 test; rows are stored train, val, test),
-  ``groups.npy``, ``has_roi.npy``;
+  ``groups.npy``, ``has_roi.npy``; ``label_mask.npy`` (multi-label ``N×K``, 1 = known) when some
+  labels are unknown; ``annotated_slices.npy`` (3D ``N×D`` bool) when only some slices carry ROI;
 * ``roi.npy`` / ``class_roi.npy`` — ``uint8`` masks stored only for rows that can have one,
   ``roi_rows.npy`` maps each row to its stored mask (``-1``: none);
 * ``sources.txt`` / ``sources.npy`` — every source file's (and image folder's) size and mtime;
@@ -46,7 +47,8 @@ CACHE_DIRNAME = ".xalbench-cache"
 FORMAT_VERSION = 1
 _SPLITS = ("train", "val", "test")
 _PARALLEL_MIN_ROWS = 2048  # below this, worker start-up costs more than decoding in one process
-_ARRAYS = ("images", "labels", "split", "groups", "has_roi", "roi_rows", "roi", "class_roi")
+_ARRAYS = ("images", "labels", "split", "groups", "has_roi", "roi_rows", "roi", "class_roi", "label_mask",
+           "annotated_slices")
 
 
 class Reader(Protocol):
@@ -73,6 +75,8 @@ class Plan:
     roi_rows: np.ndarray | None = None
     class_roi_k: int = 0
     sources: list[str] = field(default_factory=list)
+    label_mask: np.ndarray | None = None  #: multi-label ``N×K`` float32, 1 = known (``None``: all known)
+    annotated_slices: np.ndarray | None = None  #: 3D ``N×D`` bool: slices whose ROI an expert drew
 
     @property
     def n(self) -> int:
@@ -347,6 +351,11 @@ def _finalise(plan: Plan, partial: Path, stats: SourceStats) -> None:
     if plan.groups is not None:
         np.save(partial / "groups.npy", np.asarray(plan.groups, dtype=str))
         arrays.append("groups")
+    for name in ("label_mask", "annotated_slices"):
+        value = getattr(plan, name)
+        if value is not None:
+            np.save(partial / f"{name}.npy", value)
+            arrays.append(name)
     has_roi = np.zeros(plan.n, dtype=bool)
     if plan.roi_rows is not None:
         roi = np.load(partial / "roi.npy", mmap_mode="r")
@@ -388,6 +397,8 @@ def _assemble(cdir: Path, meta: DatasetMeta, arrays: list[str], fingerprints: di
     groups = np.load(load["groups"]).astype(object) if "groups" in load else None
     has_roi = np.load(load["has_roi"]) if "has_roi" in load else np.zeros(len(split), bool)
     roi_rows = np.load(load["roi_rows"]) if "roi_rows" in load else None
+    label_mask = np.load(load["label_mask"]) if "label_mask" in load else None
+    annotated = np.load(load["annotated_slices"]) if "annotated_slices" in load else None
     images = mp.MappedArray(load["images"])
     roi = class_roi = None
     if roi_rows is not None:
@@ -413,6 +424,8 @@ def _assemble(cdir: Path, meta: DatasetMeta, arrays: list[str], fingerprints: di
             images=view(images), labels=torch.from_numpy(labels)[t_idx], roi=view(roi),
             has_roi=torch.from_numpy(has_roi)[t_idx] if roi is not None else None, class_roi=view(class_roi),
             groups=None if groups is None else groups[idx],
+            label_mask=None if label_mask is None else torch.from_numpy(label_mask)[t_idx],
+            annotated_slices=None if annotated is None else torch.from_numpy(annotated)[t_idx],
             stored_fingerprint=None if fingerprints is None else fingerprints[s])
         splits[s] = sp
     return DatasetBundle(meta, splits["train"], splits["val"], splits["test"])
@@ -455,7 +468,9 @@ def materialize(plan: Plan) -> DatasetBundle:
             images=torch.from_numpy(mp.to_float(images[idx], top)), labels=torch.from_numpy(plan.labels[idx]),
             roi=r, has_roi=None if r is None else r.flatten(1).amax(1) > 0,
             class_roi=None if class_roi is None else torch.from_numpy(class_roi[idx]),
-            groups=None if plan.groups is None else np.asarray(plan.groups, dtype=object)[idx])
+            groups=None if plan.groups is None else np.asarray(plan.groups, dtype=object)[idx],
+            label_mask=None if plan.label_mask is None else torch.from_numpy(plan.label_mask[idx]),
+            annotated_slices=None if plan.annotated_slices is None else torch.from_numpy(plan.annotated_slices[idx]))
     return DatasetBundle(plan.meta, splits["train"], splits["val"], splits["test"])
 
 

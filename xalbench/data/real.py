@@ -253,11 +253,13 @@ class SIIMPneumothorax(RealDataset):
 
 @dataclass(frozen=True)
 class CheXpertOptions(RealOptions):
-    """``uncertain``: label policy for −1 (CheXpert paper): U-Ones, U-Zeros, or U-Ignore (drops images
-    with an uncertain selected observation); ``view``: frontal, lateral or both; ``observations``:
-    subset of the 14 (default all); ``valid_split``: use ``valid.csv`` as "test", "val" or not ("none")."""
+    """``uncertain``: label policy for −1 (CheXpert paper): U-Ones, U-Zeros, U-Ignore (keeps the
+    images; uncertain labels get ``Split.label_mask`` 0 and are left out of the multi-label losses
+    and metrics, as the paper) or U-Ignore-drop (drops every image with an uncertain selected
+    observation); ``view``: frontal, lateral or both; ``observations``: subset of the 14 (default
+    all); ``valid_split``: use ``valid.csv`` as "test", "val" or not ("none")."""
 
-    uncertain: Literal["U-Ones", "U-Zeros", "U-Ignore"] = "U-Ones"
+    uncertain: Literal["U-Ones", "U-Zeros", "U-Ignore", "U-Ignore-drop"] = "U-Ones"
     view: Literal["frontal", "lateral", "both"] = "frontal"
     observations: tuple[str, ...] = ()
     valid_split: Literal["none", "test", "val"] = "none"
@@ -271,6 +273,17 @@ class CheXpert(RealDataset):
     paper: ClassVar[str] = "Irvin et al., CheXpert, AAAI 2019"
     fmt: ClassVar[str] = "chexpert"
     Options = CheXpertOptions
+
+    def _spec_extra(self) -> dict[str, Any]:
+        return {"unknown_value": -1.0} if self.options.uncertain == "U-Ignore" else {}
+
+    def cache_identity(self, data_root: str | None = None) -> tuple[str, dict[str, Any]]:
+        """U-Ignore used to drop images (now ``U-Ignore-drop``): its caches name the per-label mask, so
+        a cache prepared under the old meaning is prepared again."""
+        dirname, key = super().cache_identity(data_root)
+        if self.options.uncertain == "U-Ignore":
+            key = {**key, "uncertain_labels": "label_mask"}
+        return dirname, key
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,11 @@
 
 from __future__ import annotations
 
-from xalbench import hookimpl
 from xalbench.execution.dask import DaskExecutor
 from xalbench.execution.local import LocalExecutor
 from xalbench.execution.ray import RayExecutor
 from xalbench.execution.submitit import SubmititExecutor
-from xalbench.hookspecs import Register
+from xalbench.hookspecs import Register, hookimpl
 
 
 @hookimpl

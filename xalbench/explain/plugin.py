@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from xalbench import hookimpl
 from xalbench.explain.captum_attr import CAPTUM_EXPLAINERS
 from xalbench.explain.core import CAMExplainer, GradCAMExplainer, HiResCAMExplainer
 from xalbench.explain.gradcam_lib import (
@@ -13,7 +12,7 @@ from xalbench.explain.gradcam_lib import (
     XGradCAMExplainer,
 )
 from xalbench.explain.lrp import DeepTaylorExplainer, LRPEpsilonGammaBox, LRPEpsilonPlusFlat
-from xalbench.hookspecs import Register
+from xalbench.hookspecs import Register, hookimpl
 
 BUILTIN_EXPLAINERS = (
     CAMExplainer,

@@ -9,28 +9,11 @@ before any cell runs.
 
 from __future__ import annotations
 
-from typing import Any
-
-from xalbench.base import DatasetMeta
+from xalbench.base import DatasetMeta, strategy_skip_reason
 from xalbench.registry import Registry
 from xalbench.suite import MethodSpec, SuiteSpec
 
 __all__ = ["method_skip_reason", "pool_masks_visible", "strategy_skip_reason"]
-
-
-def strategy_skip_reason(strategy_cls: Any, *, task: str, spatial_dims: int, pool_masks_visible: bool) -> str | None:
-    """``None`` if the strategy can run in this setting, else why the harness skips it."""
-    name = getattr(strategy_cls, "name", getattr(strategy_cls, "__name__", "strategy"))
-    if task == "multi-label" and not getattr(strategy_cls, "supports_multilabel", False):
-        return f"strategy {name!r} does not support multi-label datasets (supports_multilabel = False)"
-    if spatial_dims == 3 and not getattr(strategy_cls, "supports_3d", True):
-        return f"strategy {name!r} does not support 3D volumes (supports_3d = False)"
-    if getattr(strategy_cls, "requires_pool_masks", False) and not pool_masks_visible:
-        return (
-            f"strategy {name!r} needs pool ROI masks, which this suite's track hides "
-            "(run it on a track with pool_masks = 'visible' or 'as-needed')"
-        )
-    return None
 
 
 def pool_masks_visible(registry: Registry, suite: SuiteSpec, method: MethodSpec, meta: DatasetMeta) -> bool:

@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from xalbench import hookimpl
 from xalbench.errors import ConfigError
-from xalbench.hookspecs import Register
+from xalbench.hookspecs import Register, hookimpl
 
 if TYPE_CHECKING:
     from xalbench.base import Split

@@ -17,14 +17,13 @@ from typing import Any
 
 import torch
 
+import xalbench.seeding as seeding
 from xalbench.errors import StrategyContractError, XalbenchError
-from xalbench.harness import seeding
 from xalbench.harness.applicability import method_skip_reason
-from xalbench.harness.cellfiles import cell_status, read_checkpoint
+from xalbench.harness.cellfiles import CellFiles, cell_status, read_checkpoint
 from xalbench.harness.identity import CellSpec
 from xalbench.harness.locks import CellLock
 from xalbench.harness.loop import run_rounds
-from xalbench.harness.masks import drawn_only
 from xalbench.harness.reference import budget_to_95, full_data_reference
 from xalbench.harness.runtime import Runtime, for_selection
 from xalbench.harness.state import CellRun
@@ -58,19 +57,6 @@ def _provenance(spec: CellSpec, run: CellRun, isolation: str) -> dict[str, Any]:
     }
 
 
-def _querier(spec: CellSpec, run_registry: Any, meta: Any) -> Any:
-    from xalbench.sandbox import make_cell_data, make_spec
-
-    suite, m = spec.suite, spec.method
-    explainer = (suite.explainer.name, suite.explainer.options) if suite.explainer.name else None
-    sandbox = make_spec(run_registry, strategy=(m.strategy.name, m.strategy.options),
-                        model=(suite.model.name, suite.model.options), explainer=explainer, meta=meta,
-                        pool_masks_visible=spec.pool_masks_visible, selection=spec.selection,
-                        threads=spec.threads, device=spec.device, timeout=suite.strategy_timeout,
-                        batch_size=suite.training.eval_batch_size)
-    return sandbox, make_cell_data
-
-
 def _run(spec: CellSpec, runtime: Runtime, info: CellInfo) -> dict[str, Any]:
     seeding.configure_determinism(spec.threads, torch.device(spec.device))
     registry = runtime.registry
@@ -80,15 +66,13 @@ def _run(spec: CellSpec, runtime: Runtime, info: CellInfo) -> dict[str, Any]:
     reason = method_skip_reason(registry, spec.suite, spec.method, bundle.meta)
     if reason:
         return result_dict(spec, "skipped", reason=reason, rounds=[], summary={})
-    from xalbench.sandbox import digest, make_querier
+    from xalbench.sandbox import digest
 
     before = digest(bundle.train.images, bundle.val.images, bundle.val.labels)
-    sandbox_spec, make_cell_data = _querier(spec, registry, bundle.meta)
-    data = make_cell_data(drawn_only(bundle.train), bundle.val, pool_masks_visible=spec.pool_masks_visible)
-    with make_querier(spec.isolation, sandbox_spec, data, registry) as querier:  # boots while round 0 trains
-        run = CellRun(spec, bundle, registry)
+    run = CellRun(spec, bundle, registry)
+    with run.querier(spec.isolation) as querier:  # the sandbox boots while round 0 trains
         provenance = _provenance(spec, run, spec.isolation)
-        out = run_rounds(spec, run, querier,
+        out = run_rounds(run, querier, CellFiles(spec),
                          on_round=lambda record: registry.notify("round_finished", cell=info, round=record))
     if digest(bundle.train.images, bundle.val.images, bundle.val.labels) != before:
         raise StrategyContractError("pool-mutated", "the pool or val data changed during the cell (SHA-256 before "

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from xalbench.base import ExplainableNet, Explainer, Split, Task
-from xalbench.harness.mapped_pool import iter_batches
+from xalbench.data.mapped_pool import iter_batches
 from xalbench.metrics.base import Metric
 from xalbench.registry import Registry
 from xalbench.utils.torch_modes import eval_mode
@@ -63,6 +63,10 @@ class TestEvaluation:
     @property
     def labels(self) -> np.ndarray:
         return self.split.labels.numpy()
+
+    @property
+    def label_mask(self) -> np.ndarray | None:
+        return None if self.split.label_mask is None else self.split.label_mask.numpy()
 
     def explain(self, images: torch.Tensor, targets: torch.Tensor | None, *, all_classes: bool = False) -> torch.Tensor:
         """The suite's explainer on ``images`` (batched, eval mode, detached, on the CPU)."""

@@ -1,97 +1,76 @@
-"""The round loop of one cell, top to bottom.
+"""The round loop of one cell, top to bottom — the only one: cells, tuning trials and replays run it.
 
 For each round ``r = 0 .. R``: train (the method's trainer, from the same initial weights
-unless warm start), evaluate every registered metric on the test split, ask the strategy —
-in its sandbox process — for ``k`` pool indices, reveal their labels (and masks: human
-within the protocol's budget, else from the method's mask source), checkpoint. Every round's
-randomness is derived from (seed, round), so resuming from a checkpoint reproduces an
-uninterrupted run bit for bit.
+unless warm start), evaluate the cell's metrics on the test split, ask the strategy — through
+its querier (sandbox process or in-process twin) — for ``k`` pool indices, reveal their labels
+(and masks: human within the protocol's budget, else from the method's mask source), hand the
+progress to the cell's :class:`RoundStore`. Every round's randomness is derived from (seed,
+round), so resuming from a checkpoint reproduces an uninterrupted run bit for bit.
+
+Where progress goes is the store's business: :class:`~xalbench.harness.cellfiles.CellFiles`
+checkpoints a cell to its files; a tuning trial keeps nothing (:class:`NoStore`); a replay
+starts at a recorded round (:class:`StartAt`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
-import torch
 
-from xalbench.harness.cellfiles import read_checkpoint
 from xalbench.harness.evaluation import evaluate
-from xalbench.harness.identity import CellSpec
 from xalbench.harness.state import CellRun
 from xalbench.harness.summary import class_histogram, summarise
-from xalbench.results import atomic_write_json, seal
-from xalbench.sandbox import RoundRequest
-from xalbench.training.base import TrainedModels
+from xalbench.sandbox import Querier
 
-__all__ = ["run_rounds"]
+__all__ = ["NoStore", "RoundStore", "StartAt", "run_rounds"]
 
 
-def _request(run: CellRun, r: int, labelled: np.ndarray, k: int) -> RoundRequest:
-    """What the sandbox receives this round: weights, and the labelled set with its revealed masks."""
-    assert run.trained is not None
-    model = run.trained.main
-    data = run.masks.labelled_split(labelled)
-    rng_seed, torch_seed = run.query_seeds(r)
+class RoundStore(Protocol):
+    """Where a cell's progress is kept between rounds."""
 
-    def np_copy(t: torch.Tensor | None) -> np.ndarray | None:
-        return None if t is None else np.array(t.detach().cpu().numpy(), copy=True)
+    def resume(self, run: CellRun) -> tuple[list[dict[str, Any]], np.ndarray] | None:
+        """The rounds already done and the labelled set after them (restoring the run's models and
+        masks), or ``None`` to start from round 0."""
 
-    return RoundRequest(
-        round_index=r, state_dict={n: v.detach().to("cpu", copy=True) for n, v in model.state_dict().items()},
-        module_training=tuple(m.training for m in model.modules()),
-        labelled=np.array(labelled, dtype=np.int64, copy=True), labelled_labels=np_copy(data.labels),
-        labelled_roi=np_copy(data.roi), labelled_has_roi=np_copy(data.has_roi),
-        rng_seed=int(rng_seed), torch_seed=int(torch_seed), k=int(k))
+    def checkpoint(self, run: CellRun, rounds: list[dict[str, Any]], labelled: np.ndarray) -> None:
+        """Keep the progress after a round."""
 
 
-def _resume(spec: CellSpec, run: CellRun) -> tuple[list[dict[str, Any]], np.ndarray]:
-    checkpoint = read_checkpoint(spec)
-    if checkpoint is None:
-        return [], run.initial
-    labelled = np.asarray(checkpoint["labelled"], dtype=np.int64)
-    extras = spec.weights_path
-    if extras.exists():
-        state = torch.load(extras, map_location="cpu", weights_only=True)
-        run.masks.load(state.get("masks", {}))
-        if ("model" in state and spec.suite.training.warm_start) or state.get("extra"):
-            model = run.new_model()
-            if "model" in state:
-                model.load_state_dict(state["model"])
-            extra = {}
-            for name, weights in state.get("extra", {}).items():
-                extra[name] = run.new_model()
-                extra[name].load_state_dict(weights)
-            run.trained = TrainedModels(main=model, extra=extra)
-    return list(checkpoint["rounds"]), labelled
+class NoStore:
+    """Keeps nothing: start at round 0, checkpoint nowhere (tuning trials)."""
+
+    def resume(self, run: CellRun) -> None:
+        return None
+
+    def checkpoint(self, run: CellRun, rounds: list[dict[str, Any]], labelled: np.ndarray) -> None:
+        return None
 
 
-def _checkpoint(spec: CellSpec, run: CellRun, rounds: list[dict[str, Any]], labelled: np.ndarray) -> None:
-    extras: dict[str, Any] = {}
-    if run.masks.generated:
-        extras["masks"] = run.masks.state()
-    if spec.suite.training.warm_start and run.trained is not None:
-        extras["model"] = run.trained.main.state_dict()
-    if getattr(run.trainer, "keeps_state", False) and run.trained is not None and run.trained.extra:
-        extras["extra"] = {name: m.state_dict() for name, m in run.trained.extra.items()}
-    if extras:  # weights/masks first: a checkpoint never points at a missing or older extras file
-        tmp = spec.weights_path.with_suffix(".tmp")
-        torch.save(extras, tmp)
-        tmp.replace(spec.weights_path)
-    atomic_write_json(spec.partial_path, seal({"identity_sha256": spec.identity_sha256, "rounds": rounds,
-                                               "labelled": labelled.tolist()}))
+class StartAt(NoStore):
+    """Start at a recorded round: ``rounds`` done so far and the ``labelled`` set after them (replays
+    of a finished cell; warm-started cells cannot start mid-way)."""
+
+    def __init__(self, rounds: list[dict[str, Any]], labelled: np.ndarray) -> None:
+        self.rounds, self.labelled = list(rounds), np.asarray(labelled, dtype=np.int64)
+
+    def resume(self, run: CellRun) -> tuple[list[dict[str, Any]], np.ndarray]:  # type: ignore[override]
+        return list(self.rounds), self.labelled.copy()
 
 
-def run_rounds(spec: CellSpec, run: CellRun, querier: Any,
+def run_rounds(run: CellRun, querier: Querier | None, store: RoundStore, *, stop_after: int | None = None,
                on_round: Callable[[dict[str, Any]], None] = lambda record: None) -> dict[str, Any]:
-    """Run (or resume) every round of ``spec``; returns ``rounds``, ``summary`` and ``initial_labelled``."""
+    """Run (or resume) every round of ``run`` — or up to round ``stop_after``'s training and evaluation
+    (nothing is queried after it; ``querier`` may then be ``None``); returns ``rounds``, ``summary``,
+    ``initial_labelled`` and ``labelled``."""
     bundle = run.bundle
     pool, meta = bundle.train, bundle.meta
     round_metrics = [m for m in run.metrics if m.scope == "round"]
-    rounds, labelled = _resume(spec, run)
-    n_rounds = run.protocol.rounds
+    resumed = store.resume(run)
+    rounds, labelled = resumed if resumed is not None else ([], run.initial)
+    n_rounds = run.protocol.rounds if stop_after is None else min(run.protocol.rounds, stop_after)
     for r in range(len(rounds), n_rounds + 1):
         t0 = time.perf_counter()
         trained = run.train(r, labelled)
@@ -107,7 +86,8 @@ def run_rounds(spec: CellSpec, run: CellRun, querier: Any,
         n_unlabelled = len(pool) - len(labelled)
         strategy_s = 0.0
         if r < n_rounds and n_unlabelled > 0:
-            reply = querier.query(_request(run, r, labelled, min(run.k, n_unlabelled)))
+            assert querier is not None, "a querier is needed to go past round 0"
+            reply = querier.query(run.request(r, labelled, min(run.k, n_unlabelled)))
             queried = [int(i) for i in reply.indices]
             strategy_s = float(reply.seconds)
             if reply.scores is not None:
@@ -126,7 +106,7 @@ def run_rounds(spec: CellSpec, run: CellRun, querier: Any,
                              "query_s": t3 - t2, "strategy_s": strategy_s}
         rounds.append(record)
         t4 = time.perf_counter()
-        _checkpoint(spec, run, rounds, labelled)
+        store.checkpoint(run, rounds, labelled)
         record["timings"]["io_s"] = time.perf_counter() - t4
         on_round(record)
         if n_unlabelled == 0:

@@ -27,7 +27,7 @@ def drawn_only(split: Split) -> Split:
         return split
     roi = split.roi * split.annotated_slices.view(*split.annotated_slices.shape, 1, 1).to(split.roi.dtype)
     return Split(images=split.images, labels=split.labels, roi=roi, has_roi=split.has_roi, class_roi=split.class_roi,
-                 annotated_slices=split.annotated_slices, groups=split.groups)
+                 annotated_slices=split.annotated_slices, groups=split.groups, label_mask=split.label_mask)
 
 
 class MaskBank:
@@ -91,7 +91,7 @@ class MaskBank:
                 annotated = annotated.clone()
                 annotated[torch.as_tensor(rows)] = has[torch.as_tensor(rows)][:, None]
         return Split(images=sub.images, labels=sub.labels, roi=roi, has_roi=has, class_roi=class_roi,
-                     annotated_slices=annotated, groups=sub.groups)
+                     annotated_slices=annotated, groups=sub.groups, label_mask=sub.label_mask)
 
     # ------------------------------------------------------------------ checkpointing
     def state(self) -> dict[str, Tensor]:

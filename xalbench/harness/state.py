@@ -1,9 +1,11 @@
 """The fixed parts of one cell and its two round steps: train (via the trainer) and the strategy's view.
 
-Seeds (see :mod:`xalbench.harness.seeding`): the **pair** seed over (suite, dataset, seed)
+Seeds (see :mod:`xalbench.seeding`): the **pair** seed over (suite, dataset, seed)
 fixes the initial labelled set, the initial weights and the training shuffles, so every
 method of a (dataset, seed) pair starts from the same point (paired comparisons); the
-**cell** seed adds the method and drives the strategy's RNG.
+**strategy** seed adds the strategy (with its options) and drives the strategy's RNG — not the
+loss, trainer or mask source, so ``random`` draws the same samples whichever training it is paired
+with; the **cell** seed adds the whole method (``TrainJob.cell_seed``).
 """
 
 from __future__ import annotations
@@ -16,14 +18,14 @@ from typing import Any
 import numpy as np
 import torch
 
+import xalbench.seeding as seeding
 from xalbench.base import DatasetBundle, ExplainableNet, Loss
-from xalbench.harness import seeding
 from xalbench.harness.budget import initial_set, resolve_count, resolve_protocol
-from xalbench.harness.context import StrategyContext
 from xalbench.harness.evaluation import TestEvaluation, select_metrics
 from xalbench.harness.identity import CellSpec, identity_hash, training_identity
-from xalbench.harness.masks import MaskBank
+from xalbench.harness.masks import MaskBank, drawn_only
 from xalbench.registry import Registry
+from xalbench.sandbox import Querier, RoundRequest, make_cell_data, make_querier, make_spec
 from xalbench.training.base import MaskRequest, TrainedModels, TrainJob
 
 __all__ = ["CellRun"]
@@ -32,13 +34,16 @@ __all__ = ["CellRun"]
 class CellRun:
     """Data, seeds, initial weights and components of one cell."""
 
-    def __init__(self, spec: CellSpec, bundle: DatasetBundle, registry: Registry) -> None:
+    def __init__(self, spec: CellSpec, bundle: DatasetBundle, registry: Registry, *, with_metrics: bool = True) -> None:
+        """``with_metrics=False``: the rounds compute no metric (a tuning trial scores one model itself)."""
         self.spec, self.bundle, self.registry = spec, bundle, registry
         suite, meta = spec.suite, bundle.meta
         self.device = torch.device(spec.device)
         self.protocol = resolve_protocol(registry, suite)
         self.pair = seeding.name_seed(suite.name, spec.dataset.display, spec.seed)
         self.cell = seeding.name_seed(suite.name, spec.dataset.display, spec.method.display, spec.seed)
+        self.strategy_seed = seeding.strategy_seed(suite.name, spec.dataset.display, spec.method.strategy.identity(),
+                                                   spec.seed)
         self.n_init, self.k = self.protocol.counts(len(bundle.train))
         init_rng = np.random.default_rng(seeding.derive(self.pair, "initial"))
         self.initial = initial_set(bundle.train, self.n_init, self.protocol.initial_sampling, init_rng, meta.task)
@@ -53,7 +58,8 @@ class CellRun:
                           if suite.explainer.name else None)
         self.masks = MaskBank(bundle.train, self._mask_limit())
         self.metrics = select_metrics(registry, requested=suite.metrics, task=meta.task,
-                                      has_roi=bundle.test.roi is not None, has_explainer=self.explainer is not None)
+                                      has_roi=bundle.test.roi is not None,
+                                      has_explainer=self.explainer is not None) if with_metrics else []
         self.trained: TrainedModels | None = None
 
     def _mask_limit(self) -> int | None:
@@ -138,25 +144,32 @@ class CellRun:
 
     def query_seeds(self, r: int) -> tuple[int, int]:
         """(numpy RNG seed, torch seed) of the strategy in round ``r``."""
-        return seeding.derive(self.cell, "strategy", r), seeding.derive(self.cell, "strategy-torch", r) % (2**63)
+        s = self.strategy_seed
+        return seeding.derive(s, "strategy", r), seeding.derive(s, "strategy-torch", r) % (2**63)
 
-    def context(self, r: int, labelled: np.ndarray) -> StrategyContext:
-        """The strategy's read-only view after round ``r``'s training (in-process form)."""
-        suite, meta, pool = self.spec.suite, self.bundle.meta, self.bundle.train
+    def request(self, r: int, labelled: np.ndarray, k: int) -> RoundRequest:
+        """What the strategy's sandbox receives after round ``r``'s training: the main model's weights,
+        the labelled set with its labels and revealed masks, the round's seeds and ``k``."""
         assert self.trained is not None
         data = self.masks.labelled_split(labelled)
-        visible = self.spec.pool_masks_visible
         rng_seed, torch_seed = self.query_seeds(r)
-        return StrategyContext(
-            model=self.trained.main, pool_images=pool.images, labelled=labelled, labelled_labels=data.labels,
-            labelled_roi=data.roi, labelled_has_roi=data.has_roi,
-            val=self.bundle.val, task=meta.task, num_classes=meta.num_classes, spatial_dims=meta.spatial_dims,
-            rng=np.random.default_rng(rng_seed), device=self.device, round_index=r, seed=torch_seed,
-            explainer=self.explainer, pool_roi=pool.roi if visible else None,
-            pool_has_roi=pool.has_roi if visible else None, pool_masks_visible=visible,
-            batch_size=suite.training.eval_batch_size,
-            pool_annotated_slices=pool.annotated_slices if visible else None,
-        )
+        return RoundRequest.of(r, self.trained.main, labelled, data.labels, data.roi, data.has_roi,
+                               rng_seed=rng_seed, torch_seed=torch_seed, k=k)
+
+    def querier(self, isolation: str) -> Querier:
+        """A started querier for this cell's strategy (``process``: its sandbox boots in the background
+        while round 0 trains; ``inline``: in this process), holding what the strategy may see of the
+        cell's data: pool images (drawn samples only), the val split, pool ROIs only on a visible track."""
+        suite, method, spec = self.spec.suite, self.spec.method, self.spec
+        explainer = (suite.explainer.name, suite.explainer.options) if suite.explainer.name else None
+        sandbox = make_spec(self.registry, strategy=(method.strategy.name, method.strategy.options),
+                            model=(suite.model.name, suite.model.options), explainer=explainer,
+                            meta=self.bundle.meta, pool_masks_visible=spec.pool_masks_visible,
+                            selection=spec.selection, threads=spec.threads, device=spec.device,
+                            timeout=suite.strategy_timeout, batch_size=suite.training.eval_batch_size)
+        data = make_cell_data(drawn_only(self.bundle.train), self.bundle.val,
+                              pool_masks_visible=spec.pool_masks_visible)
+        return make_querier(isolation, sandbox, data, self.registry)  # type: ignore[arg-type]
 
     def acquire_masks(self, r: int, labelled: np.ndarray, new: np.ndarray) -> float | None:
         """Masks from the method's mask source for ``new`` samples past the human budget; returns

@@ -213,7 +213,7 @@ def initial_labelled(suite: Any, dataset: Any, seed: int, facts: DatasetFacts) -
     """The initial labelled set the harness draws for (suite, dataset, seed) — the same for every method."""
     import numpy as np
 
-    from xalbench.harness import seeding
+    import xalbench.seeding as seeding
     from xalbench.harness.budget import initial_set, resolve_protocol
 
     protocol = resolve_protocol(registry(), suite)

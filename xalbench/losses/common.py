@@ -24,13 +24,26 @@ def check_batch(batch: Batch) -> None:
                           f"{batch.labels.dtype} {tuple(batch.labels.shape)}")
     if batch.task == "multi-label" and batch.labels.dim() != 2:
         raise ConfigError(f"multi-label batches need float labels of shape (N, K); got {tuple(batch.labels.shape)}")
+    if batch.label_mask is not None and (batch.task != "multi-label"
+                                         or tuple(batch.label_mask.shape) != tuple(batch.labels.shape)):
+        raise ConfigError("batch.label_mask is for multi-label batches and must be N×K like the labels; got "
+                          f"{tuple(batch.label_mask.shape)} for {batch.task} labels {tuple(batch.labels.shape)}")
 
 
 def classification_loss(logits: Tensor, batch: Batch, weight: Tensor | None = None) -> Tensor:
     """Mean cross-entropy (multi-class) or BCE-with-logits over classes (multi-label).
 
     ``weight`` (``N``) optionally reweights samples (GRADIA's ``pred_w``); the mean is over samples.
+    A multi-label ``batch.label_mask`` leaves unknown labels out (CheXpert's U-Ignore: "ignore the
+    uncertain labels during training"): ``Σ_ik w_i m_ik BCE_ik / Σ_ik m_ik``, the mean over known
+    labels — equal to the unmasked loss when every label is known; 0 when none is.
     """
+    if batch.task == "multi-label" and batch.label_mask is not None:
+        mask = batch.label_mask.to(logits.dtype)
+        bce = F.binary_cross_entropy_with_logits(logits, batch.labels.to(logits.dtype), reduction="none")
+        if weight is not None:
+            bce = bce * weight.to(bce)[:, None]
+        return (bce * mask).sum() / mask.sum().clamp_min(1)
     if batch.task == "multi-label":
         per = F.binary_cross_entropy_with_logits(logits, batch.labels.to(logits.dtype), reduction="none").mean(1)
     else:

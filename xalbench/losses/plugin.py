@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from xalbench import hookimpl
-from xalbench.hookspecs import Register
+from xalbench.hookspecs import Register, hookimpl
 from xalbench.losses.ce import CrossEntropyLoss
 from xalbench.losses.explanation import (
     CyborgLoss,

@@ -11,7 +11,8 @@ mask ``m``):
 * multi-class: every sample with ``has_roi[i]`` and a non-empty ``roi[i]``; ``k`` is the
   true label (``cam_target = "label"``) or the predicted class (``"pred"``);
 * multi-label: every *positive* class ``k`` of an annotated sample (true labels, or
-  predicted positives for ``"pred"``); ``m = class_roi[i, k]`` when per-finding ROIs are
+  predicted positives for ``"pred"``) whose label is known (``batch.label_mask``, when given);
+  ``m = class_roi[i, k]`` when per-finding ROIs are
   given (pairs with an empty per-class ROI are skipped), otherwise the union ``roi[i]``
   (each positive finding's map is asked to lie inside the annotated region).
 
@@ -90,6 +91,8 @@ def annotated_pairs(batch: Batch, logits: Tensor, cam_target: Literal["label", "
         cls = batch.labels.to(device).long() if cam_target == "label" else logits.detach().argmax(1)
         return Pairs(idx, cls[idx], batch.roi.to(device)[idx].float())
     positive = batch.labels.to(device) > 0.5 if cam_target == "label" else logits.detach() > 0
+    if batch.label_mask is not None:  # unknown labels (U-Ignore) get no explanation term either
+        positive = positive & (batch.label_mask.to(device) > 0.5)
     if batch.class_roi is not None:
         croi = batch.class_roi.to(device)
         if tuple(croi.shape) != (n, logits.shape[1], *spatial):
@@ -150,8 +153,9 @@ def soft_dice(s: Tensor, m: Tensor, eps: float = 1e-6) -> Tensor:
     return overlap.soft_dice(s, m, eps)
 
 
-def _gaussian_kernel(size: int, sigma: float, dims: int, device: torch.device) -> Tensor:
-    ax = torch.arange(size, dtype=torch.float32, device=device) - (size - 1) / 2
+def _gaussian_kernel(size: int, sigma: float, dims: int, like: Tensor) -> Tensor:
+    """A normalised Gaussian window in ``like``'s dtype and on its device (a float64 map gets a float64 window)."""
+    ax = torch.arange(size, dtype=like.dtype, device=like.device) - (size - 1) / 2
     g = torch.exp(-(ax**2) / (2 * sigma**2))
     g = g / g.sum()
     k = g
@@ -170,8 +174,8 @@ def ssim(x: Tensor, y: Tensor, win_size: int = 7, sigma: float = 1.5, data_range
     if min(x.shape[1:]) < win_size:
         raise ConfigError(f"SSIM window {win_size} does not fit maps of shape {tuple(x.shape[1:])}; "
                           "set win_size smaller or resolution = 'input'")
-    k = _gaussian_kernel(win_size, sigma, dims, x.device)
-    x, y = x[:, None], y[:, None]
+    k = _gaussian_kernel(win_size, sigma, dims, x)
+    x, y = x[:, None], y.to(x)[:, None]  # window and both maps in the maps' dtype (float64 models too)
     mu_x, mu_y = _conv(x, k), _conv(y, k)
     sxx = _conv(x * x, k) - mu_x**2
     syy = _conv(y * y, k) - mu_y**2
@@ -185,7 +189,7 @@ def gaussian_blur3(m: Tensor) -> Tensor:
     """3×3(×3) Gaussian blur as ``cv2.GaussianBlur(m, (3, 3), 0)`` (σ = 0.8), zero padding."""
     dims = m.dim() - 1
     sigma = 0.3 * ((3 - 1) * 0.5 - 1) + 0.8
-    return _conv(m[:, None], _gaussian_kernel(3, sigma, dims, m.device), padding=1)[:, 0]
+    return _conv(m[:, None], _gaussian_kernel(3, sigma, dims, m), padding=1)[:, 0]
 
 
 def bf_threshold(x: Tensor, y: Tensor, eps: float = 1e-4) -> Tensor:

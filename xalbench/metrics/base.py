@@ -31,7 +31,8 @@ class Evaluation(Protocol):
     """What a metric may read (the test split of one round, computed lazily and once).
 
     ``probs`` are softmax (multi-class) or sigmoid (multi-label) scores ``N×K`` (float64
-    numpy); ``labels`` int ``N`` or binary ``N×K``. ``roi_pairs()`` gives the explanation
+    numpy); ``labels`` int ``N`` or binary ``N×K``; ``label_mask`` (multi-label ``N×K``, 1 = known)
+    or ``None`` when every label is known. ``roi_pairs()`` gives the explanation
     maps and their ROIs on the samples that have a non-empty ROI (multi-label: one pair per
     positive finding with its own ROI), or ``None`` when the split has no ROI or the suite
     no explainer. ``explain(images, targets)`` runs the suite's evaluation explainer.
@@ -54,6 +55,9 @@ class Evaluation(Protocol):
 
     @property
     def labels(self) -> np.ndarray: ...
+
+    @property
+    def label_mask(self) -> np.ndarray | None: ...
 
     def roi_pairs(self) -> tuple[torch.Tensor, torch.Tensor] | None: ...
 
@@ -97,10 +101,12 @@ class Metric(Component, abc.ABC):
 
     @classmethod
     def summary_key(cls) -> str:
+        """The key of ``aulc_<key>`` / ``final_<key>`` in cell summaries: ``key``, else ``name``."""
         return cls.key or cls.name
 
     @classmethod
     def column(cls) -> str:
+        """The column header: ``display``, else the summary key."""
         return cls.display or cls.summary_key()
 
     @classmethod

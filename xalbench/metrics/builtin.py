@@ -18,7 +18,7 @@ _SKLEARN = "scikit-learn (sklearn.metrics)"
 
 
 def _classification(ev: Evaluation) -> dict[str, float]:
-    return ev.cached("classification", lambda: classification_metrics(ev.probs, ev.labels, ev.task))
+    return ev.cached("classification", lambda: classification_metrics(ev.probs, ev.labels, ev.task, ev.label_mask))
 
 
 def _explanation(ev: Evaluation) -> dict[str, float]:

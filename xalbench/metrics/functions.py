@@ -1,7 +1,8 @@
 """Metric definitions: one each, used by the harness and the reporter.
 
 Classification (scikit-learn): accuracy, balanced accuracy, macro one-vs-rest ROC-AUC;
-multi-label: macro ROC-AUC, LRAP, ranking loss (and subset/element accuracy).
+multi-label: macro ROC-AUC, LRAP, ranking loss (and subset/element accuracy), over the known
+labels only when the split has a label mask (CheXpert U-Ignore).
 
 Explanation vs ROI, on samples with a non-empty ROI only (``nan`` when there are none,
 shown as "n/a" in reports — never 0):
@@ -20,7 +21,7 @@ first to the last round, divided by that range, so a metric in [0, 1] gives AULC
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -45,11 +46,64 @@ def _nanmean(values: np.ndarray) -> float:
     return float(np.mean(values)) if values.size else float("nan")
 
 
-def classification_metrics(scores: np.ndarray, labels: np.ndarray, task: str) -> dict[str, float]:
-    """``scores`` are probabilities ``N×K``; ``labels`` int ``N`` or binary ``N×K``."""
+def _by_known_columns(labels: np.ndarray, scores: np.ndarray, known: np.ndarray,
+                      metric: Callable[[np.ndarray, np.ndarray], float], one_label: float) -> float:
+    """A per-sample-averaged scikit-learn ranking metric over each row's known labels only: rows are
+    grouped by which labels are known, ``metric`` runs on each group's known columns and the groups
+    are averaged weighted by their size (= the mean over rows); rows with no known label are left out.
+    A row with one known label has nothing to rank: ``one_label`` (scikit-learn's value for a row whose
+    labels are all relevant or all irrelevant; it rejects one-column input)."""
+    patterns, inverse = np.unique(known, axis=0, return_inverse=True)
+    total, n = 0.0, 0
+    for g, cols in enumerate(patterns):
+        rows = np.flatnonzero(inverse.reshape(-1) == g)
+        if not cols.any():
+            continue
+        value = one_label if cols.sum() == 1 else metric(labels[np.ix_(rows, cols)], scores[np.ix_(rows, cols)])
+        total += value * rows.size
+        n += rows.size
+    return total / n if n else float("nan")
+
+
+def _masked_multilabel(scores: np.ndarray, labels: np.ndarray, known: np.ndarray) -> dict[str, float]:
+    """Multi-label metrics over known labels only (``known`` ``N×K`` bool; see :func:`classification_metrics`)."""
+    labels = labels.astype(int)
+    pred = (scores > 0.5).astype(int)
+    rows = known.any(1)
+    out: dict[str, float] = {}
+    exact = ((pred == labels) | ~known).all(1)
+    out["accuracy"] = float(exact[rows].mean()) if rows.any() else float("nan")  # subset accuracy, known labels
+    out["element_accuracy"] = float((pred == labels)[known].mean()) if known.any() else float("nan")
+    aucs, baccs = [], []
+    for k in range(labels.shape[1]):
+        r = known[:, k]
+        y = labels[r, k]
+        if r.any():
+            baccs.append(skm.balanced_accuracy_score(y, pred[r, k]))
+        if 0 < y.sum() < y.size:
+            aucs.append(skm.roc_auc_score(y, scores[r, k]))
+    out["auc"] = float(np.mean(aucs)) if aucs else float("nan")
+    out["lrap"] = _by_known_columns(labels, scores, known, skm.label_ranking_average_precision_score, 1.0)
+    out["ranking_loss"] = _by_known_columns(labels, scores, known, skm.label_ranking_loss, 0.0)
+    out["balanced_accuracy"] = float(np.mean(baccs)) if baccs else float("nan")
+    return out
+
+
+def classification_metrics(scores: np.ndarray, labels: np.ndarray, task: str,
+                           label_mask: np.ndarray | None = None) -> dict[str, float]:
+    """``scores`` are probabilities ``N×K``; ``labels`` int ``N`` or binary ``N×K``.
+
+    Multi-label ``label_mask`` (``N×K``, 1 = known; ``None`` = all known) restricts every metric to
+    the known labels: per class (macro ROC-AUC over the classes with both outcomes among their known
+    rows, balanced accuracy) over the rows where that label is known; per sample (LRAP, ranking loss —
+    scikit-learn on each row's known labels —, subset accuracy) over the rows with a known label;
+    element accuracy over the known entries. A mask of ones gives the unmasked values.
+    """
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels)
     out: dict[str, float] = {}
+    if task == "multi-label" and label_mask is not None and not np.all(np.asarray(label_mask) > 0.5):
+        return _masked_multilabel(scores, labels, np.asarray(label_mask) > 0.5)
     if task == "multi-label":
         pred = (scores > 0.5).astype(int)
         out["accuracy"] = float(skm.accuracy_score(labels, pred))  # subset accuracy

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from xalbench import hookimpl
-from xalbench.hookspecs import Register
+from xalbench.hookspecs import Register, hookimpl
 from xalbench.metrics.builtin import BUILTIN_METRICS
 from xalbench.metrics.faithfulness import FAITHFULNESS_METRICS
 

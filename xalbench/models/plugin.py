@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from xalbench import hookimpl
-from xalbench.hookspecs import Register
+from xalbench.hookspecs import Register, hookimpl
 from xalbench.models.monai_nets import MonaiDenseNet121, MonaiResNet18
 from xalbench.models.resnet import ResNet18
 from xalbench.models.small_cnn import SmallCNN

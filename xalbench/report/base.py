@@ -56,9 +56,11 @@ class Report:
     plots: dict[str, bytes] = dataclasses.field(default_factory=dict)
     plot_paths: list[Path] = dataclasses.field(default_factory=list)
     damaged: list[Path] = dataclasses.field(default_factory=list)
+    damaged_reasons: dict[Path, str] = dataclasses.field(default_factory=dict)
     findings: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def dataset_rows(self, dataset: str) -> list[dict[str, str]]:
+        """The displayed rows of one dataset's table."""
         return [r for r in self.rows if r["dataset"] == dataset]
 
 

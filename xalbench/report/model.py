@@ -22,12 +22,15 @@ from xalbench.tuning.report import tuning_notes
 __all__ = ["build_report", "check_mixed", "load_results"]
 
 
-def load_results(run_dir: str | Path, damaged: list[Path] | None = None) -> list[dict[str, Any]]:
+def load_results(run_dir: str | Path, damaged: list[Path] | None = None,
+                 reasons: dict[Path, str] | None = None) -> list[dict[str, Any]]:
+    """Every finished cell of ``run_dir``; damaged or forged files are skipped (listed in ``damaged``,
+    why in ``reasons``)."""
     if not Path(run_dir).is_dir():
         raise ConfigError(f"results directory {run_dir} does not exist; run `xalbench run --suite NAME --out {run_dir}` first")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DamagedResultWarning)
-        results = list(iter_results(run_dir, damaged=damaged))
+        results = list(iter_results(run_dir, damaged=damaged, reasons=reasons))
     if not results:
         raise ConfigError(f"no finished cells under {run_dir}; run `xalbench run --suite NAME --out {run_dir}` first")
     return results
@@ -197,7 +200,8 @@ def build_report(run_dir: str | Path, *, test: str = "ttest", allow_mixed: bool 
     at the smallest effect of interest ``delta`` (default: the suite's ``[findings] delta``, else
     :data:`~xalbench.report.paired.DEFAULT_DELTA`)."""
     damaged: list[Path] = []
-    results = load_results(run_dir, damaged)
+    reasons: dict[Path, str] = {}
+    results = load_results(run_dir, damaged, reasons)
     cells = cells_frame(results)
     if not allow_mixed:
         check_mixed(cells)
@@ -263,7 +267,7 @@ def build_report(run_dir: str | Path, *, test: str = "ttest", allow_mixed: bool 
         blocks = paper_findings(results, delta=delta)
     report = Report(run_dir=str(run_dir), header=header, datasets=datasets, columns=columns, rows=rows, raw=board,
                     problems=failures(cells), notes=notes, methods=_methods(results), damaged=damaged,
-                    findings=blocks)
+                    damaged_reasons=reasons, findings=blocks)
     if plots_dir is not None or embed_plots:
         from xalbench.report.plots import make_plots
 

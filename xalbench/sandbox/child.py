@@ -71,7 +71,7 @@ def _die_with_parent() -> None:
 
 
 def configure_sandbox_determinism(threads: int, device: torch.device) -> None:
-    """:func:`xalbench.harness.seeding.configure_determinism`'s settings (thread count, deterministic
+    """:func:`xalbench.seeding.configure_determinism`'s settings (thread count, deterministic
     kernels, cuDNN flags) without importing ``torch._inductor`` — which ``torch.use_deterministic_algorithms``
     does for its ``torch.compile`` flag, at the cost of more CPU than the rest of a sandbox's start.
     That flag is set too when the inductor is already imported; a strategy that imports it itself

@@ -7,7 +7,7 @@ fresh private temporary directory and starts the sandbox process from a backgrou
 so the sandbox boots while round 0 trains. :meth:`ProcessQuerier.query` sends one round's
 request, waits at most the spec's ``timeout`` (plus up to :data:`GRACE` seconds for the sandbox's
 own model rebuild and checks) and validates the returned indices again with
-:func:`~xalbench.harness.guard.validate_indices`. :meth:`ProcessQuerier.close` stops the
+:func:`~xalbench.sandbox.guard.validate_indices`. :meth:`ProcessQuerier.close` stops the
 process group and removes the directory; it also runs at garbage collection and at exit.
 
 Processes come from ``multiprocessing.get_context("forkserver")`` (never the global start
@@ -47,8 +47,8 @@ from typing import Any
 import numpy as np
 
 from xalbench.errors import StrategyContractError, StrategyTimeoutError
-from xalbench.harness.guard import validate_indices
 from xalbench.sandbox.child import FAULT_LOG, main, receive, send
+from xalbench.sandbox.guard import validate_indices
 from xalbench.sandbox.messages import CellData, ErrorReply, QueryReply, Ready, RoundRequest, SandboxSpec
 from xalbench.sandbox.session import TAIL_LINES, error_from_reply
 

@@ -20,10 +20,11 @@ import numpy as np
 import torch
 
 from xalbench.errors import StrategyContractError
-from xalbench.harness.guard import validate_indices
-from xalbench.harness.seeding import configure_determinism
+from xalbench.sandbox.context import StrategyContext
+from xalbench.sandbox.guard import validate_indices
 from xalbench.sandbox.messages import CellData, QueryReply, RoundRequest, SandboxSpec
 from xalbench.sandbox.session import QuerySession, error_from_reply, failure_of
+from xalbench.seeding import configure_determinism
 
 __all__ = ["InlineQuerier"]
 
@@ -79,6 +80,10 @@ class InlineQuerier:
             self._failed = err
             raise
         return QueryReply(indices=indices, scores=reply.scores, seconds=reply.seconds, wall_seconds=wall)
+
+    def context(self, request: RoundRequest) -> StrategyContext:
+        """The context the strategy would see for ``request`` (for replays and figures; not guarded)."""
+        return self._ensure_session().context_for(request)
 
     def close(self) -> None:
         self._session = None

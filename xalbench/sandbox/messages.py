@@ -34,7 +34,7 @@ import torch
 
 from xalbench.base import Split, Task
 from xalbench.data.mapped import MappedArray
-from xalbench.harness.mapped_pool import FileIdentity, file_identity, rows_identity, view_identity, view_parts
+from xalbench.data.mapped_pool import FileIdentity, file_identity, rows_identity, view_identity, view_parts
 
 __all__ = [
     "CellData",
@@ -142,7 +142,7 @@ class MappedRef:
 
     ``index`` holds the view's stored rows (``-1``: a row without a stored mask, read as
     zeros), ``max_value`` its scale, ``row_shape`` the shape of one row and ``identity`` the
-    file's :func:`~xalbench.harness.mapped_pool.file_identity` when the harness built the ref.
+    file's :func:`~xalbench.data.mapped_pool.file_identity` when the harness built the ref.
     """
 
     path: str
@@ -323,23 +323,33 @@ class RoundRequest:
     torch_seed: int  #: ``ctx.seed``, and the global torch CPU generator during the query
     k: int
 
+    @classmethod
+    def of(cls, round_index: int, model: torch.nn.Module, labelled: np.ndarray, labels: torch.Tensor | np.ndarray,
+           roi: torch.Tensor | np.ndarray | None, has_roi: torch.Tensor | np.ndarray | None, *, rng_seed: int,
+           torch_seed: int, k: int) -> RoundRequest:
+        """The one builder of a round's request: private copies of the model's state dict (numpy where
+        the dtype allows), of its per-module train flags, and of the labelled set's labels and revealed
+        ROIs (``roi`` zero and ``has_roi`` false where the oracle revealed no mask)."""
+        return cls(round_index=int(round_index),
+                   state_dict={name: state_value(v) for name, v in model.state_dict().items()},
+                   module_training=tuple(m.training for m in model.modules()),
+                   labelled=np.array(labelled, dtype=np.int64, copy=True), labelled_labels=private_copy(labels),
+                   labelled_roi=private_copy(roi), labelled_has_roi=private_copy(has_roi),
+                   rng_seed=int(rng_seed), torch_seed=int(torch_seed), k=int(k))
+
 
 def make_round_request(round_index: int, model: torch.nn.Module, pool: Split, labelled: np.ndarray,
                        revealed: np.ndarray, *, rng_seed: int, torch_seed: int, k: int) -> RoundRequest:
-    """Build round ``round_index``'s request from the harness's pool split (labels of the labelled
-    set only; ROIs only where ``revealed`` — a bool per labelled sample, acquisition order)."""
-    labelled = np.array(labelled, dtype=np.int64, copy=True)
-    lab = torch.as_tensor(labelled)
+    """Round ``round_index``'s request from a whole pool split (labels of the labelled set only; ROIs
+    only where ``revealed`` — a bool per labelled sample, acquisition order): an adapter over
+    :meth:`RoundRequest.of` for callers that hold the pool rather than a labelled view."""
+    lab = torch.as_tensor(np.asarray(labelled, dtype=np.int64))
     roi = has_roi = None
     if pool.roi is not None:
-        shown = torch.as_tensor(np.asarray(revealed, dtype=bool)) & pool.has_roi[lab].bool()
-        roi = private_copy(pool.roi[lab] * shown.view((-1,) + (1,) * (pool.roi.dim() - 1)).to(pool.roi.dtype))
-        has_roi = private_copy(shown)
-    state = {k_: state_value(v) for k_, v in model.state_dict().items()}
-    return RoundRequest(round_index=int(round_index), state_dict=state,
-                        module_training=tuple(m.training for m in model.modules()), labelled=labelled,
-                        labelled_labels=private_copy(pool.labels[lab]), labelled_roi=roi, labelled_has_roi=has_roi,
-                        rng_seed=int(rng_seed), torch_seed=int(torch_seed), k=int(k))
+        has_roi = torch.as_tensor(np.asarray(revealed, dtype=bool)) & pool.has_roi[lab].bool()
+        roi = pool.roi[lab] * has_roi.view((-1,) + (1,) * (pool.roi.dim() - 1)).to(pool.roi.dtype)
+    return RoundRequest.of(round_index, model, labelled, pool.labels[lab], roi, has_roi, rng_seed=rng_seed,
+                           torch_seed=torch_seed, k=k)
 
 
 def state_value(t: torch.Tensor) -> np.ndarray | torch.Tensor:

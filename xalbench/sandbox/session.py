@@ -9,12 +9,13 @@ read-only (a fresh view each round). Per round it
 1. builds a **fresh** model from the model class, the spec's build arguments and the round's
    state dict (attribute, hook or ``requires_grad`` changes a strategy makes cannot reach the
    next round), with the per-module train/eval flags the harness had;
-2. builds the concrete :class:`~xalbench.harness.context.StrategyContext` from what the
-   contract allows (pool ROIs only on a visible-mask track) with ``ctx.rng`` seeded by the
-   request's ``rng_seed`` and ``ctx.seed`` = ``torch_seed``;
+2. builds the concrete :class:`~xalbench.sandbox.context.StrategyContext` from what the
+   contract allows (:func:`~xalbench.sandbox.context.build_context`: pool ROIs only on a
+   visible-mask track) with ``ctx.rng`` seeded by the request's ``rng_seed`` and ``ctx.seed`` =
+   ``torch_seed``;
 3. seeds torch's global CPU generator with ``torch_seed`` (restored afterwards), so a strategy
    that draws from it (dropout in train mode) gives the same picks in both isolation modes;
-4. runs the strategy through :func:`~xalbench.harness.guard.call_strategy` (the same gate as
+4. runs the strategy through :func:`~xalbench.sandbox.guard.call_strategy` (the same gate as
    always: forbidden reads, parameter changes, NaN scores, the index rules);
 5. checks a full SHA-256 of its pool and val copies (a strategy that writes into them through a
    numpy view fails with ``pool-mutated`` / ``val-mutated`` instead of corrupting its later rounds);
@@ -32,27 +33,17 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import numpy as np
 import torch
 
-from xalbench.data.mapped import MappedArray
 from xalbench.errors import (
     InformationAccessError,
     ModelMutationError,
     StrategyContractError,
     StrategyTimeoutError,
 )
-from xalbench.harness.context import StrategyContext
-from xalbench.harness.guard import call_strategy
-from xalbench.sandbox.messages import (
-    CellData,
-    ErrorReply,
-    MappedRef,
-    QueryReply,
-    RoundRequest,
-    SandboxSpec,
-    state_dict_tensors,
-)
+from xalbench.sandbox.context import StrategyContext, build_context, build_model
+from xalbench.sandbox.guard import call_strategy
+from xalbench.sandbox.messages import CellData, ErrorReply, QueryReply, RoundRequest, SandboxSpec
 
 __all__ = ["QuerySession", "error_from_reply", "failure_of", "seeded_torch"]
 
@@ -94,62 +85,21 @@ class QuerySession:
             self._registry = selection.registry()
         return self._registry
 
-    def build_model(self, request: RoundRequest) -> torch.nn.Module:
-        spec = self.spec
-        with torch.random.fork_rng(devices=[]):  # building must not move any global generator
-            model = self.model_cls(dict(spec.model.options)).build(spec.in_channels, spec.num_classes,
-                                                                   spec.spatial_dims)
-        model.load_state_dict(state_dict_tensors(request.state_dict), strict=True)
-        model.to(self.device)
-        modules = list(model.modules())
-        if len(modules) != len(request.module_training):
-            raise ValueError(f"the round's model has {len(request.module_training)} modules, the rebuilt one "
-                             f"{len(modules)}: the sandbox spec's model options differ from the harness's")
-        for module, flag in zip(modules, request.module_training, strict=True):
-            module.training = flag
-        return model
-
-    def context(self, request: RoundRequest, model: torch.nn.Module) -> StrategyContext:
-        def t(a: np.ndarray | None) -> torch.Tensor | None:
-            return None if a is None else torch.from_numpy(np.array(a, copy=True))
-
-        def view(a: np.ndarray | MappedRef | None) -> torch.Tensor | MappedArray | None:
-            if a is None:  # fresh tensor objects over the cell's copy, fresh read-only views of a mapped pool
-                return None
-            return a.open() if isinstance(a, MappedRef) else torch.from_numpy(a)
-
-        spec, data = self.spec, self.data
-        explainer = None if self.explainer_cls is None else self.explainer_cls(dict(spec.explainer.options))
-        return StrategyContext(
-            model=model, pool_images=view(data.pool_images), labelled=np.array(request.labelled, dtype=np.int64),
-            labelled_labels=t(request.labelled_labels), labelled_roi=t(request.labelled_roi),
-            labelled_has_roi=t(request.labelled_has_roi), val=data.val_split(), task=spec.task,
-            num_classes=spec.num_classes, spatial_dims=spec.spatial_dims,
-            rng=np.random.default_rng(request.rng_seed), device=self.device, round_index=request.round_index,
-            seed=request.torch_seed, explainer=explainer, pool_roi=view(data.pool_roi),
-            pool_has_roi=view(data.pool_has_roi), pool_masks_visible=spec.pool_masks_visible,
-            batch_size=spec.batch_size, pool_annotated_slices=view(data.pool_annotated_slices),
-        )
+    def context_for(self, request: RoundRequest) -> StrategyContext:
+        """The strategy's view of ``request``: a fresh model and context (:func:`build_context`)."""
+        model = build_model(self.spec, request, self.model_cls, self.device)
+        explainer = None if self.explainer_cls is None else self.explainer_cls(dict(self.spec.explainer.options))
+        return build_context(self.spec, self.data, request, model, explainer, self.device)
 
     def answer(self, request: RoundRequest, *, timeout: float = threading.TIMEOUT_MAX) -> QueryReply:
         """Run the strategy on ``request``; raise :class:`StrategyContractError` on any broken rule."""
-        model = self.build_model(request)
-        ctx = self.context(request, model)
+        ctx = self.context_for(request)
         with seeded_torch(request.torch_seed):
             t0 = time.perf_counter()
-            indices = call_strategy(self.strategy, ctx, request.k, timeout=timeout)
+            selection = call_strategy(self.strategy, ctx, request.k, timeout=timeout)
             seconds = time.perf_counter() - t0
         self.check_data()
-        return QueryReply(indices=indices, scores=self._scores(len(ctx.unlabelled)), seconds=seconds)
-
-    def _scores(self, n_unlabelled: int) -> np.ndarray | None:
-        scores = getattr(self.strategy, "last_scores", None)
-        if scores is None:
-            return None
-        if isinstance(scores, torch.Tensor):
-            scores = scores.detach().cpu().double().numpy()
-        arr = np.array(scores, dtype=np.float64, copy=True).reshape(-1)
-        return arr if arr.shape[0] == n_unlabelled else None
+        return QueryReply(indices=selection.indices, scores=selection.scores, seconds=seconds)
 
     def check_data(self) -> None:
         """Fail if the strategy wrote into its pool or val copy (full SHA-256; a mapped pool's file identity)."""

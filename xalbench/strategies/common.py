@@ -1,11 +1,8 @@
-"""Shared helpers for query strategies.
+"""Shared helpers for query strategies: entropies and penultimate embeddings.
 
-**NaN convention.** A strategy that ranks the unlabelled pool by a score implements
-:meth:`xalbench.base.Strategy.scores`; the default ``query`` calls :func:`topk_by_score`,
-which raises ``StrategyContractError("nan")`` on any NaN/inf score (instead of letting
-``argsort`` silently rank NaN first or last), breaks ties by pool position
-(:func:`xalbench.base.stable_topk`) and maps positions in ``ctx.unlabelled`` to pool
-indices.
+The contract's selection rules (:func:`topk_by_score`, :func:`check_finite`, :func:`n_to_query`,
+:func:`as_numpy`) live in :mod:`xalbench.selection` and are re-exported here for the strategies
+that import them from this module.
 """
 
 from __future__ import annotations
@@ -13,16 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from xalbench.base import stable_topk
-from xalbench.errors import StrategyContractError
+from xalbench.selection import as_numpy, check_finite, n_to_query, topk_by_score
 from xalbench.utils.torch_modes import eval_mode
 
 if TYPE_CHECKING:
-    from xalbench.base import ExplainableNet, StrategyContext
+    from xalbench.base import ExplainableNet
 
 __all__ = [
     "as_numpy",
@@ -35,49 +30,6 @@ __all__ = [
 ]
 
 _EPS = 1e-12
-
-
-def as_numpy(x: Tensor | np.ndarray) -> np.ndarray:
-    """A float64 numpy copy of a tensor or array (detached, on the CPU)."""
-    if isinstance(x, Tensor):
-        return x.detach().to("cpu", torch.float64).numpy()
-    return np.asarray(x, dtype=np.float64)
-
-
-def n_to_query(ctx: StrategyContext, k: int) -> int:
-    """``min(k, |unlabelled|)``: asking for more than the pool returns the whole pool."""
-    if k < 0:
-        raise StrategyContractError("count", f"k must be ≥ 0, got {k}")
-    return int(min(k, len(ctx.unlabelled)))
-
-
-def check_finite(scores: np.ndarray, who: str = "strategy") -> np.ndarray:
-    """Return ``scores`` as float64; raise ``StrategyContractError("nan")`` if any is NaN/inf."""
-    arr = np.asarray(scores, dtype=np.float64)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        first = int(np.flatnonzero(bad.ravel())[0])
-        raise StrategyContractError(
-            "nan",
-            f"{who} produced {int(bad.sum())} non-finite score(s) (first at position {first}); "
-            "check the model's outputs or clamp probabilities before taking logs",
-        )
-    return arr
-
-
-def topk_by_score(scores: Tensor | np.ndarray, ctx: StrategyContext, k: int, *, who: str = "strategy") -> np.ndarray:
-    """Pool indices of the ``min(k, U)`` highest ``scores`` (aligned with ``ctx.unlabelled``).
-
-    Raises ``StrategyContractError("nan")`` on non-finite scores and
-    ``StrategyContractError("count")`` if ``scores`` is not aligned with ``ctx.unlabelled``.
-    """
-    arr = check_finite(as_numpy(scores).reshape(-1), who)
-    if arr.shape[0] != len(ctx.unlabelled):
-        raise StrategyContractError(
-            "count", f"{who} scored {arr.shape[0]} samples but the unlabelled pool has {len(ctx.unlabelled)}"
-        )
-    pos = stable_topk(arr, n_to_query(ctx, k))
-    return ctx.unlabelled[pos].astype(np.int64)
 
 
 def categorical_entropy(p: Tensor, dim: int = -1) -> Tensor:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from xalbench import hookimpl
-from xalbench.hookspecs import Register
+from xalbench.hookspecs import Register, hookimpl
 from xalbench.strategies.bayesian import BALD, MCDropoutEntropy
 from xalbench.strategies.diversity import BADGE, CoreSet
 from xalbench.strategies.uncertainty import EntropySampling, LeastConfidence, MarginSampling, RandomSampling

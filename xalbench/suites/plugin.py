@@ -5,8 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from xalbench import hookimpl
-from xalbench.hookspecs import Register
+from xalbench.hookspecs import Register, hookimpl
 from xalbench.suite import SuiteSource
 
 SUITE_DIR = Path(__file__).parent

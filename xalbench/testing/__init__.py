@@ -35,7 +35,7 @@ from xalbench.base import Strategy
 from xalbench.errors import UnknownComponentError
 from xalbench.sandbox.client import preload
 from xalbench.testing.checks import ALL_CHECKS, TIME_LIMIT, SkipCheck
-from xalbench.testing.contexts import make_context
+from xalbench.testing.contexts import KitRound, make_context, make_round
 from xalbench.testing.explainer_checks import (
     EXPLAINER_CHECKS,
     check_explainer,
@@ -64,7 +64,9 @@ __all__ = [
     "check_strategy",
     "explainer_checks_generator",
     "loss_checks_generator",
+    "KitRound",
     "make_context",
+    "make_round",
     "parametrize_with_checks",
     "parametrize_with_explainer_checks",
     "parametrize_with_loss_checks",

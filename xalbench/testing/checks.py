@@ -7,9 +7,9 @@ success, raises (usually ``AssertionError`` or a :class:`~xalbench.errors.Strate
 on failure, and raises :class:`SkipCheck` when the check does not apply (e.g. a strategy that
 declares ``supports_3d = False`` is not run on 3D data; the generators do not even yield it).
 
-The checks build their own tiny contexts (:func:`xalbench.testing.contexts.make_context`);
+The checks build their own tiny rounds (:func:`xalbench.testing.contexts.make_round`), as a run sends them;
 strategies that declare ``requires_pool_masks`` get visible pool masks. Queries run the way the
-harness runs them: in a fresh sandbox process, through :func:`xalbench.harness.guard.call_strategy`,
+harness runs them: in a fresh sandbox process, through :func:`xalbench.sandbox.guard.call_strategy`,
 killed after :func:`~xalbench.testing.leak_checks.time_limit` seconds (:data:`TIME_LIMIT` by
 default). The leak checks (:mod:`xalbench.testing.leak_checks`) close :data:`ALL_CHECKS`.
 """
@@ -25,14 +25,15 @@ import numpy as np
 import torch
 
 from xalbench.base import Strategy
-from xalbench.harness.context import StrategyContext, model_fingerprint
+from xalbench.sandbox.context import StrategyContext
+from xalbench.sandbox.guard import model_fingerprint
 from xalbench.testing.component_checks import (
     check_declarations,
     check_name_is_slug,
     check_options_defaults_and_reject_unknown,
     check_subclass,
 )
-from xalbench.testing.contexts import make_context
+from xalbench.testing.contexts import KitRound, make_round
 from xalbench.testing.kit import SkipCheck, applies_if, component_class, fresh
 from xalbench.testing.leak_checks import LEAK_CHECKS, TIME_LIMIT, direct_query, sandboxed_query
 
@@ -45,13 +46,17 @@ K = 5
 Strategyish = type[Strategy] | Strategy
 
 
-def _context(cls: Strategyish, **kwargs: Any) -> StrategyContext:
+def _round(cls: Strategyish, **kwargs: Any) -> KitRound:
     kwargs.setdefault("pool_masks_visible", bool(getattr(cls, "requires_pool_masks", False)))
-    return make_context(**kwargs)
+    return make_round(**kwargs)
 
 
-def _query(cls: Strategyish, ctx: StrategyContext, k: int = K) -> np.ndarray:
-    return sandboxed_query(cls, ctx, k)
+def _context(cls: Strategyish, **kwargs: Any) -> StrategyContext:
+    return _round(cls, **kwargs).context()
+
+
+def _query(cls: Strategyish, kit_round: KitRound, k: int = K) -> np.ndarray:
+    return sandboxed_query(cls, kit_round, k)
 
 
 def _implements_scores(cls: type) -> bool:
@@ -71,24 +76,25 @@ def check_is_strategy_subclass(cls: Strategyish) -> None:
 
 def check_query_returns_k_valid_indices(cls: Strategyish) -> None:
     """``query(ctx, k)`` gives exactly ``k`` distinct unlabelled pool indices (``k = 0`` → none)."""
-    ctx = _context(cls)
-    idx = _query(cls, ctx)
+    kit_round = _round(cls)
+    idx = _query(cls, kit_round)
     assert idx.shape == (K,), f"expected {K} indices, got {idx.shape}"
-    assert set(idx.tolist()) <= set(ctx.unlabelled.tolist()), "indices must come from ctx.unlabelled"
-    assert _query(cls, _context(cls), 0).size == 0, "k = 0 must return no indices"
+    assert set(idx.tolist()) <= set(kit_round.context().unlabelled.tolist()), "indices must come from ctx.unlabelled"
+    assert _query(cls, _round(cls), 0).size == 0, "k = 0 must return no indices"
 
 
 def check_query_deterministic_given_seed(cls: Strategyish) -> None:
     """Two identical contexts (same seed) give the same indices in the same order."""
-    a = _query(cls, _context(cls, seed=3))
-    b = _query(cls, _context(cls, seed=3))
+    a = _query(cls, _round(cls, seed=3))
+    b = _query(cls, _round(cls, seed=3))
     assert np.array_equal(a, b), f"same seed gave different indices: {a.tolist()} vs {b.tolist()}; use ctx.rng"
 
 
 def check_k_exceeds_pool(cls: Strategyish) -> None:
     """``k ≥ |unlabelled|`` returns every unlabelled index once (the documented behaviour)."""
-    ctx = _context(cls)
-    idx = _query(cls, ctx, len(ctx.unlabelled) + 7)
+    kit_round = _round(cls)
+    ctx = kit_round.context()
+    idx = _query(cls, kit_round, len(ctx.unlabelled) + 7)
     assert sorted(idx.tolist()) == ctx.unlabelled.tolist(), "k ≥ pool size must return all unlabelled indices"
 
 
@@ -121,15 +127,13 @@ def check_picklable(cls: Strategyish) -> None:
 @applies_if(lambda cls: cls.supports_multilabel, "{kind} {name!r} declares supports_multilabel = False")
 def check_multilabel(cls: Strategyish) -> None:
     """If ``supports_multilabel``, a query on a tiny multi-label context satisfies the contract."""
-    ctx = _context(cls, task="multi-label", num_classes=4)
-    assert _query(cls, ctx).shape == (K,)
+    assert _query(cls, _round(cls, task="multi-label", num_classes=4)).shape == (K,)
 
 
 @applies_if(lambda cls: cls.supports_3d, "{kind} {name!r} declares supports_3d = False")
 def check_3d(cls: Strategyish) -> None:
     """If ``supports_3d``, a query on a tiny 3D context satisfies the contract."""
-    ctx = _context(cls, spatial_dims=3, n_pool=24, n_labelled=6)
-    assert _query(cls, ctx).shape == (K,)
+    assert _query(cls, _round(cls, spatial_dims=3, n_pool=24, n_labelled=6)).shape == (K,)
 
 
 @applies_if(_implements_scores, "{kind} {name!r} does not implement scores(ctx)")
@@ -158,8 +162,7 @@ def check_scores_finite_and_aligned(cls: Strategyish) -> None:
 
 def check_runs_within_time_bound(cls: Strategyish) -> None:
     """A query of 10 from a 120-sample pool finishes within the kit's time limit (:data:`TIME_LIMIT` s by default)."""
-    ctx = _context(cls, n_pool=120, n_labelled=20, n_val=30)
-    assert _query(cls, ctx, 10).shape == (10,)
+    assert _query(cls, _round(cls, n_pool=120, n_labelled=20, n_val=30), 10).shape == (10,)
 
 
 ALL_CHECKS: tuple[Callable[[Strategyish], None], ...] = (

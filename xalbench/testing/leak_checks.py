@@ -7,9 +7,9 @@ unfair advantage wherever the data were reachable — so the kit looks for the a
 where they are visible, and tells the author before submitting:
 
 * :func:`check_picks_ignore_hidden_data` — the picks must not change when only data the strategy
-  must not see changes: the pool labels and ROIs behind the context (left reachable on purpose
-  through the garbage collector, this check's stack frame, a module-level cache and the context's
-  private attributes, as they were before the sandbox existed);
+  must not see changes: the pool labels and ROIs behind the round (left reachable on purpose
+  through the garbage collector, this check's stack frame and a module-level cache, as they were
+  before the sandbox existed; the context itself is built as in a run and holds none of them);
 * :func:`check_no_side_effects` — a query leaves the model's non-parameter state (module
   attributes such as a dropout probability, hooks, ``requires_grad`` flags) and every byte of the
   pool images and the val split as it found them;
@@ -37,11 +37,10 @@ import torch
 
 from xalbench.base import DatasetBundle, DatasetMeta, Split, Strategy
 from xalbench.errors import StrategyTimeoutError
-from xalbench.harness.context import StrategyContext
-from xalbench.harness.guard import call_strategy
-from xalbench.sandbox.from_context import query_context
+from xalbench.sandbox.context import StrategyContext
+from xalbench.sandbox.guard import call_strategy
 from xalbench.sandbox.session import seeded_torch
-from xalbench.testing.contexts import make_context
+from xalbench.testing.contexts import KitRound, make_round
 from xalbench.testing.kit import component_class, fresh
 
 __all__ = [
@@ -88,10 +87,10 @@ def _options(strategy: type[Strategy] | Strategy) -> dict[str, Any] | None:
     return None if isinstance(strategy, type) else strategy.options.to_dict()
 
 
-def sandboxed_query(cls: type[Strategy] | Strategy, ctx: StrategyContext, k: int = K) -> np.ndarray:
-    """A fresh instance's (the class's defaults, or an instance's options) validated picks for ``ctx``,
-    asked in a fresh sandbox within :func:`time_limit`."""
-    return query_context(ctx, component_class(cls), k, timeout=time_limit(), options=_options(cls))
+def sandboxed_query(cls: type[Strategy] | Strategy, kit_round: KitRound, k: int = K) -> np.ndarray:
+    """A fresh instance's (the class's defaults, or an instance's options) validated picks for
+    ``kit_round``, asked in a fresh sandbox within :func:`time_limit`."""
+    return kit_round.query(component_class(cls), k, timeout=time_limit(), options=_options(cls))
 
 
 def direct_query(strategy: Strategy, ctx: StrategyContext, k: int = K) -> Any:
@@ -116,14 +115,14 @@ def direct_query(strategy: Strategy, ctx: StrategyContext, k: int = K) -> Any:
     return box["result"]
 
 
-def _context(cls: type[Strategy], **kwargs: Any) -> StrategyContext:
+def _round(cls: type[Strategy], **kwargs: Any) -> KitRound:
     kwargs.setdefault("pool_masks_visible", bool(getattr(cls, "requires_pool_masks", False)))
-    return make_context(**kwargs)
+    return make_round(**kwargs)
 
 
-def _hidden_variant(ctx: StrategyContext, variant: int) -> tuple[StrategyContext, Split]:
-    """``ctx`` with the same visible data and different hidden pool labels/ROIs (``variant`` 0 or 1),
-    and the pool split that holds them."""
+def _hidden_pool(kit_round: KitRound, variant: int) -> Split:
+    """The round's pool with the same visible data and other hidden labels/ROIs (``variant`` 0 or 1)."""
+    ctx = kit_round.context()
     n, k = ctx.n_pool, ctx.num_classes
     gen = torch.Generator().manual_seed(1234 + variant)
     if ctx.task == "multi-label":
@@ -133,45 +132,39 @@ def _hidden_variant(ctx: StrategyContext, variant: int) -> tuple[StrategyContext
     labels[torch.as_tensor(ctx.labelled)] = ctx.labelled_labels  # what the strategy may see stays the same
     roi = (torch.rand((n, *ctx.pool_images.shape[2:]), generator=gen) > 0.7).float()
     if ctx.pool_masks_visible:  # visible masks are not hidden data: keep them
-        roi = ctx._pool_roi
-    pool = Split(images=ctx.pool_images, labels=labels, roi=roi)
-    new = StrategyContext(
-        model=ctx.model, pool_images=ctx.pool_images, labelled=ctx.labelled, labelled_labels=ctx.labelled_labels,
-        labelled_roi=ctx.labelled_roi, labelled_has_roi=ctx.labelled_has_roi, val=ctx.val, task=ctx.task,
-        num_classes=ctx.num_classes, spatial_dims=ctx.spatial_dims, rng=np.random.default_rng(ctx.seed),
-        device=ctx.device, round_index=ctx.round_index, seed=ctx.seed, explainer=ctx.explainer, pool_roi=pool.roi,
-        pool_has_roi=pool.has_roi, pool_masks_visible=ctx.pool_masks_visible, batch_size=ctx.batch_size,
-        pool_annotated_slices=ctx._pool_annotated)
-    return new, pool
+        roi = kit_round.pool.roi
+    return Split(images=ctx.pool_images, labels=labels, roi=roi)
 
 
-def _planted_query(cls: type[Strategy], ctx: StrategyContext, variant: int) -> list[int]:
-    hidden_ctx, pool = _hidden_variant(ctx, variant)
+def _planted_query(cls: type[Strategy], variant: int, **round_kwargs: Any) -> list[int]:
+    kit_round = _round(cls, **round_kwargs)
+    pool = _hidden_pool(kit_round, variant)
+    ctx = kit_round.context()
+    del kit_round  # the true pool goes with it: the planted one is the only pool left to find
     meta = DatasetMeta("kit-hidden", ctx.task, tuple(f"c{i}" for i in range(ctx.num_classes)),
                        int(ctx.pool_images.shape[1]), ctx.spatial_dims, tuple(ctx.pool_images.shape[2:]))
     _PLANTED["bundle"] = DatasetBundle(meta, pool, ctx.val, ctx.val)  # module-level cache
     planted_pool = pool  # noqa: F841 - a local of this frame, as the harness's round loop had
     try:
         with seeded_torch(ctx.seed):
-            return call_strategy(fresh(cls), hidden_ctx, K, timeout=time_limit()).tolist()
+            return call_strategy(fresh(cls), ctx, K, timeout=time_limit()).indices.tolist()
     finally:
         _PLANTED.clear()
 
 
 def check_picks_ignore_hidden_data(cls: type[Strategy]) -> None:
     """Picks do not change when only the hidden pool labels and ROIs change (the strategy does not
-    read them through the garbage collector, stack frames, module caches or private attributes)."""
+    read them through the garbage collector, stack frames or module caches)."""
     from xalbench.testing.checks import SkipCheck
 
-    ctx = _context(cls, n_pool=40, n_labelled=8)
-    first = _planted_query(cls, ctx, 0)
-    if _planted_query(cls, ctx, 0) != first:
+    first = _planted_query(cls, 0, n_pool=40, n_labelled=8)
+    if _planted_query(cls, 0, n_pool=40, n_labelled=8) != first:
         raise SkipCheck("the strategy is not deterministic given its seed (see check_query_deterministic_given_seed)")
-    other = _planted_query(cls, ctx, 1)
+    other = _planted_query(cls, 1, n_pool=40, n_labelled=8)
     assert other == first, (
         f"strategy {cls.name!r} picked {first} and {other} from the same visible data with different hidden pool "
-        "labels/ROIs: it reads data it must not see (garbage collector, stack frames, module caches or private "
-        "attributes); in the sandbox that data does not exist"
+        "labels/ROIs: it reads data it must not see (garbage collector, stack frames or module caches); in the "
+        "sandbox that data does not exist"
     )
 
 
@@ -197,7 +190,7 @@ def _digest(*tensors: torch.Tensor | None) -> str:
 
 def check_no_side_effects(cls: type[Strategy]) -> None:
     """A query leaves module attributes, hooks, ``requires_grad`` flags, pool images and the val split as they were."""
-    ctx = _context(cls)
+    ctx = _round(cls).context()
     model_before = _module_state(ctx.model)
     val = ctx.val
     pool_before, val_before = _digest(ctx.pool_images), _digest(val.images, val.labels, val.roi, val.has_roi)
@@ -222,10 +215,11 @@ def check_sandbox_matches_inline(cls: type[Strategy]) -> None:
     if ComponentRef.of("strategy", klass).portable().cls is None:
         raise SkipCheck(f"{klass.__qualname__} cannot be named in another process (define it at module level "
                         "in an importable module); the kit queried it in-process")
-    ctx = _context(cls)
+    kit_round = _round(cls)
 
     def ask(isolation: str) -> np.ndarray:
-        return query_context(ctx, klass, K, timeout=time_limit(), isolation=isolation, options=_options(cls))
+        return kit_round.query(klass, K, timeout=time_limit(), isolation=isolation,  # type: ignore[arg-type]
+                               options=_options(cls))
 
     a, b = ask("process"), ask("inline")
     if not np.array_equal(a, b) and not np.array_equal(b, ask("inline")):

@@ -7,6 +7,9 @@ from typing import ClassVar, Literal
 
 from torch import Tensor
 
+from xalbench.base import ExplainableNet, Explainer
+from xalbench.explain.cam import PostProcess, explain_images
+from xalbench.explain.core import CoreCAMExplainer
 from xalbench.options import Options
 from xalbench.training.base import MaskRequest, MaskSource
 
@@ -45,14 +48,23 @@ def cam_masks(maps: Tensor, threshold: float) -> Tensor:
 
 
 class ModelCamMasks(MaskSource):
-    """Masks from a trained model's CAM: min-max normalised and thresholded (``> threshold``),
-    for the newly revealed label (``target = "label"``) or the model's prediction (``"pred"``).
-    ``model`` names which of the round's models draws them (``"main"`` or an extra model of the
-    trainer, e.g. SAL's ``"interp"``); ``explainer`` defaults to the suite's."""
+    """Masks from a trained model's CAM, for the newly revealed label (``target = "label"``) or the
+    model's prediction (``"pred"``). ``model`` names which of the round's models draws them
+    (``"main"`` or an extra model of the trainer, e.g. SAL's ``"interp"``); ``explainer`` defaults
+    to the suite's.
+
+    ``map = "raw"`` (default; SAL §6.1: "a threshold of 0.5 is applied to the model CAM"): the
+    model's class activation map **without ReLU** — the explainer's CAM method (``cam``,
+    ``gradcam`` or ``hirescam`` with its weight pooling) or, for any other explainer, CAM itself
+    (classifier weights · features) —, upsampled to the input, min-max normalised per sample,
+    ``> threshold``. Where the CAM goes negative the cut is at ``(max + min) / 2``.
+    ``map = "explainer"``: the explainer's map as it returns it, min-max normalised, ``> threshold``;
+    for the CAM family (ReLU on by default) the cut is then at ``max / 2`` and the masks shrink
+    where the CAM goes negative (xalbench's earlier reading, kept as an option)."""
 
     name: ClassVar[str] = "model-cam"
-    summary: ClassVar[str] = "Masks drawn by a trained model's CAM (min-max, threshold), e.g. SAL's AI saliency"
-    paper: ClassVar[str] = "Boyd et al., SAL, Algorithm 1"
+    summary: ClassVar[str] = "Masks drawn by a trained model's CAM (raw, min-max, > 0.5), e.g. SAL's AI saliency"
+    paper: ClassVar[str] = "Boyd et al., SAL, Algorithm 1 and §6.1"
     supports_multilabel: ClassVar[bool] = False
 
     @dataclass(frozen=True)
@@ -61,6 +73,7 @@ class ModelCamMasks(MaskSource):
         threshold: float = 0.5
         target: Literal["label", "pred"] = "label"
         explainer: str = ""
+        map: Literal["raw", "explainer"] = "raw"
         human_budget: float = 0.0  # > 0: this method's own human-mask budget (count ≥ 1 or fraction ≤ 1)
 
         def __post_init__(self) -> None:
@@ -75,6 +88,17 @@ class ModelCamMasks(MaskSource):
             return None
         return b if b <= 1 else int(b)
 
+    def maps(self, explainer: Explainer, net: ExplainableNet, images: Tensor, targets: Tensor | None) -> Tensor:
+        """The maps to threshold (``B×spatial``, input resolution), per :attr:`Options.map`."""
+        if self.options.map == "explainer":
+            return explainer.explain(net, images, targets).detach()
+        method, pool, closed = "cam", "spatial", True
+        if isinstance(explainer, CoreCAMExplainer):
+            eo = explainer.options
+            method, pool, closed = explainer.method, eo.weight_pool, eo.closed_form
+        return explain_images(net, images, targets, method=method, weight_pool=pool, closed_form=closed,
+                              post=PostProcess(relu=False, resize=True, normalize="none")).detach()
+
     def generate(self, request: MaskRequest) -> Tensor | None:
         o = self.options
         net = request.models.get(o.model)
@@ -88,7 +112,7 @@ class ModelCamMasks(MaskSource):
         net.eval()
         try:
             targets = request.labels.to(request.device) if o.target == "label" else None
-            maps = explainer.explain(net, x, targets).detach()
+            maps = self.maps(explainer, net, x, targets)
         finally:
             for m, flag in flags:
                 m.training = flag

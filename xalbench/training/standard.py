@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from xalbench.base import RoundInfo
-from xalbench.harness.training import train_round
 from xalbench.training.base import TrainedModels, Trainer, TrainJob
+from xalbench.training.epochs import train_round
 
 __all__ = ["StandardTrainer", "fit_one"]
 

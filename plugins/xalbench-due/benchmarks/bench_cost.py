@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from xalbench.base import RoundInfo
-from xalbench.harness.training import train_round
 from xalbench.plugins import load_registry
 from xalbench.suite import TrainingSpec
+from xalbench.training.epochs import train_round
 
 
 def _train(reg: object, loss: object, split: object, spec: TrainingSpec, seed: int) -> float:

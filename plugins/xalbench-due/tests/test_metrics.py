@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from sklearn import metrics as skm
 from xalbench_due.metrics import DUE_METRICS, ClassificationPRAUC, ExplanationPrecisionCoded, explanation_scores, pr_auc
 
 from xalbench.metrics.base import Metric
@@ -48,6 +49,16 @@ def test_classification_pr_auc():
     assert math.isnan(pr_auc(probs, np.zeros(4, dtype=int), "multi-class"))
 
 
+def test_multilabel_pr_auc_over_known_labels_only():
+    labels = np.array([[1, 0], [0, 1], [1, 1], [0, 0]])
+    probs = np.array([[0.9, 0.2], [0.1, 0.8], [0.2, 0.3], [0.8, 0.1]])
+    mask = np.array([[1, 1], [1, 1], [0, 1], [0, 1]])  # class 0 known on rows 0 and 1 only
+    class0 = skm.average_precision_score([1, 0], [0.9, 0.1])
+    class1 = skm.average_precision_score(labels[:, 1], probs[:, 1])
+    assert pr_auc(probs, labels, "multi-label", mask) == pytest.approx((class0 + class1) / 2)
+    assert pr_auc(probs, labels, "multi-label") != pytest.approx((class0 + class1) / 2)
+
+
 class FakeEvaluation:
     def __init__(self, maps: torch.Tensor, roi: torch.Tensor) -> None:
         self._pairs, self._cache = (maps, roi), {}
@@ -55,6 +66,7 @@ class FakeEvaluation:
         self.task = "multi-class"
         self.probs = np.array([[0.9, 0.1], [0.2, 0.8]])
         self.labels = np.array([0, 1])
+        self.label_mask = None
 
     def roi_pairs(self):
         self.calls += 1

@@ -31,7 +31,11 @@ def test_registers_model_losses_metrics_and_suites():
 def test_paper_suites_are_supervised_with_the_figure_3_sizes_and_lambda_sweep():
     reg = _registry()
     paper = reg.get("suite", "due-paper").load()
-    assert [d.options["n_train"] for d in paper.datasets] == [20, 50, 100]
+    synthetic = [d for d in paper.datasets if d.name == "synth-lesion-3d"]
+    assert [d.options["n_train"] for d in synthetic] == [20, 50, 100]
+    real = {d.label: d for d in paper.datasets if d.name == "volumes-3d"}
+    assert set(real) == {"lidc-idri-n20", "pancreas-n20"} and all(d.optional for d in real.values())
+    assert all(d.options["max_train"] == 20 for d in real.values())
     assert paper.protocol_overrides["rounds"] == 0 and paper.protocol_overrides["initial"] == 1.0
     assert {m.loss.name for m in paper.methods} == {"ce", "due-baseline-plus", "due", "due-paper"}
     assert len(paper.seeds) == 5 and paper.explainer.options == {"weight_pool": "hw"}

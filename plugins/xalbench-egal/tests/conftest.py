@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from xalbench.harness.context import StrategyContext
+from xalbench.sandbox.context import StrategyContext
 from xalbench.testing import make_context
 
 

@@ -9,8 +9,8 @@ from xalbench_egal import EGAL
 from xalbench_egal import plugin as plugin_module
 
 from xalbench.errors import ConfigError, InformationAccessError, StrategyContractError
-from xalbench.harness.guard import call_strategy, skip_reason
 from xalbench.plugins import get_plugin_manager, load_registry
+from xalbench.sandbox.guard import call_strategy, skip_reason
 from xalbench.testing import parametrize_with_checks
 
 

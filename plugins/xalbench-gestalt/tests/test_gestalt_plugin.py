@@ -8,8 +8,8 @@ import pytest
 from xalbench_gestalt import IDEAL, GestaltEdge, GestaltNode, GestaltWeightedNode, MCDropoutVariance
 from xalbench_gestalt import plugin as plugin_module
 
-from xalbench.harness.guard import skip_reason
 from xalbench.plugins import get_plugin_manager, load_registry
+from xalbench.sandbox.guard import skip_reason
 from xalbench.testing import parametrize_with_checks
 
 ALL = [GestaltNode, GestaltEdge, GestaltWeightedNode, IDEAL, MCDropoutVariance]

@@ -16,8 +16,8 @@ from xalbench_gestalt.saliency import pool_maps
 
 from xalbench.errors import ConfigError, OptionsError, StrategyContractError
 from xalbench.explain.core import GradCAMExplainer
-from xalbench.harness.context import StrategyContext
-from xalbench.harness.guard import call_strategy
+from xalbench.sandbox.context import StrategyContext
+from xalbench.sandbox.guard import call_strategy
 from xalbench.testing import make_context
 
 VARIANTS = [GestaltNode, GestaltEdge, GestaltWeightedNode]
@@ -124,8 +124,8 @@ def test_literal_weighted_node_ranks_opposite_to_node_when_the_labelled_node_mea
 @pytest.mark.parametrize("alpha", [0.05, 0.75])
 def test_fixed_alpha_queries_exactly_what_node_queries(alpha):
     n = 40
-    a = call_strategy(GestaltWeightedNode({"fixed_alpha": alpha}), ml_context(), n, timeout=60)
-    b = call_strategy(GestaltNode(), ml_context(), n, timeout=60)
+    a = call_strategy(GestaltWeightedNode({"fixed_alpha": alpha}), ml_context(), n, timeout=60).indices
+    b = call_strategy(GestaltNode(), ml_context(), n, timeout=60).indices
     assert a.tolist() == b.tolist()
 
 
@@ -154,7 +154,7 @@ def test_default_maps_are_all_class_gradcam_without_relu_from_the_cache():
     maps = pool_maps(ctx, "gradcam", "test")
     expected = GradCAMExplainer({"relu": False}).explain(ctx.model, ctx.unlabelled_images, all_classes=True)
     assert maps.shape == (40, 4, 16, 16) and torch.allclose(maps, expected, atol=1e-6)
-    assert call_strategy(GestaltNode(), ml_context(explainer=None), 5, timeout=60).shape == (5,)
+    assert call_strategy(GestaltNode(), ml_context(explainer=None), 5, timeout=60).indices.shape == (5,)
 
 
 def test_relu_gradcam_collapses_the_graph_where_the_signed_default_does_not():
@@ -194,7 +194,7 @@ def test_pixels_encoder_and_reduced_encoder_size():
 def test_multiclass_and_3d():
     for kw in ({"task": "multi-class", "num_classes": 3}, {"spatial_dims": 3, "n_pool": 16, "n_labelled": 4}):
         for cls in VARIANTS:
-            idx = call_strategy(cls(), ml_context(**kw), 3, timeout=60)
+            idx = call_strategy(cls(), ml_context(**kw), 3, timeout=60).indices
             assert idx.shape == (3,)
 
 

@@ -7,8 +7,8 @@ from xalbench_infogain import AEIG, CFIG, EIG, UIG
 from xalbench_infogain import plugin as plugin_module
 
 from xalbench.errors import OptionsError
-from xalbench.harness.guard import skip_reason
 from xalbench.plugins import get_plugin_manager, load_registry
+from xalbench.sandbox.guard import skip_reason
 from xalbench.testing import parametrize_with_checks
 
 

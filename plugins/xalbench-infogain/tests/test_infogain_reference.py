@@ -10,7 +10,7 @@ import torch
 from xalbench_infogain import AEIG, CFIG, EIG, UIG, class_frequencies, ig_scores, reference_ig_scores
 from xalbench_infogain.core import weights_for
 
-from xalbench.harness.guard import call_strategy
+from xalbench.sandbox.guard import call_strategy
 from xalbench.testing.contexts import make_context
 
 
@@ -57,7 +57,7 @@ def test_strategy_ranks_like_reference(ctx):
     """End to end (float32 cache → float64 scores): the strategy queries the reference's top-k."""
     for cls in (EIG, AEIG, UIG, CFIG):
         strategy = cls({"lr": 1.0})
-        got = call_strategy(strategy, ctx, 4, timeout=60)
+        got = call_strategy(strategy, ctx, 4, timeout=60).indices
         pool = ctx.pool_images[torch.as_tensor(ctx.unlabelled)]
         freq = class_frequencies(ctx.val.labels, ctx.num_classes)
         ref = reference_ig_scores(ctx.model, pool, ctx.val.images, freq, weighting=cls.weighting, lr=1.0).numpy()

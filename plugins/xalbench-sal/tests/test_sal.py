@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from xalbench.base import Batch
+from xalbench.base import Batch, ExplainableNet
 from xalbench.cli import main
 from xalbench.plugins import load_registry
 from xalbench.results import iter_results
@@ -55,6 +55,54 @@ def test_threshold_is_strict_after_min_max() -> None:
     maps = torch.tensor([[[0.0, 0.5, 1.0]]])  # already min-max normalised
     assert cam_masks(maps, 0.5).tolist() == [[[0.0, 0.0, 1.0]]]
     assert cam_masks(torch.tensor([[[2.0, 3.0, 4.0]]]), 0.5).tolist() == [[[0.0, 0.0, 1.0]]]  # min-max first
+
+
+class _ShiftedIdentity(ExplainableNet):
+    """Features = image − 0.3 (one channel at input resolution), classifier weights (1, −1), no bias:
+    class 0's CAM is ``x − 0.3`` and goes negative wherever ``x < 0.3``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.classifier = torch.nn.Linear(1, 2, bias=False)
+        with torch.no_grad():
+            self.classifier.weight.copy_(torch.tensor([[1.0], [-1.0]]))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return x - 0.3
+
+
+def _ai_masks(registry, images: torch.Tensor, explainer: str, **options) -> torch.Tensor:
+    from xalbench.training.base import MaskRequest, TrainedModels
+
+    source = registry.create("mask_source", "model-cam", options)
+    labels = torch.zeros(images.shape[0], dtype=torch.long)
+    request = MaskRequest(0, np.arange(images.shape[0]), images, labels, TrainedModels(main=_ShiftedIdentity()),
+                          registry.create("explainer", explainer, None), "multi-class", 2, torch.device("cpu"),
+                          lambda kind, name, opts: registry.create(kind, name, opts))
+    return source.generate(request)
+
+
+@pytest.mark.parametrize("explainer", ["cam", "gradcam"])
+def test_ai_masks_threshold_the_raw_cam_as_in_the_paper(registry, explainer) -> None:
+    """SAL §6.1: the model's CAM (no ReLU), min-max normalised, > 0.5. With CAM = x − 0.3 over x in
+    [0, 1] the cut is at x > 0.5 (the mid-point of −0.3 and 0.7); the ReLU reading (``map =
+    "explainer"``) cuts at relu(x − 0.3) > 0.35, i.e. x > 0.65."""
+    x = torch.linspace(0.0, 1.0, 64).reshape(1, 1, 8, 8)
+    raw = _ai_masks(registry, x, explainer)
+    relu = _ai_masks(registry, x, explainer, map="explainer")
+    cam = x[:, 0] - 0.3
+    by_hand = ((cam - cam.min()) / (cam.max() - cam.min()) > 0.5).float()
+    assert torch.equal(raw, by_hand)
+    assert torch.equal(raw, (x[:, 0] > 0.5).float())
+    assert torch.equal(relu, (x[:, 0] > 0.65).float())
+    differ = (raw != relu).sum().item()
+    assert differ == int(((x > 0.5) & (x <= 0.65)).sum())  # the raw masks are larger: the pixels in between
+    assert differ > 0 and bool((relu <= raw).all())
+
+
+def test_ai_masks_equal_the_relu_reading_where_the_cam_is_non_negative(registry) -> None:
+    x = torch.linspace(0.3, 1.0, 64).reshape(1, 1, 8, 8)  # CAM = x − 0.3 ≥ 0 everywhere
+    assert torch.equal(_ai_masks(registry, x, "gradcam"), _ai_masks(registry, x, "gradcam", map="explainer"))
 
 
 def test_exactly_c_rounds_of_human_masks_then_ai_masks(smoke) -> None:

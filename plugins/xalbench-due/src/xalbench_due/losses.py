@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from xalbench.base import Batch, ExplainableNet, Loss, LossOutput, RoundInfo, Split
+from xalbench.base import Batch, DatasetMeta, Equivalence, ExplainableNet, Loss, LossOutput, RoundInfo, Split
 from xalbench.errors import ConfigError
 from xalbench.explain.cam import PostProcess, postprocess, raw_maps
 from xalbench.losses.common import check_batch, classification_loss
@@ -92,6 +92,23 @@ class _DUEBase(Loss):
     supports_multilabel: ClassVar[bool] = True
     weight_on_target: ClassVar[bool] = False  # eq. 2 (True) vs the code (False)
     uses_imputation: ClassVar[bool] = True
+
+    # --------------------------------------------------------------- equivalence
+    def equivalent_on(self, meta: DatasetMeta) -> Equivalence | None:
+        """On 2D data there are no sparse slices: nothing to impute (``W = 1``, ``ĩ = m``), the weights
+        multiply by one (eq. 2's form equals the code's) and the per-depth weight pooling is the global
+        one — every DUE loss is ``due-baseline-plus`` with the same ``lam``, ``eta`` and
+        ``detach_weights``. 3D datasets: ``None`` (their metadata does not say whether every slice
+        is annotated, the one 3D case where the losses would also coincide)."""
+        if meta.spatial_dims != 2:
+            return None
+        o = self.options
+        base = DUEBaselinePlusLoss.Options(lam=o.lam, eta=o.eta, detach_weights=o.detach_weights)  # type: ignore[attr-defined]
+        if self.name == DUEBaselinePlusLoss.name and o == base:
+            return None
+        return Equivalence(DUEBaselinePlusLoss.name, base.to_dict(),
+                           f"2D data has no sparse slices: {self.name!r} reduces to {DUEBaselinePlusLoss.name!r} "
+                           "(nothing to impute, W = 1, target = the annotated mask)")
 
     # --------------------------------------------------------------- targets
     def _targets(self, batch: Batch, pairs: Pairs, sparse: Tensor) -> tuple[Tensor, Tensor, Tensor]:

@@ -86,13 +86,15 @@ def explanation_scores(maps: torch.Tensor, roi: torch.Tensor, threshold: float =
     return {k: (float(np.mean(v)) if v else math.nan) for k, v in acc.items()}
 
 
-def pr_auc(probs: np.ndarray, labels: np.ndarray, task: str) -> float:
-    """Average precision (binary: positive class; multi-class: macro OvR; multi-label: macro)."""
+def pr_auc(probs: np.ndarray, labels: np.ndarray, task: str, label_mask: np.ndarray | None = None) -> float:
+    """Average precision (binary: positive class; multi-class: macro OvR; multi-label: macro over the
+    classes with both outcomes, each over the rows where its label is known when ``label_mask`` is given)."""
     probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels)
     if task == "multi-label":
-        valid = [k for k in range(labels.shape[1]) if 0 < labels[:, k].sum() < labels.shape[0]]
-        return float(np.mean([skm.average_precision_score(labels[:, k], probs[:, k]) for k in valid])) if valid \
-            else math.nan
+        known = np.ones(labels.shape, bool) if label_mask is None else np.asarray(label_mask) > 0.5
+        cols = [(labels[known[:, k], k], probs[known[:, k], k]) for k in range(labels.shape[1])]
+        scores = [skm.average_precision_score(y, p) for y, p in cols if 0 < y.sum() < y.size]
+        return float(np.mean(scores)) if scores else math.nan
     present = np.unique(labels)
     if present.size < 2:
         return math.nan
@@ -201,7 +203,7 @@ class ClassificationPRAUC(Metric):
     default = False
 
     def compute(self, ev: Evaluation) -> float:
-        return ev.cached("due-pr-auc", lambda: pr_auc(ev.probs, ev.labels, ev.task))
+        return ev.cached("due-pr-auc", lambda: pr_auc(ev.probs, ev.labels, ev.task, ev.label_mask))
 
 
 DUE_METRICS: tuple[type[Metric], ...] = (

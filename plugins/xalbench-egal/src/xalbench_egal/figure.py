@@ -30,10 +30,10 @@ import numpy as np
 
 from xalbench.base import stable_topk
 from xalbench.errors import ConfigError, XalbenchError
-from xalbench.harness.context import StrategyContext
 from xalbench.harness.identity import CellSpec
 from xalbench.harness.replay import replay_round as harness_replay
 from xalbench.planning import resolve_dataset_spec
+from xalbench.sandbox.context import StrategyContext
 from xalbench.suite import SuiteSpec
 from xalbench_egal.strategy import EGAL, EGALScores
 

@@ -4,7 +4,7 @@ Mini-batches come from a seeded permutation (drawn for every epoch before the fi
 no worker RNG); the model trains in ``train()`` mode; the loss receives
 :class:`~xalbench.base.Batch` with only the *revealed* masks (``has_roi`` False elsewhere).
 Images of a mapped (prepared-cache) split are read from the map batch by batch, optionally
-ahead by ``DataLoader`` workers (:func:`~xalbench.harness.mapped_pool.read_batches`: the same
+ahead by ``DataLoader`` workers (:func:`~xalbench.data.mapped_pool.read_batches`: the same
 batches in the same order); in-memory images are indexed per step as always.
 """
 
@@ -17,7 +17,7 @@ import torch
 
 from xalbench.base import Batch, ExplainableNet, Loss, Split, Task
 from xalbench.data.mapped import MappedArray, lazy_take
-from xalbench.harness.mapped_pool import is_mapped, read_batches
+from xalbench.data.mapped_pool import is_mapped, read_batches
 from xalbench.suite import TrainingSpec
 
 __all__ = ["make_batch", "train_round", "make_optimizer", "recalibrate_batchnorm"]
@@ -49,6 +49,7 @@ def make_batch(split: Split, idx: np.ndarray, mask_revealed: np.ndarray, task: T
         class_roi=class_roi,
         annotated_slices=annotated,
         index=t_idx.to(device),
+        label_mask=None if split.label_mask is None else split.label_mask[t_idx].to(device),
     )
 
 

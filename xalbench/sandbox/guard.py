@@ -1,9 +1,12 @@
 """Enforced strategy contract: applicability, time limit, information access, validation.
 
-The harness never calls ``strategy.query`` directly; it calls :func:`call_strategy`,
-which turns every way a strategy can misbehave into one named
-:class:`~xalbench.errors.StrategyContractError` (``rule`` says which), so that cell
-fails with that reason while the other cells finish.
+The harness never calls a strategy directly; it calls :func:`call_strategy`, which asks it
+the way its class declares — a strategy that only implements ``scores(ctx)`` is scored and the
+guard takes the top ``k`` itself (:func:`~xalbench.selection.topk_by_score`); one that overrides
+``query(ctx, k)`` is queried — and returns a :class:`~xalbench.selection.Selection` (indices and,
+where the strategy exposes them, scores aligned with ``ctx.unlabelled``). Every way a strategy
+can misbehave becomes one named :class:`~xalbench.errors.StrategyContractError` (``rule`` says
+which), so that cell fails with that reason while the other cells finish.
 
 Checks, in this order (the first that fails is raised):
 
@@ -14,7 +17,7 @@ Checks, in this order (the first that fails is raised):
    worker processes if a hanging strategy must not steal CPU from later cells.
 2. ``forbidden-access`` — any new entry in ``ctx.violations`` (pool labels, hidden pool
    masks, test set, oracle), even if the strategy caught the error it got.
-3. ``model-mutated`` — :func:`~xalbench.harness.context.model_fingerprint` (parameters
+3. ``model-mutated`` — :func:`model_fingerprint` (parameters
    and buffers) differs from before the call. Module ``training`` flags are restored
    silently (a strategy that switches dropout on and forgets to switch it off does not
    fail, but it cannot leak train mode into the next round).
@@ -24,8 +27,9 @@ Checks, in this order (the first that fails is raised):
    pixels), or ``ctx.labelled`` / ``ctx.unlabelled`` were edited.
 5. ``exception`` — the strategy raised; the original exception is chained
    (a ``StrategyContractError`` raised by the strategy itself, e.g. ``nan`` from
-   :func:`xalbench.strategies.common.topk_by_score`, is re-raised as is).
-6. ``nan`` — exposed scores (``strategy.last_scores`` or ``result.scores``) are NaN/inf.
+   :func:`xalbench.selection.topk_by_score`, is re-raised as is).
+6. ``nan`` — exposed scores (``scores(ctx)``, or ``result.scores`` of a ``query`` that returns an
+   object with ``.indices`` and ``.scores``) are NaN/inf.
 7. ``type``, ``count``, ``duplicates``, ``range``, ``labelled`` — the returned indices
    must be ``min(k, |unlabelled|)`` distinct integers in ``[0, n_pool)`` not in
    ``ctx.labelled``.
@@ -33,33 +37,45 @@ Checks, in this order (the first that fails is raised):
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from xalbench.base import strategy_skip_reason as skip_reason
+from xalbench.data.mapped_pool import is_mapped, view_identity
 from xalbench.errors import (
     InformationAccessError,
     ModelMutationError,
     StrategyContractError,
     StrategyTimeoutError,
 )
-from xalbench.harness.applicability import strategy_skip_reason as skip_reason
-from xalbench.harness.context import model_fingerprint
-from xalbench.harness.mapped_pool import is_mapped, view_identity
+from xalbench.selection import Selection, as_numpy, topk_by_score
 
 if TYPE_CHECKING:
     from xalbench.base import Strategy
-    from xalbench.harness.context import StrategyContext
+    from xalbench.sandbox.context import StrategyContext
 
-__all__ = ["call_strategy", "skip_reason", "pool_checksum", "validate_indices"]
+__all__ = ["call_strategy", "model_fingerprint", "skip_reason", "pool_checksum", "validate_indices"]
+
+
+def model_fingerprint(model: torch.nn.Module) -> str:
+    """SHA-256 over every parameter and buffer (names, shapes, bytes)."""
+    h = hashlib.sha256()
+    for name, t in list(model.named_parameters()) + list(model.named_buffers()):
+        h.update(name.encode())
+        arr = t.detach().cpu().contiguous()
+        h.update(str(tuple(arr.shape)).encode())
+        h.update(arr.numpy().tobytes() if arr.dtype != torch.bfloat16 else arr.float().numpy().tobytes())
+    return h.hexdigest()
 
 
 def pool_checksum(images: Any) -> tuple[Any, ...]:
     """Cheap identity of the pool: (object id, version counter, float64 sum, L2 norm) of a tensor;
     (object id, 0, file identity…) of a read-only mapped view
-    (:func:`~xalbench.harness.mapped_pool.view_identity`: no pixel is read)."""
+    (:func:`~xalbench.data.mapped_pool.view_identity`: no pixel is read)."""
     if is_mapped(images):
         try:
             return (id(images), 0, *view_identity(images))
@@ -129,8 +145,28 @@ def validate_indices(result: Any, *, k: int, n_pool: int, labelled: np.ndarray, 
     return arr
 
 
-def call_strategy(strategy: Strategy, ctx: StrategyContext, k: int, *, timeout: float) -> np.ndarray:
-    """Run ``strategy.query(ctx, k)`` under the contract above; return int64 pool indices in order."""
+def _ask(strategy: Strategy, ctx: StrategyContext, k: int, name: str) -> tuple[Any, Any]:
+    """(indices, scores or None): a scoring strategy is scored and its top ``k`` taken here; a
+    strategy that overrides ``query`` is queried."""
+    by_scores = getattr(type(strategy), "selects_by_scores", None)
+    if by_scores is not None and by_scores():
+        scores = strategy.scores(ctx)
+        if scores is None:
+            raise NotImplementedError(f"{name} implements neither scores() nor query()")
+        return topk_by_score(scores, ctx, k, who=name), scores
+    return _split_result(strategy.query(ctx, k))
+
+
+def _aligned(scores: Any, n_unlabelled: int) -> np.ndarray | None:
+    """``scores`` as a private float64 vector when it has one entry per unlabelled sample, else ``None``."""
+    if scores is None:
+        return None
+    arr = np.array(as_numpy(scores), dtype=np.float64, copy=True).reshape(-1)
+    return arr if arr.shape[0] == n_unlabelled else None
+
+
+def call_strategy(strategy: Strategy, ctx: StrategyContext, k: int, *, timeout: float) -> Selection:
+    """Ask ``strategy`` for ``k`` pool indices under the contract above (see the module docstring)."""
     name = f"strategy {getattr(strategy, 'name', type(strategy).__name__)!r}"
     if timeout <= 0:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
@@ -141,14 +177,12 @@ def call_strategy(strategy: Strategy, ctx: StrategyContext, k: int, *, timeout: 
     flags = [(m, m.training) for m in ctx.model.modules()]
     checksum = pool_checksum(ctx.pool_images)
     pool_ref = ctx.pool_images
-    if hasattr(strategy, "last_scores"):
-        strategy.last_scores = None
 
     box: dict[str, Any] = {}
 
     def work() -> None:
         try:
-            box["result"] = strategy.query(ctx, k)
+            box["result"] = _ask(strategy, ctx, k, name)
         except BaseException as exc:  # noqa: BLE001 - reported to the caller below
             box["error"] = exc
 
@@ -181,8 +215,8 @@ def call_strategy(strategy: Strategy, ctx: StrategyContext, k: int, *, timeout: 
             raise exc
         raise StrategyContractError("exception", f"{name} raised {type(exc).__name__}: {exc}") from exc
 
-    indices, scores = _split_result(box["result"])
+    indices, scores = box["result"]
     _check_scores(scores, name)
-    _check_scores(getattr(strategy, "last_scores", None), name)
-    return validate_indices(indices, k=k, n_pool=ctx.n_pool, labelled=labelled, n_unlabelled=len(unlabelled),
-                            name=name)
+    valid = validate_indices(indices, k=k, n_pool=ctx.n_pool, labelled=labelled, n_unlabelled=len(unlabelled),
+                             name=name)
+    return Selection(valid, _aligned(scores, len(unlabelled)))

@@ -3,9 +3,11 @@
 :class:`StrategyContext` holds pool images but **no pool labels**, no oracle and no test
 set; pool ROIs only when the track shows them. Touching a forbidden attribute raises
 :class:`InformationAccessError` *and* is recorded, so a strategy that catches the error
-still fails its cell. In a run it is built inside the strategy's sandbox process
-(:mod:`xalbench.sandbox`), from what the contract allows; the per-round cache is
-:class:`~xalbench.harness.pool_cache.PoolCache`.
+still fails its cell. It is built in one place, :func:`build_context`, from the messages
+that cross the sandbox boundary (:mod:`xalbench.sandbox.messages`) and a model rebuilt by
+:func:`build_model` — in the strategy's sandbox process, in its in-process twin, in the
+conformance kit and when a finished round is replayed, so all of them show a strategy exactly
+the same thing. The per-round cache is :class:`~xalbench.sandbox.pool_cache.PoolCache`.
 
 ``pool_images`` may be a tensor or a read-only :class:`~xalbench.data.mapped.MappedArray`
 view of a prepared cache (a pool larger than RAM); then ``unlabelled_images``, ``pool_roi``
@@ -14,7 +16,6 @@ and the cache's input are lazy views of it too (nothing is read until a strategy
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import numpy as np
@@ -24,35 +25,10 @@ from torch import Tensor
 from xalbench.base import ExplainableNet, Explainer, Split, Task
 from xalbench.data.mapped import MappedArray, lazy_take
 from xalbench.errors import InformationAccessError
-from xalbench.harness.pool_cache import PoolCache
-from xalbench.utils.torch_modes import eval_mode
+from xalbench.sandbox.messages import CellData, MappedRef, RoundRequest, SandboxSpec, state_dict_tensors
+from xalbench.sandbox.pool_cache import PoolCache
 
-__all__ = ["EvalMode", "PoolCache", "StrategyContext", "model_fingerprint"]
-
-
-def model_fingerprint(model: torch.nn.Module) -> str:
-    """SHA-256 over every parameter and buffer (names, shapes, bytes)."""
-    h = hashlib.sha256()
-    for name, t in list(model.named_parameters()) + list(model.named_buffers()):
-        h.update(name.encode())
-        arr = t.detach().cpu().contiguous()
-        h.update(str(tuple(arr.shape)).encode())
-        h.update(arr.numpy().tobytes() if arr.dtype != torch.bfloat16 else arr.float().numpy().tobytes())
-    return h.hexdigest()
-
-
-class EvalMode:
-    """Context manager: eval mode inside, previous ``training`` flags restored after
-    (the class form of :func:`xalbench.utils.torch_modes.eval_mode`)."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        self._cm = eval_mode(model)
-
-    def __enter__(self) -> torch.nn.Module:
-        return self._cm.__enter__()
-
-    def __exit__(self, *exc: Any) -> None:
-        self._cm.__exit__(*exc)
+__all__ = ["PoolCache", "StrategyContext", "build_context", "build_model"]
 
 
 class StrategyContext:
@@ -170,3 +146,46 @@ class StrategyContext:
 
     def __getstate__(self) -> dict[str, Any]:
         raise TypeError("StrategyContext is not picklable: strategies must not ship it elsewhere")
+
+
+def build_model(spec: SandboxSpec, request: RoundRequest, model_cls: type, device: torch.device) -> torch.nn.Module:
+    """A **fresh** model of ``model_cls`` (built with the spec's options and shape) holding the round's
+    state dict, with the per-module train/eval flags the harness had; building never moves a global
+    random generator. Attribute, hook or ``requires_grad`` changes a strategy makes die with it."""
+    with torch.random.fork_rng(devices=[]):
+        model = model_cls(dict(spec.model.options)).build(spec.in_channels, spec.num_classes, spec.spatial_dims)
+    model.load_state_dict(state_dict_tensors(request.state_dict), strict=True)
+    model.to(device)
+    modules = list(model.modules())
+    if len(modules) != len(request.module_training):
+        raise ValueError(f"the round's model has {len(request.module_training)} modules, the rebuilt one "
+                         f"{len(modules)}: the sandbox spec's model options differ from the harness's")
+    for module, flag in zip(modules, request.module_training, strict=True):
+        module.training = flag
+    return model
+
+
+def build_context(spec: SandboxSpec, data: CellData, request: RoundRequest, model: ExplainableNet,
+                  explainer: Explainer | None, device: torch.device) -> StrategyContext:
+    """The strategy's view of one round: fresh tensors over the cell's copies (fresh read-only views
+    of a mapped pool), the request's labelled set with what the oracle revealed, pool ROIs only on a
+    visible track (the cell data has none otherwise), ``ctx.rng`` seeded by ``request.rng_seed`` and
+    ``ctx.seed = request.torch_seed``."""
+
+    def copy(a: np.ndarray | None) -> Tensor | None:
+        return None if a is None else torch.from_numpy(np.array(a, copy=True))
+
+    def view(a: np.ndarray | MappedRef | None) -> Tensor | MappedArray | None:
+        if a is None:
+            return None
+        return a.open() if isinstance(a, MappedRef) else torch.from_numpy(a)
+
+    return StrategyContext(
+        model=model, pool_images=view(data.pool_images), labelled=np.array(request.labelled, dtype=np.int64),
+        labelled_labels=copy(request.labelled_labels), labelled_roi=copy(request.labelled_roi),
+        labelled_has_roi=copy(request.labelled_has_roi), val=data.val_split(), task=spec.task,
+        num_classes=spec.num_classes, spatial_dims=spec.spatial_dims, rng=np.random.default_rng(request.rng_seed),
+        device=device, round_index=request.round_index, seed=request.torch_seed, explainer=explainer,
+        pool_roi=view(data.pool_roi), pool_has_roi=view(data.pool_has_roi), pool_masks_visible=spec.pool_masks_visible,
+        batch_size=spec.batch_size, pool_annotated_slices=view(data.pool_annotated_slices),
+    )

@@ -1,11 +1,15 @@
 """Seeds from names (``numpy.random.SeedSequence``, never Python ``hash()``) and determinism.
 
-Two streams per cell:
+Streams per cell:
 
 * the **pair seed** over (suite, dataset, seed): initial labelled set, initial weights and
   training shuffles. Every method of the same dataset and seed starts from the same
   labelled set and the same weights, so comparisons over seeds are *paired*;
-* the **cell seed** over (suite, dataset, method, seed): the strategy's RNG.
+* the **strategy seed** over (suite, dataset, strategy and its options, seed): the strategy's
+  RNG. It leaves out the loss, trainer and mask source, so a strategy draws the same random
+  numbers whichever training method it is paired with: ``random`` with two losses that are
+  equal on a dataset acquires the same samples and trains bitwise the same models;
+* the **cell seed** over (suite, dataset, method, seed): ``TrainJob.cell_seed``.
 
 Per-round generators are derived by spawning with the round index as extra entropy.
 """
@@ -13,13 +17,15 @@ Per-round generators are derived by spawning with the round index as extra entro
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
+from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["name_seed", "derive", "configure_determinism", "seed_everything"]
+__all__ = ["name_seed", "derive", "strategy_seed", "configure_determinism", "seed_everything"]
 
 
 def _words(text: str) -> list[int]:
@@ -39,6 +45,12 @@ def name_seed(*parts: str | int) -> int:
 def derive(seed: int, *purpose: str | int) -> int:
     """A sub-seed of ``seed`` for a named purpose (e.g. ``derive(s, "train", 3)``)."""
     return name_seed(seed, *purpose)
+
+
+def strategy_seed(suite: str, dataset: str, strategy: dict[str, Any], seed: int) -> int:
+    """The seed of a strategy's RNG: its name and options (``ComponentSpec.identity()``), not the method's
+    loss, trainer or mask source."""
+    return name_seed(suite, dataset, "strategy", json.dumps(strategy, sort_keys=True, default=str), seed)
 
 
 def configure_determinism(threads: int, device: torch.device) -> None:

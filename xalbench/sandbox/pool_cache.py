@@ -7,7 +7,7 @@ Every array is aligned with ``ctx.unlabelled``.
 
 The images may be a tensor or a lazy :class:`~xalbench.data.mapped.MappedArray` view of a
 prepared cache (pools larger than RAM): they are read batch by batch
-(:func:`~xalbench.harness.mapped_pool.iter_batches`) and never held whole. What the cache
+(:func:`~xalbench.data.mapped_pool.iter_batches`) and never held whole. What the cache
 keeps is per-sample output: logits and embeddings always (``U×K`` and ``U×d``); the
 explanation-layer activations of one forward pass only while they fit in
 :data:`FEATURE_BYTES` — above that, :meth:`PoolCache.saliency` recomputes them batch by
@@ -25,7 +25,7 @@ from torch import Tensor
 
 from xalbench.base import ExplainableNet, Explainer, Task
 from xalbench.data.mapped import MappedArray
-from xalbench.harness.mapped_pool import iter_batches
+from xalbench.data.mapped_pool import iter_batches
 from xalbench.utils.torch_modes import eval_mode
 
 __all__ = ["FEATURE_BYTES", "PoolCache"]
