@@ -41,6 +41,7 @@ _LAZY = {
     "Metric": "xalbench.metrics.base",
     "Evaluation": "xalbench.metrics.base",
     "ReportFormat": "xalbench.report.base",
+    "Finding": "xalbench.report.base",
     "Trainer": "xalbench.training.base",
     "MaskSource": "xalbench.training.base",
     "Executor": "xalbench.execution.base",
@@ -69,6 +70,7 @@ __all__ = (
     "ExplainableNet",
     "Explainer",
     "Equivalence",
+    "Finding",
     "Loss",
     "LossOutput",
     "MaskSource",
@@ -134,7 +136,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from xalbench.options import Options
     from xalbench.plugins import load_registry
     from xalbench.registry import Registry
-    from xalbench.report.base import ReportFormat
+    from xalbench.report.base import Finding, ReportFormat
     from xalbench.report.frames import Results, leaderboard_frame, load_results
     from xalbench.suite import SuiteSource
     from xalbench.training.base import MaskSource, Trainer

@@ -32,7 +32,26 @@ hookspec = pluggy.HookspecMarker("xalbench")
 #: the marker plugins put on their hook implementations (re-exported as ``xalbench.hookimpl``)
 hookimpl = pluggy.HookimplMarker("xalbench")
 
-__all__ = ["Register", "hookimpl", "hookspec"]
+__all__ = ["HOOK_KINDS", "Register", "hookimpl", "hookspec"]
+
+#: registration hook → the component kind it registers: the one list of kinds (the registry's kinds and
+#: ``xalbench plugins --kind`` are derived from it), so a new kind is one hookspec below plus one line here
+HOOK_KINDS = {
+    "register_strategies": "strategy",
+    "register_explainers": "explainer",
+    "register_losses": "loss",
+    "register_datasets": "dataset",
+    "register_models": "model",
+    "register_suites": "suite",
+    "register_protocols": "protocol",
+    "register_metrics": "metric",
+    "register_report_formats": "report_format",
+    "register_trainers": "trainer",
+    "register_mask_sources": "mask_source",
+    "register_executors": "executor",
+    "register_commands": "command",
+    "register_findings": "finding",
+}
 
 
 class Register(Protocol):
@@ -108,6 +127,12 @@ def register_executors(register: Register) -> None:
 @hookspec
 def register_commands(register: Register) -> None:
     """Register ``xalbench`` subcommands (:class:`xalbench.Command` objects: name, help, arguments, handler)."""
+
+
+@hookspec
+def register_findings(register: Register) -> None:
+    """Register paper questions (subclasses of ``xalbench.Finding``) that ``xalbench report --findings``
+    answers from a run's cells, each on the datasets where it exists (``docs/findings.md``)."""
 
 
 # ----------------------------------------------------------------------------- lifecycle

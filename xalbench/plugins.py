@@ -40,21 +40,7 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "xalbench"
 CORE_DISTRIBUTION = "xalbench"
-HOOK_KINDS = {
-    "register_strategies": "strategy",
-    "register_explainers": "explainer",
-    "register_losses": "loss",
-    "register_datasets": "dataset",
-    "register_models": "model",
-    "register_suites": "suite",
-    "register_protocols": "protocol",
-    "register_metrics": "metric",
-    "register_report_formats": "report_format",
-    "register_trainers": "trainer",
-    "register_mask_sources": "mask_source",
-    "register_executors": "executor",
-    "register_commands": "command",
-}
+HOOK_KINDS = hookspecs.HOOK_KINDS
 LIFECYCLE_HOOKS = ("run_started", "cell_started", "round_finished", "cell_finished", "run_finished")
 
 

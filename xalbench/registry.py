@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from xalbench.errors import DuplicateComponentError, PluginError, UnknownComponentError
+from xalbench.hookspecs import HOOK_KINDS
 from xalbench.options import did_you_mean
 
 __all__ = ["KINDS", "ComponentRecord", "Registry", "SLUG"]
 
-KINDS = ("strategy", "explainer", "loss", "dataset", "model", "suite", "protocol", "metric", "report_format",
-         "trainer", "mask_source", "executor", "command")
+KINDS = tuple(HOOK_KINDS.values())  #: every component kind, in registration order (from the hookspecs)
 SLUG = re.compile(r"^[a-z0-9][a-z0-9._+-]*$")
 
 

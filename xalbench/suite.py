@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from xalbench.errors import ConfigError
 
-__all__ = ["ComponentSpec", "GridSpec", "MethodSpec", "TrainingSpec", "TuningSpec", "SuiteSpec", "SuiteSource",
+__all__ = ["ComponentSpec", "FindingsSpec", "GridSpec", "MethodSpec", "TrainingSpec", "TuningSpec", "SuiteSpec", "SuiteSource",
            "parse_suite"]
 
 PoolMasks = Literal["hidden", "visible", "as-needed"]
@@ -127,6 +127,14 @@ class TuningSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class FindingsSpec:
+    """A suite's ``[findings]`` table: how ``xalbench report --findings`` judges (``docs/findings.md``).
+    It changes no cell, so it is not part of the suite's hash."""
+
+    delta: float = 0.02  #: smallest effect of interest: an interval of Δ below it (and not above 0) is "not reproduced"
+
+
+@dataclasses.dataclass(frozen=True)
 class SuiteSpec:
     name: str
     description: str
@@ -146,6 +154,7 @@ class SuiteSpec:
     grids: tuple[GridSpec, ...] = ()
     source: str = ""
     tuning: TuningSpec | None = None
+    findings: FindingsSpec = FindingsSpec()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SuiteSpec:
@@ -176,12 +185,14 @@ class SuiteSpec:
         out["grids"] = tuple(grid(g) for g in data.get("grids", ()))
         if data.get("tuning"):
             out["tuning"] = TuningSpec(**{**data["tuning"], "seeds": tuple(data["tuning"]["seeds"])})
+        out["findings"] = FindingsSpec(**data.get("findings") or {})
         return cls(**out)
 
     def config_hash(self) -> str:
         """SHA-256 (16 hex) of the suite's configuration — not of where its file lies."""
         data = dataclasses.asdict(self)
         data.pop("source", None)
+        data.pop("findings", None)  # how a report judges: changes no cell
         if data.get("tuning") is None:  # suites without [tuning] keep the hash they had before it existed
             data.pop("tuning", None)
         blob = json.dumps(data, sort_keys=True, default=str)
@@ -212,7 +223,7 @@ class SuiteSource:
 # ----------------------------------------------------------------------------- validation helpers
 _TOP_KEYS = {"name", "description", "seeds", "strategy_timeout", "model", "explainer", "protocol",
              "training", "track", "evaluation", "datasets", "strategies", "losses", "methods", "grids",
-             "tuning"}
+             "tuning", "findings"}
 
 
 class _Where:
@@ -453,6 +464,15 @@ def _methods(w: _Where, data: Mapping[str, Any]) -> tuple[list[MethodSpec], list
     return methods, grids
 
 
+def _findings(w: _Where, data: Mapping[str, Any]) -> FindingsSpec:
+    table = w.table(data, "findings", {"delta"})
+    delta = table.get("delta", FindingsSpec.delta)
+    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 <= delta < 1:
+        raise w.error("findings.delta", delta, "must be a number in [0, 1) (the smallest effect of interest, "
+                      "in the units of the compared quantity, e.g. 0.02 AULC)")
+    return FindingsSpec(delta=float(delta))
+
+
 def parse_suite(text: str, *, where: str) -> SuiteSpec:
     """Parse and type-check a suite TOML (component names/options are checked when planned)."""
     w = _Where(where)
@@ -506,4 +526,5 @@ def parse_suite(text: str, *, where: str) -> SuiteSpec:
         grids=tuple(grids),
         source=where,
         tuning=_tuning(w, data),
+        findings=_findings(w, data),
     )

@@ -163,6 +163,23 @@ def test_every_option_has_help_text() -> None:
                 assert action.help, f"`xalbench {name} {action.option_strings[0]}` has no help text"
 
 
+def test_a_kind_is_one_hookspec_plus_one_line(capsys) -> None:
+    """Every registration hookspec has its kind in ``HOOK_KINDS``; the registry's kinds and the
+    ``--kind`` choices of ``xalbench plugins`` are derived from it, so they cannot drift."""
+    from xalbench import hookspecs, registry
+    from xalbench.cli import build_parser
+    from xalbench.plugins import HOOK_KINDS
+
+    assert set(HOOK_KINDS) == {n for n in dir(hookspecs) if n.startswith("register_")}
+    assert registry.KINDS == tuple(HOOK_KINDS.values()) and "finding" in registry.KINDS
+    sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    kind = next(a for a in sub.choices["plugins"]._actions if a.dest == "kind")
+    assert tuple(kind.choices) == registry.KINDS and all(k in kind.help for k in registry.KINDS)
+    assert main(["plugins", "--kind", "finding", "--json"]) == 0
+    names = {r["name"] for r in json.loads(capsys.readouterr().out)}
+    assert {"sal-rq1", "egal", "aeig", "due", "gestalt"} <= names
+
+
 def test_harness_modules_are_small() -> None:
     root = Path(xalbench.__file__).parent / "harness"
     sizes = {p.name: len(p.read_text().splitlines()) for p in root.glob("*.py")}

@@ -12,6 +12,9 @@ from typing import Any
 
 from xalbench.cli.common import add_debug
 from xalbench.errors import ConfigError
+from xalbench.hookspecs import HOOK_KINDS
+
+KINDS = tuple(HOOK_KINDS.values())
 
 NAME = "plugins"
 
@@ -21,8 +24,7 @@ def add_parser(sub: Any) -> None:
                        description="Every registered component: kind, name, distribution, version, summary.")
     p.add_argument("action", nargs="?", choices=["list", "show"], default="list", help="list (default) or show")
     p.add_argument("name", nargs="?", help="with `show`: the component's name")
-    p.add_argument("--kind", default=None, help="only this kind (strategy, explainer, loss, dataset, model, suite, "
-                   "protocol, metric, report_format, trainer, mask_source, executor, command)")
+    p.add_argument("--kind", default=None, choices=KINDS, metavar="KIND", help=f"only this kind ({', '.join(KINDS)})")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--wide", action="store_true", help="every column, untruncated")
     add_debug(p)

@@ -24,18 +24,32 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--allow-mixed", action="store_true",
                    help="rank cells of one (dataset, method) run under different configurations (adds a column)")
     p.add_argument("--findings", action="store_true",
-                   help="answer the papers' questions (SAL, EG-AL, AEIG, DUE, GESTALT) from the run's cells, each with "
-                   "its statistic and a verdict (always included in --format html)")
+                   help="answer the registered papers' questions (SAL, EG-AL, AEIG, DUE, GESTALT, ...) from the run's "
+                   "cells, each with its statistic and a verdict (always included in --format html)")
+    p.add_argument("--delta", type=_delta, default=None, metavar="D",
+                   help="smallest effect of interest for the findings' verdicts: an interval of Δ below D (and not "
+                   "above 0) is 'not reproduced' (default: the suite's [findings] delta, else 0.02)")
     p.add_argument("--output", "-o", default=None, metavar="FILE", help="write the report here instead of stdout")
     add_debug(p)
     p.set_defaults(handler=handle)
+
+
+def _delta(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--delta takes a number in [0, 1), like 0.02, not {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"--delta must be in [0, 1), got {value}")
+    return value
 
 
 def handle(args: argparse.Namespace) -> int:
     from xalbench.report.render import build_report, render
 
     report = build_report(args.dir, test=args.test, allow_mixed=args.allow_mixed, plots_dir=args.plots,
-                          embed_plots=args.format == "html", findings=args.findings or args.format == "html")
+                          embed_plots=args.format == "html", findings=args.findings or args.format == "html",
+                          delta=args.delta)
     text = render(report, args.format)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")

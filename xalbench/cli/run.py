@@ -25,7 +25,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--losses", nargs="+", metavar="NAME", help="only these losses (added to every strategy if absent)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--seeds", type=seeds_arg, help="comma-separated seeds, e.g. 0,1 (unique, ≥ 0)")
-    group.add_argument("--n-seeds", type=positive_int("--n-seeds"), metavar="N", help="seeds 0..N-1 (N ≥ 1)")
+    group.add_argument("--n-seeds", type=_n_seeds, metavar="N|auto",
+                       help="seeds 0..N-1 (N ≥ 1); auto: the fewest seeds (3-50) whose minimum detectable ΔAULC, "
+                       "from the suite's calibration, is at most --target-mde on every planned question")
+    p.add_argument("--target-mde", type=float, default=None, metavar="M",
+                   help="with --n-seeds auto: the largest minimum detectable Δ allowed (default 0.03)")
+    p.add_argument("--calibration", default=None, metavar="FILE",
+                   help="a calibration JSON for --n-seeds auto and the dry run's power table (default: the one the "
+                   "suite ships; docs/findings.md)")
     p.add_argument("--protocol", default=None, metavar="NAME",
                    help="run under this registered budget protocol as published (drops the suite's overrides)")
     p.add_argument("--out", default=None, metavar="DIR", help="results directory (default: results/<suite>)")
@@ -45,12 +52,62 @@ def add_parser(sub: Any) -> None:
                    help="process (default): each cell's strategy runs in its own sandbox process; inline: in the "
                    "cell's process, for debugging/profiling (recorded in the results)")
     p.add_argument("--data-root", default=None, metavar="DIR", help="folder with real datasets (default: $XALBENCH_DATA)")
-    p.add_argument("--dry-run", action="store_true", help="print the plan (finished / resume / to run, estimate) and exit")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (finished / resume / to run), what its seeds can detect per dataset and "
+                   "question, and the estimated wall time, then exit")
     p.add_argument("--profile", action="store_true",
                    help="print where the time went (training, evaluation, strategy scoring, sandbox, I/O) per dataset")
     p.add_argument("--quiet", action="store_true", help="no progress and no leaderboard")
     add_debug(p)
     p.set_defaults(handler=handle)
+
+
+TARGET_MDE = 0.03
+
+
+def _n_seeds(text: str) -> int | str:
+    return "auto" if text.strip().lower() == "auto" else positive_int("--n-seeds")(text)
+
+
+def _auto_seeds(args: argparse.Namespace, registry: Any, suite: Any, calibration: Any, plan_kwargs: dict[str, Any],
+                runtime: Any) -> list[int]:
+    """``--n-seeds auto``: plan once (no tuning) to see which questions exist where, then choose n."""
+    from xalbench.planning import plan_suite
+    from xalbench.power import choose_n_seeds, power_rows
+    from xalbench.report.cells import RunCells
+    from xalbench.report.findings import registered_findings
+
+    target = TARGET_MDE if args.target_mde is None else args.target_mde
+    probe = plan_suite(registry, suite, seeds=[0], tune=False, runtime=runtime, **plan_kwargs)
+    run = RunCells.from_plan(probe, registry, suite.findings.delta)
+    n, worst = choose_n_seeds(power_rows(run, registered_findings(registry), calibration), target)
+    print(f"--n-seeds auto: {n} seeds — the largest minimum detectable Δ over the planned questions' primary "
+          f"quantities is {worst.mde(n):.3f} ≤ {target:g} ({worst.what} on {worst.dataset}, {worst.label}; "
+          f"{worst.mde(n - 1):.3f} at {n - 1} seeds)", file=sys.stderr)
+    return list(range(n))
+
+
+def _dry_run(plan: Any, registry: Any, statuses: dict[str, Any], counts: dict[str, int], na: int, workers: int,
+             calibration: Any) -> int:
+    """Print the plan, what its seeds can detect per dataset and question, and the estimated wall time."""
+    from xalbench.cli.estimate import estimate_seconds, power_lines
+    from xalbench.power import power_rows
+    from xalbench.progress import format_seconds
+    from xalbench.report.cells import RunCells
+    from xalbench.report.findings import registered_findings
+
+    todo = [c for c in plan.cells if statuses[c.key].status != "finished"]
+    seconds, basis = estimate_seconds(plan, todo, workers, calibration)
+    print(f"suite {plan.suite.name}: {len(plan.cells)} cells — {_summary_line(counts, na)}")
+    for c in plan.cells:
+        tag = "n/a" if c.skip_reason and statuses[c.key].status != "finished" else statuses[c.key].status
+        print(f"  {tag:8s} {c.key}" + (f"  ({c.skip_reason})" if tag == "n/a" else ""))
+    run = RunCells.from_plan(plan, registry, plan.suite.findings.delta)
+    rows = power_rows(run, registered_findings(registry), calibration)
+    print("\n".join(power_lines(rows, len(plan.suite.seeds), calibration)))
+    est = format_seconds(seconds) if seconds is not None else "unknown"
+    print(f"estimated time with {workers} worker(s), wall clock: {est} ({basis})")
+    return 0
 
 
 def _summary_line(counts: dict[str, int], na: int) -> str:
@@ -74,15 +131,26 @@ def handle(args: argparse.Namespace) -> int:
 
     executor = registry.create("executor", args.executor,
                                parse_cli_options(registry.get("executor", args.executor), args.executor_options))
-    seeds = args.seeds if args.seeds is not None else (list(range(args.n_seeds)) if args.n_seeds else None)
     workers = args.workers or max(1, (os.cpu_count() or 1) // args.threads)
     out = args.out or os.path.join("results", suite.name)
     if os.path.exists(out) and not os.path.isdir(out):
         raise ConfigError(f"--out {out} exists and is not a directory; choose another results directory")
-    plan = plan_suite(registry, suite, out_dir=out, datasets=args.datasets, strategies=args.strategies,
-                      losses=args.losses, seeds=seeds, device=device(args.device), threads=args.threads,
-                      data_root=data_root(args.data_root), isolation=args.isolation,
-                      runtime=Runtime(registry, selection), tune=not args.dry_run, tuning_workers=workers)
+    if args.target_mde is not None and args.n_seeds != "auto":
+        raise ConfigError("--target-mde is used with --n-seeds auto; add --n-seeds auto, or drop --target-mde")
+    calibration = None
+    if args.dry_run or args.n_seeds == "auto" or args.calibration:
+        from xalbench.power import find_calibration
+
+        calibration = find_calibration(suite, args.calibration, registry)
+    runtime = Runtime(registry, selection)
+    plan_kwargs = dict(out_dir=out, datasets=args.datasets, strategies=args.strategies, losses=args.losses,
+                       device=device(args.device), threads=args.threads, data_root=data_root(args.data_root),
+                       isolation=args.isolation, tuning_workers=workers)
+    if args.n_seeds == "auto":
+        seeds = _auto_seeds(args, registry, suite, calibration, plan_kwargs, runtime)
+    else:
+        seeds = args.seeds if args.seeds is not None else (list(range(args.n_seeds)) if args.n_seeds else None)
+    plan = plan_suite(registry, suite, seeds=seeds, runtime=runtime, tune=not args.dry_run, **plan_kwargs)
     for name, why in plan.skipped_datasets:
         print(f"skipped dataset {name}: {why}", file=sys.stderr)
     statuses = classify(plan)
@@ -94,18 +162,7 @@ def handle(args: argparse.Namespace) -> int:
         counts[s.status] = counts.get(s.status, 0) + 1
     na = sum(1 for c in plan.cells if c.skip_reason and statuses[c.key].status != "finished")
     if args.dry_run:
-        from xalbench.cli.estimate import estimate_seconds
-        from xalbench.progress import format_seconds
-
-        todo = [c for c in plan.cells if statuses[c.key].status != "finished"]
-        seconds, basis = estimate_seconds(plan, todo, workers)
-        print(f"suite {plan.suite.name}: {len(plan.cells)} cells — {_summary_line(counts, na)}")
-        for c in plan.cells:
-            tag = "n/a" if c.skip_reason and statuses[c.key].status != "finished" else statuses[c.key].status
-            print(f"  {tag:8s} {c.key}" + (f"  ({c.skip_reason})" if tag == "n/a" else ""))
-        est = format_seconds(seconds) if seconds is not None else "unknown"
-        print(f"estimated time for the cells to run with {workers} worker(s): {est} ({basis})")
-        return 0
+        return _dry_run(plan, registry, statuses, counts, na, workers, calibration)
     if not args.quiet:
         print(f"{plan.suite.name}: {len(plan.cells)} cells — {_summary_line(counts, na)}", file=sys.stderr)
     results = run_plan(plan, workers=workers, quiet=args.quiet, executor=executor, statuses=statuses)

@@ -123,11 +123,12 @@ def suite_version(name: str) -> str:
 
 def suite_config_sha256(suite: Any) -> str:
     """Canonical SHA-256 of everything in the suite that fixes the experiment except its method
-    list and grids (a submission brings its own methods), its seeds (checked by the grid) and its
-    description and TOML location (``SuiteSpec.config_hash()`` includes the local file path)."""
+    list and grids (a submission brings its own methods), its seeds (checked by the grid), its
+    ``[findings]`` (how a report judges), and its description and TOML location
+    (``SuiteSpec.config_hash()`` includes the local file path)."""
     data = _jsonable(dataclasses.asdict(suite))
     for key in ("methods", "grids", "seeds", "source", "description", "wildcard_strategies", "wildcard_losses",
-                "grid_losses"):
+                "grid_losses", "findings"):
         data.pop(key, None)
     return sha256_of(data)
 

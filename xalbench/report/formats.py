@@ -21,8 +21,14 @@ def _md_cell(text: Any) -> str:
 def _header_lines(report: Report) -> list[str]:
     h = report.header
     versions = "; ".join(f"{d} {v}" for d, v in h["versions"].items()) or "unknown"
-    return [f"suite **{h['suite']}** (hash {h['suite_hash']}), seeds {', '.join(map(str, h['seeds']))}, "
-            f"strategy isolation: {h['isolation']}", f"versions: {versions}"]
+    lines = [f"suite **{h['suite']}** (hash {h['suite_hash']}), seeds {', '.join(map(str, h['seeds']))}, "
+             f"strategy isolation: {h['isolation']}", f"versions: {versions}"]
+    per_dataset = h.get("seeds_per_dataset") or {}
+    if per_dataset:
+        lines.append("seeds per dataset: " + "; ".join(f"{ds} {n}" for ds, n in per_dataset.items()))
+    if h.get("stopped_early"):
+        lines.append(f"**{h['stopped_early']}**")
+    return lines
 
 
 def flat_table(report: Report) -> pd.DataFrame:
@@ -53,8 +59,15 @@ class MarkdownFormat(ReportFormat):
                 lines.append("_no finished cells_")
             lines.append("")
         lines += ["Notes:", ""] + [f"- {_md_cell(n)}" for n in report.notes] + [""]
+        if report.findings:
+            delta = report.header.get("findings_delta")
+            lines += ["## Findings", "", f"Verdicts at the smallest effect of interest δ = {delta:g} "
+                      "(reproduced: 95 % interval of Δ above 0; contradicted: below 0; not reproduced: "
+                      "not above 0 and below δ; Holm within a block; see docs/findings.md).", ""]
         for block in report.findings:
             lines += [f"### {block['title']}", "", f"**{block['verdict']}** — {block['text']}", ""]
+            if block.get("power"):
+                lines += [block["power"], ""]
         if not report.problems.empty:
             n_fail = int((report.problems["status"] == "failed").sum())
             n_skip = int((report.problems["status"] == "skipped").sum())

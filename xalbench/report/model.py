@@ -12,8 +12,9 @@ import pandas as pd
 
 from xalbench.errors import ConfigError
 from xalbench.report.base import Column, Report
-from xalbench.report.findings import findings as paper_findings
-from xalbench.report.findings import power_notes
+from xalbench.report.cells import Cell, RunCells
+from xalbench.report.paired import DEFAULT_DELTA
+from xalbench.report.power import power_notes
 from xalbench.report.tables import MIN_SEEDS_FOR_TEST, cells_frame, failures, leaderboard, metric_keys
 from xalbench.results import DamagedResultWarning, iter_results, read_json
 from xalbench.tuning.report import tuning_notes
@@ -107,13 +108,64 @@ def _rank(row: pd.Series) -> str:
     return str(best) if best == worst else f"{best}–{worst}"
 
 
-def _header(results: list[dict[str, Any]], run_dir: Path) -> dict[str, Any]:
-    run = {}
+def _run_json(run_dir: Path) -> dict[str, Any]:
     if (run_dir / "run.json").exists():
         try:
             run = read_json(run_dir / "run.json")
         except ValueError:
-            run = {}
+            return {}
+        return run if isinstance(run, dict) else {}
+    return {}
+
+
+def _seed_counts(results: list[dict[str, Any]], run: dict[str, Any]) -> tuple[dict[str, str], str]:
+    """Per dataset: finished seeds (of the planned ones, and the range over methods when they differ);
+    and, for a run that stopped early, what it could and could not reach."""
+    seeds: dict[str, dict[str, set[int]]] = {}
+    for r in results:
+        if r.get("status") == "ok":
+            c = r["cell"]
+            seeds.setdefault(c["dataset"], {}).setdefault(c["method"], set()).add(int(c["seed"]))
+    planned = len(run.get("suite", {}).get("seeds") or []) if isinstance(run.get("suite"), dict) else 0
+    out = {}
+    for ds, by_method in sorted(seeds.items()):
+        n = len(set().union(*by_method.values()))
+        counts = sorted({len(v) for v in by_method.values()})
+        spread = f" ({counts[0]}–{counts[-1]} per method)" if len(counts) > 1 else ""
+        out[ds] = f"{n}{f' of {planned} planned' if planned and n != planned else ''}{spread}"
+    status = run.get("status") if isinstance(run.get("status"), dict) else {}
+    done = {r["cell"]["key"] for r in results}
+    missing = [k for k in status if k not in done]
+    declared = _declared_seeds(run.get("suite") if isinstance(run.get("suite"), dict) else {})
+    reasons = []
+    if missing:
+        reasons.append(f"{len(missing)} of {len(status)} planned cells have no result (rerun the same command "
+                       "to finish)")
+    if declared and planned and planned < declared:
+        reasons.append(f"it planned {planned} of the {declared} seeds its suite declares (--seeds / --n-seeds)")
+    early = ""
+    if reasons:
+        early = ("the run stopped early: " + "; ".join(reasons) + ". A question whose comparisons lack seeds stays "
+                 "inconclusive, and its power note says how many seeds would decide it")
+    return out, early
+
+
+def _declared_seeds(suite: dict[str, Any]) -> int | None:
+    """How many seeds the run's suite file declares (``None`` if the file is not readable here)."""
+    source = str(suite.get("source") or "")
+    if not source.endswith(".toml") or not Path(source).is_file():
+        return None
+    from xalbench.errors import XalbenchError
+    from xalbench.suite import parse_suite
+
+    try:
+        return len(parse_suite(Path(source).read_text(encoding="utf-8"), where=source).seeds)
+    except (OSError, XalbenchError):
+        return None
+
+
+def _header(results: list[dict[str, Any]], run_dir: Path) -> dict[str, Any]:
+    run = _run_json(run_dir)
     suite = run.get("suite", {}) if isinstance(run, dict) else {}
     versions: dict[str, set[str]] = {}
     isolation: set[str] = set()
@@ -126,20 +178,27 @@ def _header(results: list[dict[str, Any]], run_dir: Path) -> dict[str, Any]:
             isolation.add(prov["isolation"])
         if r.get("suite_hash"):
             suite_hashes.add(r["suite_hash"])
+    per_dataset, early = _seed_counts(results, run)
     return {
         "suite": suite.get("name") or ", ".join(sorted({r["cell"].get("suite", "") for r in results} - {""})) or "?",
         "suite_hash": ", ".join(sorted(suite_hashes)) or "?",
         "seeds": sorted({r["cell"]["seed"] for r in results}),
+        "seeds_per_dataset": per_dataset,
+        "stopped_early": early,
         "versions": {d: ", ".join(sorted(v)) for d, v in sorted(versions.items())},
         "isolation": ", ".join(sorted(isolation)) or "unknown",
         "metrics_requested": list(suite.get("metrics", [])),
+        "findings_delta": (suite.get("findings") or {}).get("delta"),
     }
 
 
 def build_report(run_dir: str | Path, *, test: str = "ttest", allow_mixed: bool = False,
-                 plots_dir: str | Path | None = None, embed_plots: bool = False, findings: bool = False) -> Report:
+                 plots_dir: str | Path | None = None, embed_plots: bool = False, findings: bool = False,
+                 delta: float | None = None) -> Report:
     """Read, check and tabulate ``run_dir`` (damaged files are skipped and listed in ``damaged``);
-    ``findings`` answers the papers' questions from the cells (:mod:`xalbench.report.findings`)."""
+    ``findings`` answers the registered papers' questions from the cells (:mod:`xalbench.report.findings`)
+    at the smallest effect of interest ``delta`` (default: the suite's ``[findings] delta``, else
+    :data:`~xalbench.report.paired.DEFAULT_DELTA`)."""
     damaged: list[Path] = []
     reasons: dict[Path, str] = {}
     results = load_results(run_dir, damaged, reasons)
@@ -196,11 +255,19 @@ def build_report(run_dir: str | Path, *, test: str = "ttest", allow_mixed: bool 
                  f"{MIN_SEEDS_FOR_TEST} paired seeds; effect sizes (Δ with its interval) are always shown.")
     if any(r.get("pool_rois_visible") for _, r in board.iterrows()):
         notes.append("†: the strategy saw the pool's expert ROIs (a visible-mask track); compare with care.")
-    notes += power_notes(results) + tuning_notes(results)
+    if delta is None:
+        delta = header["findings_delta"] if header["findings_delta"] is not None else DEFAULT_DELTA
+    header["findings_delta"] = delta
+    ok = RunCells([Cell.from_result(r) for r in results if r.get("status") == "ok"], {}, {}, delta)
+    notes += power_notes(ok, "aulc_acc") + tuning_notes(results)
+    blocks = []
+    if findings:
+        from xalbench.report.findings import findings as paper_findings
+
+        blocks = paper_findings(results, delta=delta)
     report = Report(run_dir=str(run_dir), header=header, datasets=datasets, columns=columns, rows=rows, raw=board,
                     problems=failures(cells), notes=notes, methods=_methods(results), damaged=damaged,
-                    damaged_reasons=reasons,
-                    findings=paper_findings(results) if findings else [])
+                    damaged_reasons=reasons, findings=blocks)
     if plots_dir is not None or embed_plots:
         from xalbench.report.plots import make_plots
 

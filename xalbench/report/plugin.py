@@ -1,4 +1,4 @@
-"""Registers the built-in report formats through the public hook."""
+"""Registers the built-in report formats and the core's generic finding through the public hooks."""
 
 from __future__ import annotations
 
@@ -10,3 +10,10 @@ from xalbench.report.formats import BUILTIN_FORMATS
 def register_report_formats(register: Register) -> None:
     for cls in BUILTIN_FORMATS:
         register(cls)
+
+
+@hookimpl
+def register_findings(register: Register) -> None:
+    from xalbench.report.supervision import ExplanationSupervision
+
+    register(ExplanationSupervision)

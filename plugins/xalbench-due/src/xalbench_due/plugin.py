@@ -1,4 +1,4 @@
-"""Entry point ``xalbench_due.plugin``: DUE's model, losses, metrics and suites."""
+"""Entry point ``xalbench_due.plugin``: DUE's model, losses, metrics, suites and question (Table 1)."""
 
 from __future__ import annotations
 
@@ -50,3 +50,10 @@ def register_metrics(register: Register) -> None:
 def register_suites(register: Register) -> None:
     for source in suite_sources():
         register(source)
+
+
+@xalbench.hookimpl
+def register_findings(register: Register) -> None:
+    from xalbench_due.finding import DUEVsBaselinePlus
+
+    register(DUEVsBaselinePlus)

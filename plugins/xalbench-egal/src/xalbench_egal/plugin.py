@@ -1,4 +1,4 @@
-"""Entry point ``xalbench_egal.plugin``: registers the ``egal`` strategy and the EG-AL suites.
+"""Entry point ``xalbench_egal.plugin``: registers the ``egal`` strategy, the EG-AL suites and its question.
 
 The training objective of EG-AL (eq. 4, CE + 0.10·(1 − soft Dice(Grad-CAM, ROI))) is the
 core loss ``dice``; this plugin does not register a second copy.
@@ -37,3 +37,10 @@ def register_strategies(register: Register) -> None:
 def register_suites(register: Register) -> None:
     for source in suite_sources():
         register(source)
+
+
+@xalbench.hookimpl
+def register_findings(register: Register) -> None:
+    from xalbench_egal.finding import EGALVsRandom
+
+    register(EGALVsRandom)

@@ -1,4 +1,4 @@
-"""Entry point ``xalbench_gestalt.plugin``: the GESTALT strategies, their baselines and the suites."""
+"""Entry point ``xalbench_gestalt.plugin``: the GESTALT strategies, their baselines, the suites and its question."""
 
 from __future__ import annotations
 
@@ -36,3 +36,10 @@ def register_strategies(register: Register) -> None:
 def register_suites(register: Register) -> None:
     for source in suite_sources():
         register(source)
+
+
+@xalbench.hookimpl
+def register_findings(register: Register) -> None:
+    from xalbench_gestalt.finding import GestaltVsUncertainty
+
+    register(GestaltVsUncertainty)

@@ -1,4 +1,4 @@
-"""Entry point ``xalbench_infogain.plugin``: registers eig, aeig, uig and cfig."""
+"""Entry point ``xalbench_infogain.plugin``: registers eig, aeig, uig and cfig, and AEIG's question (Fig. 4)."""
 
 from __future__ import annotations
 
@@ -11,3 +11,10 @@ from xalbench_infogain.strategies import AEIG, CFIG, EIG, UIG
 def register_strategies(register: Register) -> None:
     for cls in (EIG, AEIG, UIG, CFIG):
         register(cls)
+
+
+@xalbench.hookimpl
+def register_findings(register: Register) -> None:
+    from xalbench_infogain.finding import AEIGMinorityShare
+
+    register(AEIGMinorityShare)
