@@ -479,6 +479,14 @@ class Strategy(Component, abc.ABC):
         or ``None`` for strategies that do not rank by a score."""
         return None
 
+    @classmethod
+    def reads(cls, options: Options) -> tuple[str, ...]:
+        """Files or folders outside the installed code that this strategy reads, as absolute paths
+        (e.g. its own weight file, named by an option): a confined sandbox grants exactly these,
+        read-only, and nothing else. Called with the parsed options before any data exists; default
+        none."""
+        return ()
+
     def query(self, ctx: StrategyContext, k: int) -> Sequence[int] | np.ndarray:
         """``min(k, |unlabelled|)`` pool indices; default: the top ``k`` of :meth:`scores`
         (:func:`~xalbench.selection.topk_by_score`: NaN refused, ties to the lower pool index)."""

@@ -70,6 +70,7 @@ Use (one querier per cell, started before round 0 trains so the sandbox boots me
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -111,7 +112,7 @@ __all__ = [
     "warm_up",
 ]
 
-ISOLATION_MODES = ("process", "inline")
+ISOLATION_MODES = ("confined", "process", "inline")
 Querier = ProcessQuerier | InlineQuerier
 
 
@@ -128,6 +129,10 @@ def make_spec(registry: Any, *, strategy: tuple[str, Mapping[str, Any]], model: 
         name, options = pair
         return ComponentRef(kind, name, dict(options), registry.get(kind, name)).portable()
 
+    strategy_cls = registry.get("strategy", strategy[0])
+    reads = tuple(getattr(strategy_cls, "reads", lambda options: ())(strategy_cls.Options.parse(
+        strategy[1], owner=f"strategy {strategy[0]!r}")))
+    settings.setdefault("reads", reads)
     return SandboxSpec(strategy=ref("strategy", strategy), model=ref("model", model),
                        explainer=None if explainer is None or not explainer[0] else ref("explainer", explainer),
                        task=meta.task, num_classes=meta.num_classes, in_channels=meta.in_channels,
@@ -135,11 +140,13 @@ def make_spec(registry: Any, *, strategy: tuple[str, Mapping[str, Any]], model: 
                        **settings)
 
 
-def make_querier(isolation: Literal["process", "inline"], spec: SandboxSpec, data: CellData,
+def make_querier(isolation: Literal["confined", "process", "inline"], spec: SandboxSpec, data: CellData,
                  registry: Any = None) -> Querier:
-    """A started querier for one cell (``registry`` is used by ``inline`` only, to skip a rebuild)."""
-    if isolation == "process":
-        return ProcessQuerier(spec, data).start()
+    """A started querier for one cell (``registry`` is used by ``inline`` only, to skip a rebuild):
+    ``confined`` — a sandbox process confined by the kernel; ``process`` — a sandbox process;
+    ``inline`` — in this process."""
+    if isolation in ("process", "confined"):
+        return ProcessQuerier(dataclasses.replace(spec, confine=isolation == "confined"), data).start()
     if isolation == "inline":
         return InlineQuerier(spec, data, registry).start()
     raise ValueError(f"isolation must be one of {', '.join(ISOLATION_MODES)}, got {isolation!r}")

@@ -2,11 +2,16 @@
 
 :func:`main` first puts the process in its own session and process group (``os.setsid``, so
 the harness can kill it together with anything it spawned), removes environment variables
-that look like credentials, applies the optional address-space limit (``RLIMIT_AS``),
-writes Python tracebacks of fatal signals to ``fault.log`` in the cell's data directory,
-gives numpy's legacy global generator a fresh random state (as a new process would have),
-and sets the cell's thread count and deterministic kernels (:func:`configure_sandbox_determinism`). It then loads the cell's data
-(its own copy; a mapped pool is mapped read-only from the prepared cache), creates the strategy and replies :class:`~xalbench.sandbox.messages.Ready`;
+that look like credentials, writes Python tracebacks of fatal signals to ``fault.log`` in the
+cell's data directory and gives numpy's legacy global generator a fresh random state (as a new
+process would have). It imports the strategy's, model's and explainer's classes, then — with
+``SandboxSpec.confine`` — confines itself with the kernel (:mod:`xalbench.sandbox.confine`:
+files, network, signals, ptrace, resource limits; the address-space limit among them), else
+applies only the optional address-space limit (``RLIMIT_AS``); only then does any data arrive.
+It sets the cell's thread count and deterministic kernels (:func:`configure_sandbox_determinism`),
+loads the cell's data (its own copy; a mapped pool is mapped read-only from the prepared cache),
+creates the strategy and replies :class:`~xalbench.sandbox.messages.Ready` (with the record of
+the confinement applied);
 after that it answers one :class:`~xalbench.sandbox.messages.RoundRequest` at a time until
 it receives ``None`` or the pipe closes. Messages are plain :mod:`pickle` bytes both ways.
 """
@@ -87,24 +92,32 @@ def configure_sandbox_determinism(threads: int, device: torch.device) -> None:
     torch.backends.cudnn.deterministic = True
 
 
-def main(conn: Connection, spec: SandboxSpec, data_dir: str) -> None:
-    """Entry point of the sandbox process (a top-level function, so it can be a Process target)."""
+def main(conn: Connection, spec: SandboxSpec, data_dir: str, reads: tuple[str, ...] = ()) -> None:
+    """Entry point of the sandbox process (a top-level function, so it can be a Process target).
+
+    ``reads``: files the cell data maps (a prepared cache) — granted read-only when confined."""
     os.setsid()
-    _die_with_parent()
     scrub_environment(os.environ)
-    if spec.memory_limit is not None:
-        resource.setrlimit(resource.RLIMIT_AS, (spec.memory_limit, spec.memory_limit))
     fault_log = open(Path(data_dir) / FAULT_LOG, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
     faulthandler.enable(fault_log, all_threads=True)
     np.random.seed(int.from_bytes(os.urandom(4), "little"))
     t0 = time.perf_counter()
+    confinement = None
     try:
+        classes = QuerySession.classes(spec)  # the strategy's code is imported here, before confinement
+        if spec.confine:
+            from xalbench.sandbox.confine import confine_sandbox
+
+            confinement = confine_sandbox(data_dir, (*reads, *spec.reads), spec.memory_limit)
+        elif spec.memory_limit is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (spec.memory_limit, spec.memory_limit))
+        _die_with_parent()  # a thread: only after confinement, which binds the calling thread alone
         configure_sandbox_determinism(spec.threads, torch.device(spec.device))
-        session = QuerySession(spec, CellData.load(Path(data_dir)))
+        session = QuerySession(spec, CellData.load(Path(data_dir)), classes=classes)
     except BaseException as exc:  # noqa: BLE001 - reported to the harness, which fails the cell
         send(conn, failure_of(exc, during="start"))
         return
-    send(conn, Ready(os.getpid(), time.perf_counter() - t0))
+    send(conn, Ready(os.getpid(), time.perf_counter() - t0, confinement))
     while True:
         try:
             request = receive(conn)

@@ -156,9 +156,8 @@ def fault_summary(text: str) -> str:
 
 
 class ProcessQuerier:
-    """Runs one cell's strategy in a sandbox process (see the module docstring)."""
-
-    isolation = "process"
+    """Runs one cell's strategy in a sandbox process (see the module docstring); confined by the kernel
+    when the spec says so (``SandboxSpec.confine``: :mod:`xalbench.sandbox.confine`)."""
 
     def __init__(self, spec: SandboxSpec, data: CellData) -> None:
         self.spec = dataclasses.replace(
@@ -187,12 +186,13 @@ class ProcessQuerier:
         self._dir = tempfile.mkdtemp(prefix="xalbench-sandbox-")
         self._data.save(Path(self._dir))
         self._n_pool = self._data.n_pool
+        reads = self._data.referenced_files()
         self._data = None  # the sandbox has its copy; drop ours
         ctx = _context(tuple({ref.cls.__module__ for ref in (self.spec.strategy, self.spec.model, self.spec.explainer)
                               if ref is not None and ref.cls is not None}))
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         self._conn = parent_conn
-        self._proc = ctx.Process(target=main, args=(child_conn, self.spec, self._dir),
+        self._proc = ctx.Process(target=main, args=(child_conn, self.spec, self._dir, reads),
                                  name="xalbench-sandbox", daemon=True)
         self._t_start = time.perf_counter()
 
@@ -226,6 +226,15 @@ class ProcessQuerier:
     @property
     def pid(self) -> int | None:
         return None if self._proc is None else self._proc.pid
+
+    @property
+    def isolation(self) -> str:  # type: ignore[override]
+        return "confined" if self.spec.confine else "process"
+
+    @property
+    def confinement(self) -> dict[str, Any] | None:
+        """What the sandbox applied to itself (once it has started; ``None`` when not confined)."""
+        return None if self._ready is None else self._ready.confinement
 
     # ------------------------------------------------------------------ rounds
     def query(self, request: RoundRequest) -> QueryReply:

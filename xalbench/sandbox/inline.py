@@ -33,6 +33,7 @@ class InlineQuerier:
     """Runs one cell's strategy in this process (see the module docstring)."""
 
     isolation = "inline"
+    confinement = None  #: nothing is confined in the harness's own process
 
     def __init__(self, spec: SandboxSpec, data: CellData, registry: Any = None) -> None:
         self.spec = spec

@@ -115,6 +115,10 @@ class SandboxSpec:
     #: bytes of address space (RLIMIT_AS) the sandbox may map, or None; a mapped pool's cache file counts
     #: with its whole size (address space, not memory: only the pages read are resident, and shared)
     memory_limit: int | None = None
+    #: confine the sandbox with the kernel (:mod:`xalbench.confinement`) before any data arrives
+    confine: bool = False
+    #: files the strategy declared it reads (``Strategy.reads``): granted read-only when confined
+    reads: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.timeout <= 0 or self.boot_timeout <= 0:
@@ -269,6 +273,17 @@ class CellData:
         visible = (directory / "visible").read_text(encoding="ascii") == "1"
         return cls(pool_masks_visible=visible, **arrays)  # type: ignore[arg-type]
 
+    def referenced_files(self) -> tuple[str, ...]:
+        """The prepared-cache files this data maps (and their ``manifest.json``, which holds the content
+        hash a reference is checked against): what a confined sandbox must be able to read."""
+        out: list[str] = []
+        for name in REF_FIELDS:
+            ref = getattr(self, name)
+            if isinstance(ref, MappedRef):
+                manifest = Path(ref.path).parent / "manifest.json"
+                out += [ref.path] + ([str(manifest)] if manifest.exists() else [])
+        return tuple(dict.fromkeys(out))
+
     def check_refs(self) -> None:
         """Open every reference once (raises ``OSError`` if a cache file changed or is gone)."""
         for name in REF_FIELDS:
@@ -389,10 +404,12 @@ class ErrorReply:
 
 @dataclasses.dataclass(frozen=True)
 class Ready:
-    """The sandbox booted: its process id and how long the boot took."""
+    """The sandbox booted: its process id, how long the boot took, and the confinement it applied to
+    itself (:meth:`xalbench.confinement.Applied.as_dict`, or ``None`` when not confined)."""
 
     pid: int
     boot_seconds: float
+    confinement: dict[str, Any] | None = None
 
 
 def digest(*arrays: np.ndarray | torch.Tensor | MappedArray | MappedRef | None) -> str:

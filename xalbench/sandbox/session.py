@@ -63,18 +63,32 @@ def seeded_torch(seed: int) -> Iterator[None]:
 class QuerySession:
     """Answers :class:`RoundRequest` s for one cell (see the module docstring)."""
 
-    def __init__(self, spec: SandboxSpec, data: CellData, registry: Any = None) -> None:
+    def __init__(self, spec: SandboxSpec, data: CellData, registry: Any = None, *,
+                 classes: tuple[type, type, type | None] | None = None) -> None:
         self.spec = spec
         self.data = data
         if data.pool_masks_visible != spec.pool_masks_visible:
             raise ValueError("the cell data's pool-mask visibility differs from the sandbox spec's")
         self._registry = registry
         self.device = torch.device(spec.device)
-        self.strategy = spec.strategy.resolve(self.registry)(dict(spec.strategy.options))
-        self.model_cls = spec.model.resolve(self.registry)
-        self.explainer_cls = None if spec.explainer is None else spec.explainer.resolve(self.registry)
+        strategy_cls, self.model_cls, self.explainer_cls = classes or self.classes(spec, self.registry)
+        self.strategy = strategy_cls(dict(spec.strategy.options))
         data.check_refs()
         self.digests = data.digests()
+
+    @staticmethod
+    def classes(spec: SandboxSpec, registry: Any = None) -> tuple[type, type, type | None]:
+        """The strategy's, model's and explainer's classes (importing their code; a name that is not a
+        portable class is looked up in the registry of the spec's plugin selection)."""
+        def lookup() -> Any:
+            if callable(registry):
+                return registry()
+            from xalbench.plugins import PluginSelection
+
+            return (spec.selection if spec.selection is not None else PluginSelection()).registry()
+
+        return (spec.strategy.resolve(lookup), spec.model.resolve(lookup),
+                None if spec.explainer is None else spec.explainer.resolve(lookup))
 
     def registry(self) -> Any:
         """The plugin registry of :attr:`SandboxSpec.selection`, built on first use only."""
