@@ -32,10 +32,14 @@ __all__ = ["run"]
 def run(suite: str | SuiteSpec, *, registry: Registry | None = None, selection: PluginSelection | None = None,
         out_dir: str | None = None, datasets: Sequence[str] | None = None, strategies: Sequence[str] | None = None,
         losses: Sequence[str] | None = None, seeds: Sequence[int] | None = None, device: str = "cpu",
-        threads: int = 1, workers: int = 1, data_root: str | None = None, isolation: str = "process",
+        threads: int = 1, workers: int = 1, data_root: str | None = None, isolation: str = "auto",
         executor: str = "local", quiet: bool = True) -> list[dict[str, Any]]:
     """Plan and run ``suite`` (a registered name, a TOML path or a :class:`SuiteSpec`); returns the
-    cell results in plan order. Same validation, identities and files as ``xalbench run``."""
+    cell results in plan order. Same validation, identities and files as ``xalbench run``; ``isolation``
+    as ``--isolation`` (``auto``: ``confined`` where the kernel offers it, else ``process``)."""
+    from xalbench.confinement import resolve_isolation
+
+    isolation = resolve_isolation(isolation)
     selection = selection or PluginSelection.from_env()
     registry = registry if registry is not None else selection.registry()
     runtime = Runtime(registry, selection)

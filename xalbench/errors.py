@@ -21,6 +21,7 @@ __all__ = [
     "StrategyTimeoutError",
     "PretrainedWeightsError",
     "ConfinementError",
+    "CellProcessError",
 ]
 
 
@@ -102,3 +103,9 @@ class StrategyTimeoutError(StrategyContractError):
 
     def __init__(self, message: str) -> None:
         super().__init__("timeout", message)
+
+
+class CellProcessError(XalbenchError):
+    """A confined cell's process died without a result (a crash in a plugin's native code, a kill)."""
+
+    rule = "crash"

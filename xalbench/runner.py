@@ -19,6 +19,7 @@ from xalbench.lifecycle import RunInfo
 from xalbench.planning import Plan
 from xalbench.progress import Progress
 from xalbench.results import atomic_write_json, environment
+from xalbench.sealing import Sealer
 
 __all__ = ["classify", "run_plan"]
 
@@ -62,6 +63,7 @@ def run_plan(plan: Plan, *, workers: int = 1, quiet: bool = False, executor: Any
     if on_status is not None:
         on_status(info)
     _write_run_json(plan, statuses)
+    Sealer.for_results(plan.cells[0].out_dir)  # the results directory's seal key, before any worker needs it
     registry.notify("run_started", run=info)
     if executor is None:
         executor = registry.create("executor", "local")

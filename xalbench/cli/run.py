@@ -48,9 +48,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--executor-option", action="append", default=[], metavar="KEY=VALUE", dest="executor_options",
                    help="an option of the executor (repeatable), e.g. scheduler=tcp://HOST:8786, n_workers=4, "
                    "partition=gpu, time=120, gpus_per_node=1")
-    p.add_argument("--isolation", default="process", choices=["process", "inline"],
-                   help="process (default): each cell's strategy runs in its own sandbox process; inline: in the "
-                   "cell's process, for debugging/profiling (recorded in the results)")
+    p.add_argument("--isolation", default="auto", choices=["auto", "confined", "process", "inline"],
+                   help="auto (default): confined where the kernel offers Landlock, else process with a warning; "
+                   "confined: the strategy's sandbox and the cell's process are confined by the kernel (files, "
+                   "network, signals); process: the strategy runs in its own sandbox process; inline: in the cell's "
+                   "process, for debugging/profiling (recorded in the results)")
     p.add_argument("--data-root", default=None, metavar="DIR", help="folder with real datasets (default: $XALBENCH_DATA)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan (finished / resume / to run), what its seeds can detect per dataset and "
@@ -143,6 +145,9 @@ def handle(args: argparse.Namespace) -> int:
 
         calibration = find_calibration(suite, args.calibration, registry)
     runtime = Runtime(registry, selection)
+    from xalbench.confinement import resolve_isolation
+
+    args.isolation = resolve_isolation(args.isolation)
     plan_kwargs = dict(out_dir=out, datasets=args.datasets, strategies=args.strategies, losses=args.losses,
                        device=device(args.device), threads=args.threads, data_root=data_root(args.data_root),
                        isolation=args.isolation, tuning_workers=workers)

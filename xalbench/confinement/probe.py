@@ -16,7 +16,7 @@ from xalbench.confinement import identity, landlock, netns, seccomp
 from xalbench.confinement.apply import MIN_ABI
 from xalbench.confinement.profile import Profile
 
-__all__ = ["Probe", "probe"]
+__all__ = ["Probe", "probe", "resolve_isolation"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,3 +73,28 @@ def probe(profile: Profile | None = None) -> Probe:
     return Probe(landlock_abi=abi, landlock_reason=abi_why, seccomp=sec, seccomp_reason=sec_why,
                  network_namespace=ns, network_namespace_reason=ns_why or "available", uid=os.geteuid(),
                  uid_drop=decision.drop, uid_reason=decision.reason)
+
+
+def resolve_isolation(requested: str, *, warn: bool = True) -> str:
+    """The isolation level to run with: ``auto`` → ``confined`` where the kernel offers Landlock ABI ≥ 4,
+    else ``process`` (with one warning on stderr saying what is missing); ``confined`` asked for on a
+    kernel that cannot → :class:`~xalbench.errors.ConfigError` before any work; ``process`` and
+    ``inline`` as asked."""
+    import sys
+
+    from xalbench.errors import ConfigError
+
+    levels = ("auto", "confined", "process", "inline")
+    if requested not in levels:
+        raise ConfigError(f"isolation must be one of {', '.join(levels)}, got {requested!r}")
+    if requested in ("process", "inline"):
+        return requested
+    found = probe()
+    if found.level == "confined":
+        return "confined"
+    if requested == "confined":
+        raise ConfigError("--isolation confined needs Landlock ABI >= 4 (Linux >= 6.7 with Landlock enabled); "
+                          f"missing here: {'; '.join(found.missing())}; use --isolation process")
+    if warn:
+        print(f"xalbench: warning: {found.warning()}", file=sys.stderr)
+    return "process"

@@ -13,7 +13,8 @@ from __future__ import annotations
 import dataclasses
 import time
 import traceback
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import torch
 
@@ -28,9 +29,28 @@ from xalbench.harness.runtime import Runtime, for_selection
 from xalbench.harness.state import CellRun
 from xalbench.harness.summary import result_dict, summarise
 from xalbench.lifecycle import CellInfo
-from xalbench.results import atomic_write_json, environment, seal
+from xalbench.results import atomic_write_json, environment
+from xalbench.sealing import Sealer
 
-__all__ = ["run_cell"]
+__all__ = ["CellStore", "error_of", "failure", "run_body", "run_cell"]
+
+
+class CellStore(Protocol):
+    """Everything a running cell keeps or shares: its progress (:class:`~xalbench.harness.loop.RoundStore`),
+    round 0's model and the full-data reference — on disk (:class:`CellFiles`), or through the worker
+    for a confined cell."""
+
+    def resume(self, run: CellRun) -> Any: ...
+
+    def checkpoint(self, run: CellRun, rounds: list[dict[str, Any]], labelled: Any) -> None: ...
+
+    def load_round0(self, digest: str) -> dict[str, Any] | None: ...
+
+    def save_round0(self, digest: str, saved: dict[str, Any]) -> None: ...
+
+    def load_reference(self, name: str, digest: str) -> dict[str, float] | None: ...
+
+    def save_reference(self, name: str, digest: str, record: dict[str, Any]) -> None: ...
 
 
 def _provenance(spec: CellSpec, run: CellRun, isolation: str) -> dict[str, Any]:
@@ -56,7 +76,11 @@ def _provenance(spec: CellSpec, run: CellRun, isolation: str) -> dict[str, Any]:
     }
 
 
-def _run(spec: CellSpec, runtime: Runtime, info: CellInfo) -> dict[str, Any]:
+def run_body(spec: CellSpec, runtime: Runtime, store: CellStore, open_querier: Callable[[CellRun], Any],
+             notify: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """The work of one cell, wherever it runs: in the worker (``process``/``inline``) or in a confined
+    child (``confined``, :mod:`xalbench.harness.confined`) — ``store`` keeps its progress, ``open_querier``
+    gives the strategy's querier, ``notify`` receives each round's record."""
     if spec.skip_reason:  # resolved when planned
         return result_dict(spec, "skipped", reason=spec.skip_reason, rounds=[], summary={})
     seeding.configure_determinism(spec.threads, torch.device(spec.device))
@@ -65,12 +89,11 @@ def _run(spec: CellSpec, runtime: Runtime, info: CellInfo) -> dict[str, Any]:
     from xalbench.sandbox import digest
 
     before = digest(bundle.train.images, bundle.val.images, bundle.val.labels)
-    store = CellFiles(spec)
     run = CellRun(spec, bundle, registry, round0=store)
-    with run.querier(spec.isolation) as querier:  # the sandbox boots while round 0 trains
+    with open_querier(run) as querier:  # the sandbox boots while round 0 trains
         provenance = _provenance(spec, run, spec.isolation)
-        out = run_rounds(run, querier, store,
-                         on_round=lambda record: registry.notify("round_finished", cell=info, round=record))
+        out = run_rounds(run, querier, store, on_round=notify)
+        provenance["confinement"] = {"strategy": getattr(querier, "confinement", None), "cell": None}
     if digest(bundle.train.images, bundle.val.images, bundle.val.labels) != before:
         raise StrategyContractError("pool-mutated", "the pool or val data changed during the cell (SHA-256 before "
                                     "and after differ); a component wrote into shared data")
@@ -81,13 +104,29 @@ def _run(spec: CellSpec, runtime: Runtime, info: CellInfo) -> dict[str, Any]:
                        initial_labelled=out["initial_labelled"])
 
 
-def _failure(spec: CellSpec, exc: Exception) -> dict[str, Any]:
-    partial = read_checkpoint(spec) or {}
-    rounds = partial.get("rounds", [])
+def _run(spec: CellSpec, runtime: Runtime, info: CellInfo) -> dict[str, Any]:
+    if spec.isolation == "confined" and not spec.skip_reason:
+        from xalbench.harness.confined import run_confined
+
+        return run_confined(spec, runtime, info)
+    return run_body(spec, runtime, CellFiles(spec), lambda run: run.querier(spec.isolation),
+                    lambda record: runtime.registry.notify("round_finished", cell=info, round=record))
+
+
+def error_of(exc: BaseException) -> dict[str, Any]:
+    """A cell file's ``error``: type, message, strategy-contract rule, traceback (none for a clear
+    configuration or data error)."""
     error = {"type": type(exc).__name__, "message": str(exc), "rule": getattr(exc, "rule", None),
-             "traceback": traceback.format_exc()}
+             "traceback": "".join(traceback.format_exception(exc))}
     if isinstance(exc, XalbenchError) and not isinstance(exc, StrategyContractError):
         error["traceback"] = ""
+    return error
+
+
+def failure(spec: CellSpec, error: dict[str, Any]) -> dict[str, Any]:
+    """The result of a failed cell: its error and the rounds its last checkpoint holds."""
+    partial = read_checkpoint(spec) or {}
+    rounds = partial.get("rounds", [])
     return result_dict(spec, "failed", error=error, rounds=rounds, summary=summarise(rounds),
                        provenance={"environment": environment(spec.threads, spec.device)})
 
@@ -123,8 +162,8 @@ def _claimed(spec: CellSpec, runtime: Runtime | None, rounds_done: int) -> dict[
         runtime.registry.notify("cell_started", cell=info)
         result = _run(spec, runtime, info)
     except Exception as exc:  # a failing plugin fails its own cell only
-        result = _failure(spec, exc)
-    result = seal(result)
+        result = failure(spec, error_of(exc))
+    result = Sealer.for_results(spec.out_dir).seal(result)
     atomic_write_json(spec.result_path, result)
     for path in (spec.partial_path, spec.weights_path):
         if path.exists():

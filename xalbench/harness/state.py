@@ -27,7 +27,7 @@ from xalbench.sandbox import Querier, RoundRequest, make_cell_data, make_querier
 from xalbench.training.base import MaskRequest, TrainedModels, TrainJob
 from xalbench.utils.overlap import soft_dice
 
-__all__ = ["CellRun", "Round0Store"]
+__all__ = ["CellRun", "Round0Store", "open_querier"]
 
 
 class Round0Store(Protocol):
@@ -166,19 +166,8 @@ class CellRun:
                                rng_seed=rng_seed, torch_seed=torch_seed, k=k)
 
     def querier(self, isolation: str) -> Querier:
-        """A started querier for this cell's strategy (``process``: its sandbox boots in the background
-        while round 0 trains; ``inline``: in this process), holding what the strategy may see of the
-        cell's data: pool images (drawn samples only), the val split, pool ROIs only on a visible track."""
-        config, method = self.config, self.config.method
-        explainer = (config.explainer.name, config.explainer.options) if config.explainer.name else None
-        sandbox = make_spec(self.registry, strategy=(method.strategy.name, method.strategy.options),
-                            model=(config.model.name, config.model.options), explainer=explainer,
-                            meta=self.bundle.meta, pool_masks_visible=config.pool_masks_visible,
-                            selection=self.spec.selection, threads=config.threads, device=config.device,
-                            timeout=config.strategy_timeout, batch_size=config.training.eval_batch_size)
-        data = make_cell_data(drawn_only(self.bundle.train), self.bundle.val,
-                              pool_masks_visible=config.pool_masks_visible)
-        return make_querier(isolation, sandbox, data, self.registry)  # type: ignore[arg-type]
+        """A started querier for this cell's strategy (:func:`open_querier`)."""
+        return open_querier(self.spec, self.bundle, self.registry, isolation)
 
     def acquire_masks(self, r: int, labelled: np.ndarray, new: np.ndarray) -> float | None:
         """Masks from the method's mask source for ``new`` samples past the human budget; returns
@@ -201,3 +190,18 @@ class CellRun:
         if not bool(has.any()):
             return None
         return float(soft_dice((masks > 0.5).float(), truth, 1e-12)[has].mean())
+
+
+def open_querier(spec: CellSpec, bundle: DatasetBundle, registry: Registry, isolation: str) -> Querier:
+    """A started querier for the cell's strategy (``confined``/``process``: its sandbox boots in the
+    background while round 0 trains; ``inline``: in this process), holding what the strategy may see of
+    the cell's data: pool images (drawn samples only), the val split, pool ROIs only on a visible track."""
+    config, method = spec.config, spec.config.method
+    explainer = (config.explainer.name, config.explainer.options) if config.explainer.name else None
+    sandbox = make_spec(registry, strategy=(method.strategy.name, method.strategy.options),
+                        model=(config.model.name, config.model.options), explainer=explainer,
+                        meta=bundle.meta, pool_masks_visible=config.pool_masks_visible,
+                        selection=spec.selection, threads=config.threads, device=config.device,
+                        timeout=config.strategy_timeout, batch_size=config.training.eval_batch_size)
+    data = make_cell_data(drawn_only(bundle.train), bundle.val, pool_masks_visible=config.pool_masks_visible)
+    return make_querier(isolation, sandbox, data, registry)  # type: ignore[arg-type]

@@ -38,7 +38,7 @@ import torch
 from xalbench.sandbox.messages import CellData, Ready, SandboxSpec
 from xalbench.sandbox.session import QuerySession, failure_of
 
-__all__ = ["FAULT_LOG", "SECRET_WORDS", "configure_sandbox_determinism", "main", "scrub_environment"]
+__all__ = ["FAULT_LOG", "SECRET_WORDS", "configure_sandbox_determinism", "die_with_parent", "main", "scrub_environment"]
 
 #: File (in the cell's data directory) that receives tracebacks of fatal signals.
 FAULT_LOG = "fault.log"
@@ -62,7 +62,7 @@ def receive(conn: Connection) -> Any:
     return pickle.loads(conn.recv_bytes())
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Kill this process group as soon as the harness process is gone (no orphaned sandboxes)."""
     parent = multiprocessing.parent_process()
     if parent is None:
@@ -111,7 +111,7 @@ def main(conn: Connection, spec: SandboxSpec, data_dir: str, reads: tuple[str, .
             confinement = confine_sandbox(data_dir, (*reads, *spec.reads), spec.memory_limit)
         elif spec.memory_limit is not None:
             resource.setrlimit(resource.RLIMIT_AS, (spec.memory_limit, spec.memory_limit))
-        _die_with_parent()  # a thread: only after confinement, which binds the calling thread alone
+        die_with_parent()  # a thread: only after confinement, which binds the calling thread alone
         configure_sandbox_determinism(spec.threads, torch.device(spec.device))
         session = QuerySession(spec, CellData.load(Path(data_dir)), classes=classes)
     except BaseException as exc:  # noqa: BLE001 - reported to the harness, which fails the cell

@@ -52,7 +52,7 @@ from xalbench.sandbox.guard import validate_indices
 from xalbench.sandbox.messages import CellData, ErrorReply, QueryReply, Ready, RoundRequest, SandboxSpec
 from xalbench.sandbox.session import TAIL_LINES, error_from_reply
 
-__all__ = ["GRACE", "PRELOAD", "ProcessQuerier", "main_imports", "preload", "warm_up"]
+__all__ = ["GRACE", "PRELOAD", "ProcessQuerier", "main_imports", "preload", "start_process", "warm_up"]
 
 #: Modules the fork server imports once, so that a sandbox starts in milliseconds; then
 #: :mod:`xalbench.sandbox.preload` imports what :func:`main_imports` and :func:`preload` name.
@@ -117,6 +117,20 @@ def warm_up(*modules: str) -> None:
     ``modules`` preloaded as well. Optional: the first :meth:`ProcessQuerier.start` does it."""
     preload(*modules)
     _context()
+
+
+def start_process(target: Any, *args: Any, name: str) -> tuple[Any, Connection]:
+    """Start ``target(child_conn, *args)`` in a fresh process forked from this process's fork server
+    (its own session; the caller kills its group); returns the process and the parent's end of a duplex
+    pipe. The harness uses it for a confined cell's process."""
+    ctx = _context()
+    parent_conn, child_conn = ctx.Pipe(duplex=True)
+    proc = ctx.Process(target=target, args=(child_conn, *args), name=name, daemon=True)
+    try:
+        proc.start()
+    finally:
+        child_conn.close()
+    return proc, parent_conn
 
 
 def _stop(proc: Any, directory: str | None, conn: Connection | None) -> None:
