@@ -95,6 +95,40 @@ def test_hand_edited_metrics_are_damaged_and_redone(one_seed_run, tmp_path, caps
     assert redone["summary"] == original["summary"]
 
 
+def test_forged_cell_and_checkpoint_are_rejected_by_report_and_resume(one_seed_run, tmp_path, capsys) -> None:
+    """A finished cell rewritten and resealed with the unkeyed seal (what a plugin that cannot read the key
+    could do): report names it and exits 1; a resume moves it aside as ``*.forged`` and redoes the cell;
+    a forged checkpoint is discarded and the cell runs from round 0 to the same result."""
+    from xalbench.results import MAC_FIELD, seal
+
+    suite, out = one_seed_run
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-r", str(out), str(copy)], check=True)
+    assert (copy / ".xalbench" / "seal.key").exists()
+    path = copy / "cells" / "lesions__random+ce__seed0.json"
+    data = json.loads(path.read_text())
+    for r in data["rounds"]:
+        r["metrics"]["accuracy"] = 0.05
+    data["summary"]["aulc_acc"] = 0.05
+    data.pop(MAC_FIELD)
+    path.write_text(json.dumps(seal(data)))  # content hash recomputed: only the keyed seal can tell
+    assert main(["report", str(copy)]) == 1
+    assert path.name in capsys.readouterr().err
+    partial = copy / "cells" / "lesions__entropy+ce__seed0.partial.json"
+    partial.write_text(json.dumps(seal({"identity_sha256": json.loads((copy / "cells" /
+                       "lesions__entropy+ce__seed0.json").read_text())["identity_sha256"], "rounds": [],
+                       "labelled": []})))
+    (copy / "cells" / "lesions__entropy+ce__seed0.json").unlink()  # unfinished, with a forged checkpoint
+    assert main(["run", "--suite", str(suite), "--out", str(copy), "--seeds", "0", *QUICK]) == 0
+    err = capsys.readouterr().err
+    assert "forged" in err and path.name in err
+    assert (copy / "cells" / (path.name + ".forged")).exists() and (copy / "cells" / (partial.name + ".forged")).exists()
+    for name in (path.name, "lesions__entropy+ce__seed0.json"):
+        redone, original = json.loads((copy / "cells" / name).read_text()), json.loads((out / "cells" / name).read_text())
+        assert redone["rounds"][-1]["metrics"] == original["rounds"][-1]["metrics"]
+        assert redone["summary"] == original["summary"]
+
+
 def test_truncated_cell_and_checkpoint_files_are_redone(one_seed_run, tmp_path, capsys) -> None:
     suite, out = one_seed_run
     copy = tmp_path / "copy"
