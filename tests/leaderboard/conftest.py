@@ -70,6 +70,9 @@ class Peek(xalbench.Strategy):
 
             arrays = SynthLesion2D(dict(PUBLIC)).arrays()
             labels, marker = arrays["train_labels"], arrays["train_marker"]
+        return self._pick(ctx, k, labels, marker)
+
+    def _pick(self, ctx, k, labels, marker):
         n_classes = int(labels.max()) + 1
         counts = np.bincount(np.asarray(ctx.labelled_labels), minlength=n_classes).astype(float)
         unl = [int(i) for i in ctx.unlabelled]
@@ -84,10 +87,72 @@ class Peek(xalbench.Strategy):
         return np.asarray(picked, dtype=np.int64)
 
 
+class Snoop(Peek):
+    """A memoriser that looks for the held-out data wherever it can reach — job files named on an ancestor's
+    command line, the maintainer secret in an ancestor's environment, generated data under the data root
+    of its environment — and picks by the true labels of whatever it finds (the public ones otherwise)."""
+
+    name = "lbtest-snoop"
+    summary = "memorises whatever labels it can reach"
+
+    def _ancestors(self):
+        out, pid = [], os.getppid()
+        while pid > 1 and pid not in out:
+            out.append(pid)
+            try:
+                pid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                break
+        return out
+
+    def _found(self):
+        import glob
+        import hashlib
+        import hmac
+        import json
+
+        for pid in self._ancestors():
+            try:
+                args = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\\0")
+                env = open(f"/proc/{pid}/environ", "rb").read().split(b"\\0")
+            except OSError:
+                continue
+            for arg in args:
+                if arg.endswith(b"job.json"):
+                    try:
+                        seeds = json.load(open(arg.decode()))["dataset_seeds"]
+                        return {"seed": int(next(iter(seeds.values())))}
+                    except (OSError, ValueError, StopIteration):
+                        pass
+            for var in env:
+                if var.startswith(b"XALBENCH_LEADERBOARD_SECRET="):
+                    secret = var.split(b"=", 1)[1]
+                    digest = hmac.new(secret, f"xalbench-leaderboard/@SUITE@/@LABEL@".encode(),
+                                      hashlib.sha256).hexdigest()
+                    return {"seed": int(digest[:8], 16) & 0x7FFFFFFF}
+        for path in glob.glob(os.path.join(os.environ.get("XALBENCH_DATA", "/nonexistent"), "synthetic", "*.npz")):
+            try:
+                with np.load(path) as z:
+                    return {"arrays": {k: z[k] for k in z.files}}
+            except (OSError, ValueError):
+                continue
+        return None
+
+    def query(self, ctx, k):
+        found = self._found()
+        if found is not None and PUBLIC_DATASET == "decoy-digits":
+            from xalbench.data.decoy_digits import DecoyDigits
+
+            arrays = found.get("arrays") or DecoyDigits(dict(PUBLIC, seed=found["seed"])).arrays()
+            return self._pick(ctx, k, arrays["train_labels"], arrays["train_decoy"])
+        return super().query(ctx, k)
+
+
 @xalbench.hookimpl
 def register_strategies(register):
     register(Confident)
     register(Peek)
+    register(Snoop)
 
 
 @xalbench.hookimpl
@@ -133,7 +198,7 @@ def install_plugin(site: Path, toml: str, public: dict[str, Any], dataset_name: 
     """Write the test distribution (dist-info + module) under ``site``, as pip would leave it."""
     site.mkdir(parents=True, exist_ok=True)
     source = (PLUGIN_SOURCE.replace("@SUITE_TOML@", toml).replace("@PUBLIC@", repr(public))
-              .replace("@DATASET@", dataset_name).replace("@SUITE@", SUITE))
+              .replace("@DATASET@", dataset_name).replace("@SUITE@", SUITE).replace("@LABEL@", DATASET))
     (site / f"{MODULE}.py").write_text(textwrap.dedent(source), encoding="utf-8")
     info = site / f"{MODULE}-{VERSION}.dist-info"
     info.mkdir(exist_ok=True)

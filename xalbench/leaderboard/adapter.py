@@ -375,9 +375,9 @@ def with_dataset_seed(spec: Any, seed: int) -> Any:
     return ComponentSpec(spec.name, {**spec.options, "seed": int(seed)}, spec.display, spec.optional)
 
 
-def run_suite(suite: Any, out_dir: str | Path) -> None:
-    """THE runner call of the leaderboard: every cell of ``suite`` (datasets × methods × seeds), with
-    strategies in their own sandboxed process (``isolation="process"``)."""
+def run_suite(suite: Any, out_dir: str | Path, isolation: str = "confined") -> None:
+    """THE runner call of the leaderboard: every cell of ``suite`` (datasets × methods × seeds), each
+    cell's process and its strategy's sandbox confined by the kernel (``isolation="confined"``)."""
     import xalbench.api
 
-    xalbench.api.run(suite, out_dir=str(out_dir), workers=1, isolation="process", quiet=True)
+    xalbench.api.run(suite, out_dir=str(out_dir), workers=1, isolation=isolation, quiet=True)

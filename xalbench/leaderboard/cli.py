@@ -56,7 +56,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--secret-file", default=None,
                    help="file holding the maintainer secret (else $XALBENCH_LEADERBOARD_SECRET); never commit it")
     p.add_argument("--margin", type=float, default=0.10,
-                   help="flag when the advantage over random+ce drops by more than this on held-out data")
+                   help="with fewer than 5 seeds: flag when the advantage over random+ce drops by more than this "
+                   "on held-out data")
+    p.add_argument("--alpha", type=float, default=0.01,
+                   help="with 5 or more seeds: flag when a one-sided paired t-test of the drop has p below this "
+                   "(and the mean drop exceeds --min-drop)")
+    p.add_argument("--min-drop", type=float, default=0.02, help="with 5 or more seeds: the least mean drop flagged")
+    p.add_argument("--allow-unconfined", action="store_true",
+                   help="verify where the kernel cannot confine plugins (process isolation only; recorded)")
     p.add_argument("--timeout", type=float, default=None, help="seconds for each re-run process")
     p.add_argument("--workdir", default=None,
                    help="private folder for re-runs; held-out cells cached there are reused (default: a temp dir)")
@@ -128,9 +135,11 @@ def _check(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from xalbench.leaderboard.verify import VerifySettings, read_secret, verify
 
-    secret = read_secret(args.secret_file)
+    secret = read_secret(args.secret_file)  # first: the variable leaves this process's environment
     record = verify(args.path, reference=_reference_of(args), board=args.board, secret=secret,
-                    settings=VerifySettings(cells=args.cells, margin=args.margin, timeout=args.timeout),
+                    settings=VerifySettings(cells=args.cells, margin=args.margin, alpha=args.alpha,
+                                            min_drop=args.min_drop, timeout=args.timeout,
+                                            allow_unconfined=args.allow_unconfined),
                     data_root=args.data_root, workdir=args.workdir, write=not args.no_write)
     print(f"{record['submission']}: {record['status']}")
     for row in record["rerun"]:

@@ -1,15 +1,16 @@
 """The single place the leaderboard runs cells (``verify``'s re-runs and held-out runs).
 
-:func:`run_cells` starts a fresh Python process (its own session, the maintainer secret
-scrubbed from its environment, killed with its process group on time-out) that plans the
-requested cells with the runner and runs them; the parent reads the results back through
-:mod:`.adapter`. The runner call itself is :func:`adapter.run_suite` (``xalbench.api.run`` with
-``isolation="process"``: every strategy query runs in its own sandboxed process).
-
-Limit (see the leaderboard README): process isolation is containment, not a sandbox — the
-plugin runs with the verifier's user rights and can read the job file (which holds the
-held-out data seeds). Run ``verify`` inside a container without the secret file mounted
-beyond what it reads at start.
+:func:`run_cells` starts a fresh Python process (its own session, the maintainer secret scrubbed
+from its environment, killed with its process group on time-out) that plans the requested cells
+with the runner and runs them; the parent reads the results back through :mod:`.adapter`. The
+job — the suite, the cells and, for held-out runs, the data seeds — reaches the child **through
+its standard input**, never a file, and the child holds no secret (only the seeds derived from
+it). Held-out data is generated into a **private data root** (mode 0700) that is deleted when
+the run ends. The runner call itself is :func:`adapter.run_suite` with ``isolation="confined"``:
+each cell's own process and its strategy's sandbox are confined by the kernel, so no plugin code
+that runs with data can read the child's memory, environment or command line, the results
+directory or the data root of the held-out data (``isolation="process"`` only when the
+maintainer allows it explicitly).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from typing import Any
 __all__ = ["CellRequest", "run_cells", "SECRET_ENV", "RerunError"]
 
 SECRET_ENV = "XALBENCH_LEADERBOARD_SECRET"
+DATA_ENV = "XALBENCH_DATA"
 
 
 class RerunError(RuntimeError):
@@ -42,30 +45,32 @@ class CellRequest:
 
 
 def run_cells(suite: Any, requests: Sequence[CellRequest], out_dir: Path, *,
-              dataset_seeds: Mapping[str, int] | None = None, timeout: float | None = None) -> list[Any]:
+              dataset_seeds: Mapping[str, int] | None = None, timeout: float | None = None,
+              isolation: str = "confined") -> list[Any]:
     """Run ``requests`` of ``suite`` (datasets optionally regenerated from other data seeds) in a
     child process; returns the finished cells as :class:`adapter.RunCell` in request order."""
     from xalbench.leaderboard import adapter
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    job = out_dir / "job.json"
-    job.write_text(json.dumps({
+    job = json.dumps({
         "suite": dataclasses.asdict(suite),
         "requests": [dataclasses.asdict(r) for r in requests],
         "dataset_seeds": dict(dataset_seeds or {}),
         "out_dir": str(out_dir),
-    }, default=str), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k != SECRET_ENV}
-    proc = subprocess.Popen([sys.executable, "-m", "xalbench.leaderboard.rerun", str(job)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        output, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise RerunError(f"re-run exceeded {timeout} s and was killed") from None
-    finally:
-        job.unlink(missing_ok=True)
+        "isolation": isolation,
+    }, default=str).encode("utf-8")
+    with tempfile.TemporaryDirectory(prefix="xalbench-heldout-data-") as data_root:  # mode 0700, removed after
+        env = {k: v for k, v in os.environ.items() if k != SECRET_ENV}
+        if dataset_seeds:
+            env[DATA_ENV] = data_root  # held-out data is generated here and nowhere else
+        proc = subprocess.Popen([sys.executable, "-m", "xalbench.leaderboard.rerun"], env=env, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            output, _ = proc.communicate(job, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise RerunError(f"re-run exceeded {timeout} s and was killed") from None
     if proc.returncode != 0:
         tail = output.decode("utf-8", "replace").strip().splitlines()[-3:]
         raise RerunError(f"re-run process exited with {proc.returncode}: {' | '.join(tail)}")
@@ -81,11 +86,11 @@ def run_cells(suite: Any, requests: Sequence[CellRequest], out_dir: Path, *,
     return out
 
 
-def _child(job_path: str) -> int:
+def _child() -> int:
     from xalbench.leaderboard import adapter
     from xalbench.suite import SuiteSpec
 
-    job = json.loads(Path(job_path).read_text(encoding="utf-8"))
+    job = json.loads(sys.stdin.buffer.read().decode("utf-8"))  # through a pipe: the job is in no file
     suite = SuiteSpec.from_dict(job["suite"])
     requests = [CellRequest(**r) for r in job["requests"]]
     seeds_by_label = job["dataset_seeds"]
@@ -105,9 +110,9 @@ def _child(job_path: str) -> int:
         changes: dict[str, Any] = {"datasets": (spec,), "methods": methods, "seeds": seeds}
         changes.update({k: v for k, v in (("grids", ()), ("wildcard_strategies", False),
                                           ("wildcard_losses", False)) if k in fields})
-        adapter.run_suite(dataclasses.replace(suite, **changes), job["out_dir"])
+        adapter.run_suite(dataclasses.replace(suite, **changes), job["out_dir"], isolation=job["isolation"])
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(_child(sys.argv[1]))
+    sys.exit(_child())
