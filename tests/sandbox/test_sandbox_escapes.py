@@ -175,3 +175,36 @@ def test_honest_cells_are_bitwise_those_of_a_run_without_escapers(runs) -> None:
         key = f"{name}+ce"
         assert comparable(runs["confined"]["cells"][key]) == comparable(runs["clean"]["cells"][key]), name
         assert comparable(runs["process"]["cells"][key]) == comparable(runs["clean"]["cells"][key]), name
+
+
+EXPECTED_ATTEMPT = {
+    "escape-environ": "environ", "escape-cmdline": "cmdline", "escape-results-read": "list",
+    "escape-results-tamper": "list", "escape-write-outside": "write", "escape-site-packages": "write",
+    "escape-proc-mem": "(another process)", "escape-data-root": "list", "escape-tcp": "new (2, 1)",
+    "escape-udp": "new (2, 2)", "escape-unix": "new (1, 1)", "escape-signal": "signal 0", "escape-ptrace": "ptrace",
+}
+
+
+@pytest.fixture(scope="module")
+def escapers(site, tmp_path_factory):
+    import importlib
+
+    outside = tmp_path_factory.mktemp("kit-outside")
+    plan = {"results": str(outside), "outside": str(outside), "data_root": str(outside), "tcp": 9, "udp": 9,
+            "unix": str(outside / "none.sock")}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(site))
+        mp.setenv("XALBENCH_ESCAPE_PLAN", json.dumps(plan))
+        importlib.invalidate_caches()
+        module = importlib.import_module("xalbench_escapers")
+        yield {cls.name: cls for cls in module.ESCAPERS}
+    sys.modules.pop("xalbench_escapers", None)
+
+
+@pytest.mark.parametrize("name", ESCAPES)
+def test_the_kit_names_each_escape_it_saw_attempted(escapers, name) -> None:
+    from xalbench.testing.leak_checks import check_no_escape_attempts
+
+    with pytest.raises(AssertionError, match="tried to reach outside its sandbox") as info:
+        check_no_escape_attempts(escapers[name])
+    assert EXPECTED_ATTEMPT[name] in str(info.value), str(info.value)

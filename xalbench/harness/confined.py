@@ -115,6 +115,7 @@ def cell_child(conn: Connection, spec: CellSpec, scratch: str, reads: tuple[str,
         from xalbench.confinement import Profile, apply
 
         os.environ["TMPDIR"] = scratch
+        tempfile.tempdir = None  # the fork server cached /tmp: the next gettempdir() reads TMPDIR
         os.environ.setdefault("LOKY_MAX_CPU_COUNT", "1")
         applied = apply(Profile.for_interpreter(read=reads, write=(scratch,)), required=True).as_dict()
         die_with_parent()  # a thread: only after confinement, which binds the calling thread alone

@@ -25,6 +25,7 @@ import pickle
 import resource
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import MutableMapping
@@ -92,6 +93,20 @@ def configure_sandbox_determinism(threads: int, device: torch.device) -> None:
     torch.backends.cudnn.deterministic = True
 
 
+def _attempt_log(data_dir: str, reads: tuple[str, ...]) -> Any:
+    """The kit's record of escape attempts: reads outside the code, the cell data and the declared files;
+    writes outside the scratch directory (:mod:`xalbench.sandbox.audit`)."""
+    from xalbench.confinement import code_paths
+    from xalbench.sandbox.audit import AttemptLog
+    from xalbench.sandbox.confine import SCRATCH
+
+    scratch = Path(data_dir) / SCRATCH
+    scratch.mkdir(mode=0o700, exist_ok=True)
+    os.environ["TMPDIR"] = str(scratch)
+    tempfile.tempdir = None  # the next gettempdir() reads TMPDIR again
+    return AttemptLog((*code_paths(), data_dir, *reads), (str(scratch),))
+
+
 def main(conn: Connection, spec: SandboxSpec, data_dir: str, reads: tuple[str, ...] = ()) -> None:
     """Entry point of the sandbox process (a top-level function, so it can be a Process target).
 
@@ -105,6 +120,7 @@ def main(conn: Connection, spec: SandboxSpec, data_dir: str, reads: tuple[str, .
     confinement = None
     try:
         classes = QuerySession.classes(spec)  # the strategy's code is imported here, before confinement
+        attempts = _attempt_log(data_dir, (*reads, *spec.reads)) if spec.audit else None
         if spec.confine:
             from xalbench.sandbox.confine import confine_sandbox
 
@@ -113,7 +129,7 @@ def main(conn: Connection, spec: SandboxSpec, data_dir: str, reads: tuple[str, .
             resource.setrlimit(resource.RLIMIT_AS, (spec.memory_limit, spec.memory_limit))
         die_with_parent()  # a thread: only after confinement, which binds the calling thread alone
         configure_sandbox_determinism(spec.threads, torch.device(spec.device))
-        session = QuerySession(spec, CellData.load(Path(data_dir)), classes=classes)
+        session = QuerySession(spec, CellData.load(Path(data_dir)), classes=classes, attempts=attempts)
     except BaseException as exc:  # noqa: BLE001 - reported to the harness, which fails the cell
         send(conn, failure_of(exc, during="start"))
         return

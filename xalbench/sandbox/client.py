@@ -281,7 +281,8 @@ class ProcessQuerier:
         scores = None if reply.scores is None else np.asarray(reply.scores, dtype=np.float64)
         if scores is not None and scores.shape != (n_unlabelled,):
             scores = None
-        return QueryReply(indices=indices, scores=scores, seconds=float(reply.seconds), wall_seconds=wall)
+        return QueryReply(indices=indices, scores=scores, seconds=float(reply.seconds), wall_seconds=wall,
+                          attempts=tuple(reply.attempts))
 
     @property
     def _name(self) -> str:

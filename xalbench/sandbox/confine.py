@@ -22,6 +22,7 @@ into every cell's provenance.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -48,5 +49,6 @@ def confine_sandbox(data_dir: str, reads: tuple[str, ...], memory_limit: int | N
     Landlock ABI ≥ 4 or a granted path is missing — the cell then fails rather than run unconfined."""
     profile = sandbox_profile(data_dir, reads, memory_limit)
     os.environ["TMPDIR"] = profile.write[0]
+    tempfile.tempdir = None  # the fork server cached /tmp: the next gettempdir() reads TMPDIR
     os.environ.setdefault("LOKY_MAX_CPU_COUNT", "1")  # loky would run `lscpu`, which needs all of /proc
     return apply(profile, required=True).as_dict()

@@ -119,6 +119,8 @@ class SandboxSpec:
     confine: bool = False
     #: files the strategy declared it reads (``Strategy.reads``): granted read-only when confined
     reads: tuple[str, ...] = ()
+    #: record what the strategy tries to reach (:mod:`xalbench.sandbox.audit`; the conformance kit)
+    audit: bool = False
 
     def __post_init__(self) -> None:
         if self.timeout <= 0 or self.boot_timeout <= 0:
@@ -390,6 +392,7 @@ class QueryReply:
     scores: np.ndarray | None
     seconds: float
     wall_seconds: float = 0.0
+    attempts: tuple[str, ...] = ()  #: escape attempts seen during the query (only with ``SandboxSpec.audit``)
 
 
 @dataclasses.dataclass(frozen=True)

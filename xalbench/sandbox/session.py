@@ -64,8 +64,9 @@ class QuerySession:
     """Answers :class:`RoundRequest` s for one cell (see the module docstring)."""
 
     def __init__(self, spec: SandboxSpec, data: CellData, registry: Any = None, *,
-                 classes: tuple[type, type, type | None] | None = None) -> None:
+                 classes: tuple[type, type, type | None] | None = None, attempts: Any = None) -> None:
         self.spec = spec
+        self.attempts = attempts  #: an :class:`~xalbench.sandbox.audit.AttemptLog` (the kit), or None
         self.data = data
         if data.pool_masks_visible != spec.pool_masks_visible:
             raise ValueError("the cell data's pool-mask visibility differs from the sandbox spec's")
@@ -108,12 +109,20 @@ class QuerySession:
     def answer(self, request: RoundRequest, *, timeout: float = threading.TIMEOUT_MAX) -> QueryReply:
         """Run the strategy on ``request``; raise :class:`StrategyContractError` on any broken rule."""
         ctx = self.context_for(request)
+        log = self.attempts
         with seeded_torch(request.torch_seed):
             t0 = time.perf_counter()
-            selection = call_strategy(self.strategy, ctx, request.k, timeout=timeout)
+            if log is not None:
+                log.active = True
+            try:
+                selection = call_strategy(self.strategy, ctx, request.k, timeout=timeout)
+            finally:
+                if log is not None:
+                    log.active = False
             seconds = time.perf_counter() - t0
         self.check_data()
-        return QueryReply(indices=selection.indices, scores=selection.scores, seconds=seconds)
+        return QueryReply(indices=selection.indices, scores=selection.scores, seconds=seconds,
+                          attempts=log.take() if log is not None else ())
 
     def check_data(self) -> None:
         """Fail if the strategy wrote into its pool or val copy (full SHA-256; a mapped pool's file identity)."""

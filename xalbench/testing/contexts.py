@@ -99,22 +99,35 @@ class KitRound:
         return dataclasses.replace(self.spec, strategy=ComponentRef.of("strategy", strategy, options),
                                    timeout=timeout)
 
-    def query(self, strategy: type, k: int, *, options: dict[str, Any] | None = None, timeout: float = 60.0,
-              isolation: Literal["process", "inline"] = "process") -> np.ndarray:
-        """A fresh instance's validated picks for this round (a fresh sandbox with ``process``).
+    def ask(self, strategy: type, k: int, *, options: dict[str, Any] | None = None, timeout: float = 60.0,
+            isolation: Literal["auto", "confined", "process", "inline"] = "auto", audit: bool = False) -> Any:
+        """A fresh instance's validated answer (a :class:`~xalbench.sandbox.messages.QueryReply`) for this
+        round, in a fresh sandbox — ``auto``: confined by the kernel where it can be, as in a run — with
+        ``audit``, the escape attempts it made (:mod:`xalbench.sandbox.audit`).
 
         A class that cannot be pickled by reference (defined inside a function, or in a test module
         that pytest imports in ``importlib`` mode) cannot be named in another process: it runs
         ``inline``."""
+        from xalbench.confinement import resolve_isolation
         from xalbench.sandbox.client import ProcessQuerier
         from xalbench.sandbox.inline import InlineQuerier
 
-        spec = self.with_strategy(strategy, options=options, timeout=timeout)
-        if isolation == "process" and spec.strategy.portable().cls is None:
+        spec = dataclasses.replace(self.with_strategy(strategy, options=options, timeout=timeout), audit=audit)
+        if isolation != "inline" and spec.strategy.portable().cls is None:
             isolation = "inline"
-        querier = ProcessQuerier(spec, self.data) if isolation == "process" else InlineQuerier(spec, self.data)
+        if isolation == "auto":
+            isolation = resolve_isolation("auto", warn=False)  # type: ignore[assignment]
+        if isolation == "inline":
+            querier: Any = InlineQuerier(spec, self.data)
+        else:
+            querier = ProcessQuerier(dataclasses.replace(spec, confine=isolation == "confined"), self.data)
         with querier:
-            return querier.query(dataclasses.replace(self.request, k=int(k))).indices
+            return querier.query(dataclasses.replace(self.request, k=int(k)))
+
+    def query(self, strategy: type, k: int, *, options: dict[str, Any] | None = None, timeout: float = 60.0,
+              isolation: Literal["auto", "confined", "process", "inline"] = "auto") -> np.ndarray:
+        """A fresh instance's validated picks for this round (:meth:`ask`)."""
+        return self.ask(strategy, k, options=options, timeout=timeout, isolation=isolation).indices
 
 
 def make_round(

@@ -46,6 +46,7 @@ from xalbench.testing.kit import component_class, fresh
 __all__ = [
     "LEAK_CHECKS",
     "TIME_LIMIT",
+    "check_no_escape_attempts",
     "check_no_side_effects",
     "check_picks_ignore_hidden_data",
     "check_sandbox_matches_inline",
@@ -206,6 +207,16 @@ def check_no_side_effects(cls: type[Strategy]) -> None:
     assert _digest(val.images, val.labels, val.roi, val.has_roi) == val_before, "query wrote into ctx.val"
 
 
+def check_no_escape_attempts(cls: type[Strategy]) -> None:
+    """In its (confined) sandbox, a query tries to reach nothing outside it: no other process's ``/proc``
+    entries, no files beyond the code, its cell data and its declared reads, no writes outside its
+    scratch directory, no sockets, no signals, no ptrace. Each attempt seen is named."""
+    attempts = _round(cls).ask(component_class(cls), K, timeout=time_limit(), options=_options(cls),
+                               audit=True).attempts
+    assert not attempts, (f"strategy {cls.name!r} tried to reach outside its sandbox: {'; '.join(attempts)} "
+                          "(confined runs deny all of it; declare files it needs with Strategy.reads)")
+
+
 def check_sandbox_matches_inline(cls: type[Strategy]) -> None:
     """The sandbox process and the in-process twin pick the same indices for the same context."""
     from xalbench.sandbox.messages import ComponentRef
@@ -221,7 +232,7 @@ def check_sandbox_matches_inline(cls: type[Strategy]) -> None:
         return kit_round.query(klass, K, timeout=time_limit(), isolation=isolation,  # type: ignore[arg-type]
                                options=_options(cls))
 
-    a, b = ask("process"), ask("inline")
+    a, b = ask("auto"), ask("inline")
     if not np.array_equal(a, b) and not np.array_equal(b, ask("inline")):
         raise SkipCheck("the strategy is not deterministic given its seed (see check_query_deterministic_given_seed)")
     assert np.array_equal(a, b), (f"sandbox picked {a.tolist()}, in-process {b.tolist()}: the strategy depends on "
@@ -232,4 +243,5 @@ LEAK_CHECKS: tuple[Callable[[type[Strategy]], None], ...] = (
     check_picks_ignore_hidden_data,
     check_no_side_effects,
     check_sandbox_matches_inline,
+    check_no_escape_attempts,
 )

@@ -79,9 +79,9 @@ def test_random_with_due_losses_trains_bitwise_equal_models_on_2d(registry, tmp_
     weights: dict[str, dict[str, torch.Tensor]] = {}
     original = cell.run_rounds
 
-    def spy(spec, run, querier, on_round=lambda record: None):
-        out = original(spec, run, querier, on_round)
-        weights[spec.method.loss.name] = {k: v.clone() for k, v in run.trained.main.state_dict().items()}
+    def spy(run, querier, store, **kwargs):
+        out = original(run, querier, store, **kwargs)
+        weights[run.config.method.loss.name] = {k: v.clone() for k, v in run.trained.main.state_dict().items()}
         return out
 
     monkeypatch.setattr(cell, "run_rounds", spy)
