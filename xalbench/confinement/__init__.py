@@ -7,10 +7,10 @@ namespace and an unprivileged user id where privileged, and resource limits; it 
 Each module's docstring says exactly what it does and does not protect.
 """
 
-from xalbench.confinement.apply import Applied, apply
+from xalbench.confinement.apply import Applied, apply, describe
 from xalbench.confinement.limits import Limits
 from xalbench.confinement.paths import code_paths
 from xalbench.confinement.probe import Probe, probe, resolve_isolation
 from xalbench.confinement.profile import Profile
 
-__all__ = ["Applied", "Limits", "Probe", "Profile", "apply", "code_paths", "probe", "resolve_isolation"]
+__all__ = ["Applied", "Limits", "describe", "Probe", "Profile", "apply", "code_paths", "probe", "resolve_isolation"]

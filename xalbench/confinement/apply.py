@@ -28,7 +28,7 @@ from xalbench.confinement.profile import Profile
 from xalbench.confinement.syscalls import PR_GET_NO_NEW_PRIVS, PR_SET_NO_NEW_PRIVS, prctl
 from xalbench.errors import ConfinementError
 
-__all__ = ["Applied", "apply", "threads"]
+__all__ = ["Applied", "apply", "describe", "threads"]
 
 MIN_ABI = 4  # filesystem + TCP: the least the `confined` level means
 
@@ -198,3 +198,17 @@ def apply(profile: Profile, *, required: bool = False) -> Applied:
         no_new_privs=bool(prctl(PR_GET_NO_NEW_PRIVS)), uid_before=uid_before, uid_after=os.geteuid(),
         uid_reason=decision.reason, rlimits=tuple((k, v[0], v[1]) for k, v in rlimits.items()),
     )
+
+
+def describe(record: dict[str, Any] | None) -> str:
+    """One line for a report header from :meth:`Applied.as_dict` (``none`` when nothing was applied)."""
+    if not record:
+        return "none"
+    parts = [record.get("level", "?")]
+    abi = (record.get("landlock") or {}).get("abi")
+    parts.append(f"Landlock ABI {abi}" if abi else "no Landlock")
+    parts.append(f"network: {(record.get('network') or {}).get('mode', '?')}")
+    parts.append("seccomp" if (record.get("seccomp") or {}).get("on") else "no seccomp")
+    uid = record.get("uid") or {}
+    parts.append(f"uid {uid.get('after')}" + (" (dropped)" if uid.get("after") != uid.get("before") else ""))
+    return ", ".join(parts)

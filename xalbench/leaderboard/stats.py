@@ -76,6 +76,8 @@ def board_rows(subs: Sequence[CheckedSubmission], verifications: dict[str, dict[
         m = sub.manifest
         record = verifications.get(sub.manifest_sha256)
         status = record["status"] if record else "self-reported"
+        if record and record.get("isolation") and record["isolation"] != "confined":
+            status += f" ({record['isolation']} isolation)"  # re-runs the kernel did not confine
         held = (record or {}).get("held_out") or {}
         by_cell = {(c.dataset, c.method, c.seed): c for c in sub.cells}
         skipped = {(d, m): why for d, m, why in sub.skipped}

@@ -22,7 +22,10 @@ def _header_lines(report: Report) -> list[str]:
     h = report.header
     versions = "; ".join(f"{d} {v}" for d, v in h["versions"].items()) or "unknown"
     lines = [f"suite **{h['suite']}** (hash {h['suite_hash']}), seeds {', '.join(map(str, h['seeds']))}, "
-             f"strategy isolation: {h['isolation']}", f"versions: {versions}"]
+             f"isolation: {h['isolation']}", f"versions: {versions}"]
+    conf = h.get("confinement") or {}
+    if conf:
+        lines.append("kernel confinement: " + "; ".join(f"{k}: {v}" for k, v in conf.items()))
     per_dataset = h.get("seeds_per_dataset") or {}
     if per_dataset:
         lines.append("seeds per dataset: " + "; ".join(f"{ds} {n}" for ds, n in per_dataset.items()))

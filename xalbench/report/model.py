@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from xalbench.confinement.apply import describe
 from xalbench.errors import ConfigError
 from xalbench.report.base import Column, Report
 from xalbench.report.cells import Cell, RunCells
@@ -169,6 +170,7 @@ def _header(results: list[dict[str, Any]], run_dir: Path) -> dict[str, Any]:
     suite = run.get("suite", {}) if isinstance(run, dict) else {}
     versions: dict[str, set[str]] = {}
     isolation: set[str] = set()
+    confinement: dict[str, set[str]] = {"cells": set(), "strategies": set()}
     suite_hashes: set[str] = set()
     for r in results:
         prov = r.get("provenance", {})
@@ -176,6 +178,10 @@ def _header(results: list[dict[str, Any]], run_dir: Path) -> dict[str, Any]:
             versions.setdefault(dist, set()).add(ver)
         if prov.get("isolation"):
             isolation.add(prov["isolation"])
+        if "confinement" in prov:
+            conf = prov["confinement"] or {}
+            confinement["cells"].add(describe(conf.get("cell")))
+            confinement["strategies"].add(describe(conf.get("strategy")))
         if r.get("suite_hash"):
             suite_hashes.add(r["suite_hash"])
     per_dataset, early = _seed_counts(results, run)
@@ -187,6 +193,7 @@ def _header(results: list[dict[str, Any]], run_dir: Path) -> dict[str, Any]:
         "stopped_early": early,
         "versions": {d: ", ".join(sorted(v)) for d, v in sorted(versions.items())},
         "isolation": ", ".join(sorted(isolation)) or "unknown",
+        "confinement": {k: " | ".join(sorted(v)) for k, v in confinement.items() if v},
         "metrics_requested": list(suite.get("metrics", [])),
         "findings_delta": (suite.get("findings") or {}).get("delta"),
     }
