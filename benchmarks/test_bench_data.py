@@ -266,7 +266,7 @@ _CELL = textwrap.dedent("""
     def main():
         import torch  # noqa: F401 - imports first, so the baseline is the harness's fixed cost
         import xalbench
-        from xalbench.data.real import ManifestDataset, clear_bundle_cache
+        from xalbench.data.real import ManifestDataset
 
         suite, out, data_root, isolation, csv, size = sys.argv[1:7]
         base = {**status(os.getpid()), "PrivateAnon": private_anon(os.getpid())}
@@ -278,8 +278,7 @@ _CELL = textwrap.dedent("""
         wall = time.perf_counter() - t0
         stop.set()
         thread.join()
-        clear_bundle_cache()
-        b = ManifestDataset({"path": csv, "size": int(size), "in_memory_mb": 0}).load(data_root)
+            b = ManifestDataset({"path": csv, "size": int(size), "in_memory_mb": 0}).load(data_root)
         r = results[0]
         print(json.dumps({"status": r["status"], "error": (r.get("error") or {}).get("message"), "wall_s": wall,
                           "timings": [x["timings"] for x in r["rounds"]], "base": base,

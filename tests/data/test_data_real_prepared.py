@@ -17,7 +17,7 @@ from xalbench.data import imageio, prepared
 from xalbench.data.loader import batch_loader, seeded_loader
 from xalbench.data.mapped import MappedArray, MappedSplit, lazy_take, materialize_split, split_fingerprint
 from xalbench.data.medmnist import MedMNIST
-from xalbench.data.real import ManifestDataset, clear_bundle_cache
+from xalbench.data.real import ManifestDataset
 from xalbench.errors import DataNotFoundError
 
 N = 30
@@ -82,7 +82,6 @@ def test_prepared_once_reused_and_identical_to_direct(manifest, tmp_path, count_
     assert count_decodes["n"] == N and not (tmp_path / "dr" / prepared.CACHE_DIRNAME).exists()
     mapped = ManifestDataset(_opts(manifest, in_memory_mb=0)).load(root)
     assert count_decodes["n"] == 2 * N  # prepared: every image decoded once more, into the cache
-    clear_bundle_cache()
     again = ManifestDataset(_opts(manifest, in_memory_mb=0)).load(root)
     assert count_decodes["n"] == 2 * N  # reused: no decode at all
     assert isinstance(again.train.images, MappedArray) and isinstance(again.train.roi, MappedArray)
@@ -108,14 +107,12 @@ def test_changed_or_missing_source_invalidates_with_one_line(manifest, tmp_path,
     n0 = count_decodes["n"]
     capfd.readouterr()
     fab.png(manifest / "img" / "p3.png", np.full((40, 36), 255.0))  # an image changes
-    clear_bundle_cache()
     after = ManifestDataset(opts).load(root)
     err = capfd.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "out of date" in err[0] and "p3.png" in err[0] and "changed" in err[0]
     assert count_decodes["n"] == n0 + N
     assert before.split_hash() != after.split_hash()
     os.remove(manifest / "img" / "p5.png")
-    clear_bundle_cache()
     with pytest.raises(DataNotFoundError, match="p5.png"):
         ManifestDataset(opts).load(root)
     assert "p5.png is missing" in capfd.readouterr().err

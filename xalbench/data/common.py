@@ -10,9 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,6 @@ __all__ = [
     "to_split",
     "cached_arrays",
     "sha256_file",
-    "clear_memory_cache",
 ]
 
 DEFAULT_DATA_ROOT = Path("~/.cache/xalbench/data")
@@ -88,16 +85,6 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 
 # ------------------------------------------------------------------ generated-array cache
-_MEMORY: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
-_MEMORY_MAX = 8
-_LOCK = threading.Lock()
-
-
-def clear_memory_cache() -> None:
-    with _LOCK:
-        _MEMORY.clear()
-
-
 def _cache_key(name: str, version: int, options: Mapping[str, Any]) -> str:
     blob = json.dumps({"name": name, "version": version, "options": dict(options)}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
@@ -112,17 +99,14 @@ def cached_arrays(
     *,
     disk: bool = True,
 ) -> dict[str, np.ndarray]:
-    """Generate arrays once per process and once per data root.
+    """Generate arrays once per data root (the process keeps nothing: a run's
+    :class:`~xalbench.harness.runtime.Runtime` holds its loaded bundles).
 
     On disk the arrays live in ``<data_root>/synthetic/<name>-<key>.npz`` next to a
     ``.sha256`` file; a file whose SHA-256 does not match is discarded and regenerated
     (with a warning). An unwritable data root only disables the disk cache.
     """
     key = f"{name}-{_cache_key(name, version, options)}"
-    with _LOCK:
-        if key in _MEMORY:
-            _MEMORY.move_to_end(key)
-            return _MEMORY[key]
     arrays: dict[str, np.ndarray] | None = None
     path = resolve_data_root(data_root) / "synthetic" / f"{key}.npz"
     sums = path.with_suffix(".sha256")
@@ -144,8 +128,4 @@ def cached_arrays(
                 sums.write_text(digest + "\n")
             except OSError:
                 pass
-    with _LOCK:
-        _MEMORY[key] = arrays
-        while len(_MEMORY) > _MEMORY_MAX:
-            _MEMORY.popitem(last=False)
     return arrays

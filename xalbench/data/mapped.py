@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -34,12 +33,10 @@ from xalbench.base import Split
 from xalbench.data.quant import MAX_VALUE, quantize, to_float
 
 __all__ = ["MappedArray", "MappedSplit", "MaterializationWarning", "to_float", "quantize", "lazy_take",
-           "split_fingerprint", "materialize_split", "forget", "MAX_VALUE"]
+           "split_fingerprint", "materialize_split", "MAX_VALUE"]
 
 _WARN_BYTES = 1 << 30
 _CHUNK_BYTES = 64 << 20
-_MAPS: dict[tuple[str, int, int], np.ndarray] = {}
-_MAPS_LOCK = threading.Lock()
 
 
 class MaterializationWarning(UserWarning):
@@ -47,23 +44,8 @@ class MaterializationWarning(UserWarning):
 
 
 def _open(path: str) -> np.ndarray:
-    """Read-only map of ``path`` (one map per file version per process)."""
-    st = os.stat(path)
-    key = (path, st.st_mtime_ns, st.st_size)
-    with _MAPS_LOCK:
-        arr = _MAPS.get(key)
-        if arr is None:
-            arr = np.load(path, mmap_mode="r", allow_pickle=False)
-            _MAPS[key] = arr
-    return arr
-
-
-def forget(prefix: str | os.PathLike[str]) -> None:
-    """Drop this process's maps of files under ``prefix`` (after a cache folder is replaced)."""
-    p = os.fspath(prefix)
-    with _MAPS_LOCK:
-        for key in [k for k in _MAPS if k[0].startswith(p)]:
-            del _MAPS[key]
+    """A read-only map of ``path`` (the page cache shares its pages between every map and process)."""
+    return np.load(path, mmap_mode="r", allow_pickle=False)
 
 
 def _as_index(key: Any, n: int) -> np.ndarray:
@@ -93,9 +75,10 @@ class MappedArray:
     __slots__ = ("_path", "_index", "_max", "_base", "_warned", "__weakref__")
 
     def __init__(self, path: str | os.PathLike[str], index: np.ndarray | None = None, *,
-                 max_value: float | None = None) -> None:
+                 max_value: float | None = None, base: np.ndarray | None = None) -> None:
+        """``base``: an open read-only map of ``path`` to share (its holder keeps it open), else one is opened."""
         self._path = os.fspath(path)
-        self._base = _open(self._path)
+        self._base = _open(self._path) if base is None else base
         n = int(self._base.shape[0])
         self._index = np.arange(n, dtype=np.int64) if index is None else np.asarray(index, dtype=np.int64)
         self._index.setflags(write=False)

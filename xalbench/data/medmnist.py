@@ -15,7 +15,6 @@ there (:mod:`xalbench.data.prepared`); ``cache = "off"`` reads them in memory.
 
 from __future__ import annotations
 
-import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,8 +33,6 @@ from xalbench.options import Options
 __all__ = ["MedMNIST", "medmnist_info", "medmnist_file", "KEYS", "NpzReader"]
 
 KEYS = ("train_images", "train_labels", "val_images", "val_labels", "test_images", "test_labels")
-_CACHE: dict[tuple[Any, ...], DatasetBundle] = {}
-_LOCK = threading.Lock()
 
 
 def medmnist_info(flag: str) -> dict[str, Any]:
@@ -227,18 +224,7 @@ class MedMNIST(Dataset):
 
     def load(self, data_root: str | None = None) -> DatasetBundle:
         o = self.options
-        path = self.path(data_root)
-        key = (str(path), path.stat().st_mtime_ns, str(resolve_data_root(data_root)),
-               tuple(sorted(o.to_dict().items())))
-        with _LOCK:
-            if key in _CACHE:
-                return _CACHE[key]
+        self.path(data_root)  # a missing file: DataNotFoundError with instructions, before any work
         if o.cache == "off":
-            bundle = materialize(self.make_plan(data_root))
-        else:
-            bundle = load_or_prepare(self, data_root, in_memory_mb=o.in_memory_mb)
-        with _LOCK:
-            _CACHE[key] = bundle
-            while len(_CACHE) > 4:
-                _CACHE.pop(next(iter(_CACHE)))
-        return bundle
+            return materialize(self.make_plan(data_root))
+        return load_or_prepare(self, data_root, in_memory_mb=o.in_memory_mb)

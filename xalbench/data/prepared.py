@@ -325,10 +325,8 @@ def prepare(plan: Plan, root: Path, *, n_jobs: int | None = None, progress: bool
                                     "run it again to resume")
         del images, roi_store, class_store
         _finalise(plan, partial, stats)
-        mp.forget(partial)
         trash = root / f"{plan.dirname}.old-{os.getpid()}"
         if final.exists():
-            mp.forget(final)
             os.replace(final, trash)
         os.replace(partial, final)
         shutil.rmtree(trash, ignore_errors=True)

@@ -15,8 +15,6 @@ time. Both give bitwise-identical tensors.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,17 +31,7 @@ from xalbench.errors import DataNotFoundError, OptionsError
 from xalbench.options import Options
 
 __all__ = ["RealDataset", "ManifestDataset", "VinDrCXR", "SIIMCovid19", "NIHChestXray14", "HAM10000", "BraTS",
-           "RSNAPneumonia", "SIIMPneumothorax", "CheXpert", "NAMED_REAL", "clear_bundle_cache"]
-
-_BUNDLES: OrderedDict[tuple[Any, ...], DatasetBundle] = OrderedDict()
-_LOCK = threading.Lock()
-
-
-def clear_bundle_cache() -> None:
-    """Forget the per-process bundles (the next ``load`` checks the prepared cache again)."""
-    with _LOCK:
-        _BUNDLES.clear()
-
+           "RSNAPneumonia", "SIIMPneumothorax", "CheXpert", "NAMED_REAL"]
 
 @dataclass(frozen=True)
 class RealOptions(Options):
@@ -112,15 +100,8 @@ class RealDataset(Dataset):
         return info.convert(root, **self.options.to_dict())
 
     def _cached(self, key: tuple[Any, ...], build: Callable[[], DatasetBundle]) -> DatasetBundle:
-        with _LOCK:
-            if key in _BUNDLES:
-                return _BUNDLES[key]
-        bundle = build()
-        with _LOCK:
-            _BUNDLES[key] = bundle
-            while len(_BUNDLES) > 4:
-                _BUNDLES.popitem(last=False)
-        return bundle
+        """``build()`` (the prepared cache on disk is the cache; a run's Runtime keeps the bundle)."""
+        return build()
 
     # ------------------------------------------------------------------ preparation
     def _spec_extra(self) -> dict[str, Any]:

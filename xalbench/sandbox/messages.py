@@ -170,6 +170,12 @@ class MappedRef:
     def __len__(self) -> int:
         return len(self.index)
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_map"}  # a reference, never the mapped pages
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
     def check(self) -> None:
         """Raise ``OSError`` if the file is gone or differs from when the harness referenced it."""
         now = file_identity(self.path)
@@ -178,9 +184,13 @@ class MappedRef:
                           "content hash differ); prepare the dataset again and rerun the cell")
 
     def open(self) -> MappedArray:
-        """A fresh read-only view of the referenced rows (checks the file first)."""
+        """A fresh read-only view of the referenced rows (checks the file first). The reference keeps
+        one read-only map of the file open for its lifetime (a cell's), shared by every view it opens."""
         self.check()
-        view = MappedArray(self.path, self.index, max_value=self.max_value)
+        base = self.__dict__.get("_map")
+        view = MappedArray(self.path, self.index, max_value=self.max_value, base=base)
+        if base is None:
+            object.__setattr__(self, "_map", view._base)
         if tuple(view.shape[1:]) != self.row_shape:
             raise OSError(f"the prepared cache file {self.path} has rows of shape {tuple(view.shape[1:])}, "
                           f"expected {self.row_shape}")
