@@ -16,6 +16,7 @@ from pathlib import Path
 from xalbench.base import DatasetBundle
 from xalbench.data.names import resolve_dataset_spec
 from xalbench.errors import ConfigError, DataNotFoundError
+from xalbench.harness.applicability import equivalent_methods
 from xalbench.harness.budget import resolve_protocol
 from xalbench.harness.config import resolve_cell
 from xalbench.harness.identity import CellSpec
@@ -211,10 +212,12 @@ def plan_suite(
     variants = tuned_methods(runtime, suite, loaded, methods, out_dir=out_dir, protocol=protocol,
                              threads=threads, device=device, data_root=data_root, run=tune, workers=tuning_workers)
     for spec, bundle in loaded:
+        equal = equivalent_methods(registry, [v.method for v in variants[spec.display]], bundle.meta)
         for variant in variants[spec.display]:
             for seed in suite.seeds:
                 config = resolve_cell(registry, suite, spec, variant.method, seed, meta=bundle.meta, threads=threads,
-                                      device=device, protocol=protocol, sources=sources, tuning=variant.tuning)
+                                      device=device, protocol=protocol, sources=sources, tuning=variant.tuning,
+                                      equal_to=equal.get(variant.method.display))
                 cells.append(CellSpec(config, out_dir, data_root, selection, isolation))
     return Plan(suite, cells, skipped, runtime)
 

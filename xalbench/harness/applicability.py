@@ -9,11 +9,15 @@ before any cell runs.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from typing import Any
+
 from xalbench.base import DatasetMeta, strategy_skip_reason
 from xalbench.registry import Registry
 from xalbench.suite import MethodSpec, SuiteSpec
 
-__all__ = ["method_skip_reason", "pool_masks_visible", "strategy_skip_reason"]
+__all__ = ["equivalent_methods", "method_skip_reason", "pool_masks_visible", "strategy_skip_reason"]
 
 
 def pool_masks_visible(registry: Registry, suite: SuiteSpec, method: MethodSpec, meta: DatasetMeta) -> bool:
@@ -56,3 +60,28 @@ def method_skip_reason(registry: Registry, suite: SuiteSpec, method: MethodSpec,
         if getattr(cls, "needs_masks", False) and not meta.has_roi:
             return f"{kind.replace('_', ' ')} {name!r} needs ROI masks; dataset {meta.name!r} has none"
     return None
+
+
+def equivalent_methods(registry: Registry, methods: Sequence[MethodSpec], meta: DatasetMeta) -> dict[str, str]:
+    """Methods that are equal by construction to another method of ``methods`` on the dataset ``meta``:
+    display name → the n/a reason naming the other. A method is equal to another when its loss declares
+    (:meth:`~xalbench.base.Loss.equivalent_on`) that it reduces there to the other's loss, with the other's
+    complete options, and strategy, trainer and mask source are the same — the two cells would be the same
+    bits, so only the other one runs."""
+    def key(m: MethodSpec) -> tuple[Any, ...]:
+        loss = registry.create("loss", m.loss.name, m.loss.options)
+        return (m.strategy.display, m.trainer.display, m.mask_source.display, m.loss.name,
+                json.dumps(loss.options.to_dict(), sort_keys=True, default=str))
+
+    present = {key(m): m for m in methods}
+    out: dict[str, str] = {}
+    for m in methods:
+        eq = registry.create("loss", m.loss.name, m.loss.options).equivalent_on(meta)
+        if eq is None:
+            continue
+        target = (m.strategy.display, m.trainer.display, m.mask_source.display, eq.name,
+                  json.dumps(dict(eq.options), sort_keys=True, default=str))
+        other = present.get(target)
+        if other is not None and other.display != m.display:
+            out[m.display] = f"equal by construction to {other.display} on this dataset: {eq.reason}"
+    return out

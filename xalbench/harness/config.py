@@ -95,19 +95,21 @@ def _sources(registry: Registry, suite: SuiteSpec, dataset: ComponentSpec, metho
 def resolve_cell(registry: Registry, suite: SuiteSpec, dataset: ComponentSpec, method: MethodSpec, seed: int, *,
                  meta: DatasetMeta | None, threads: int = 1, device: str = "cpu", protocol: Protocol | None = None,
                  sources: SourceHashes | None = None, visible: bool | None = None,
-                 tuning: Mapping[str, Any] | None = None) -> CellConfig:
+                 tuning: Mapping[str, Any] | None = None, equal_to: str | None = None) -> CellConfig:
     """The one resolution of a cell of ``suite``: protocol, metrics, track, n/a reason and code.
 
     ``meta`` is the dataset's metadata (``None`` only with ``visible`` given: then no n/a reason is
     decided — the leaderboard checking a submission whose plugin is not installed here);
-    ``sources=None`` leaves the code hashes out (the identity then compares configurations only)."""
+    ``sources=None`` leaves the code hashes out (the identity then compares configurations only);
+    ``equal_to``: the n/a reason when the method is equal by construction to another method of the run
+    on this dataset (:func:`~xalbench.harness.applicability.equivalent_methods`)."""
     protocol = protocol if protocol is not None else resolve_protocol(registry, suite)
     metrics = computed_metrics(registry, suite)
     reason = None
     if meta is not None:
         if visible is None:
             visible = pool_masks_visible(registry, suite, method, meta)
-        reason = method_skip_reason(registry, suite, method, meta)
+        reason = method_skip_reason(registry, suite, method, meta) or equal_to
     if visible is None:
         raise ValueError("resolve_cell needs the dataset's metadata or the track's pool-mask visibility")
     exempt = tuple(getattr(registry.get("dataset", dataset.name), "identity_exempt", ()))

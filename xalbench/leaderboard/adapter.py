@@ -237,12 +237,19 @@ def _installed(method: Any) -> bool:
     return all((kind, getattr(method, kind).name) in reg for kind in COMPONENT_KINDS)
 
 
-def skip_reason(suite: Any, dataset: Any, method: Any, facts: DatasetFacts) -> str | None:
-    """Why the harness skips ``method`` on this dataset ("" if it runs it); ``None`` if a component is
-    not installed here (then nobody can tell)."""
+def skip_reason(suite: Any, dataset: Any, method: Any, facts: DatasetFacts, methods: Any = ()) -> str | None:
+    """Why the harness skips ``method`` on this dataset ("" if it runs it) when it runs with ``methods`` (a
+    method equal by construction to another of them is n/a); ``None`` if a component is not installed
+    here (then nobody can tell)."""
+    from xalbench.harness.applicability import equivalent_methods
+    from xalbench.harness.config import resolve_cell
+
     if not _installed(method):
         return None
-    return _config(suite, dataset, method, 0, facts).skip_reason or ""
+    installed = [m for m in methods if _installed(m)]
+    equal = equivalent_methods(registry(), installed, facts.bundle.meta).get(method.display)
+    return resolve_cell(registry(), suite, _resolved(dataset), method, 0, meta=facts.bundle.meta,
+                        equal_to=equal).skip_reason or ""
 
 
 def expected_identity(suite: Any, dataset: Any, method: Any, seed: int, facts: DatasetFacts,

@@ -222,7 +222,7 @@ def _check(root: Path, reference: dict[str, Any], data_root: str | None, sink: l
     reasons: dict[tuple[str, str], str] = {}
     for d in facts:
         for m in methods:
-            why = adapter.skip_reason(shipped, adapter.dataset_spec(shipped, d), specs[m], facts[d])
+            why = adapter.skip_reason(shipped, adapter.dataset_spec(shipped, d), specs[m], facts[d], specs.values())
             runs = None if why is None else not why
             if why:
                 reasons[(d, m)] = why

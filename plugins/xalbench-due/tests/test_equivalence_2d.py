@@ -94,3 +94,19 @@ def test_random_with_due_losses_trains_bitwise_equal_models_on_2d(registry, tmp_
     ref = weights["due-baseline-plus"]
     for name in ("due", "due-paper"):
         assert all(torch.equal(weights[name][k], v) for k, v in ref.items()), name
+
+
+def test_planner_lists_equal_methods_as_na_only_when_their_equal_runs(registry, tmp_path):
+    """On 2D data ``random+due`` and ``random+due-paper`` are n/a beside ``random+due-baseline-plus`` (named in
+    the reason); without it in the run they run."""
+    from xalbench.planning import load_suite, plan_suite
+
+    suite = Path(tmp_path / "suite.toml")
+    suite.write_text(SUITE)
+    plan = plan_suite(registry, load_suite(registry, str(suite)), out_dir=str(tmp_path / "out"))
+    reasons = {c.method.loss.name: c.skip_reason for c in plan.cells}
+    assert reasons["due-baseline-plus"] is None
+    for name in ("due", "due-paper"):
+        assert "equal by construction to random+due-baseline-plus" in reasons[name], reasons[name]
+    alone = plan_suite(registry, load_suite(registry, str(suite)), out_dir=str(tmp_path / "out2"), losses=["due"])
+    assert [c.skip_reason for c in alone.cells] == [None]
