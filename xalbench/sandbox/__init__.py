@@ -33,16 +33,20 @@ elsewhere.
 * *No cross-cell state.* One sandbox per cell, reused across its rounds (the strategy
   instance lives for the whole cell) and discarded after it.
 
-**What it does not guarantee: it is not an OS security boundary.** The sandbox runs as the
-same user on the same machine: it can read files (including the dataset's files on disk and
-``/proc`` of other processes of that user — depending on the kernel's ``ptrace_scope``, even
-their memory), open network connections where there is a network, start processes, signal
-other processes, and import any installed package — including a dataset generator it can
-re-run with the suite's public options (closing *that* is the leaderboard's job: verification
-on data seeds submitters never see). Variables whose names contain TOKEN, SECRET, KEY,
-PASSWORD, PASSWD, CREDENTIAL, AUTH, PRIVATE or COOKIE are removed from the sandbox's
-environment, but the fork server's environment (readable under ``/proc``) still has them.
-For untrusted code, run the whole benchmark in a container or as a separate user.
+**The kernel's part: ``confined``.** A process alone is not a security boundary: without more,
+the sandbox runs as the same user and can read files (the dataset's files, ``/proc`` of other
+processes — their environment, command line and, depending on ``ptrace_scope``, memory), open
+network connections, signal other processes. With ``SandboxSpec.confine`` (``--isolation
+confined``, the default where the kernel offers Landlock ABI ≥ 4) the sandbox confines itself
+after importing the strategy's code and before any data arrives (:mod:`xalbench.sandbox.confine`):
+it reads only the interpreter's code, its cell data, a mapped pool's cache file and the files the
+strategy declares (``Strategy.reads``), writes only a private scratch directory, has no network
+and no ``socket()`` at all, cannot signal or ptrace anything outside itself; what was applied
+comes back in :class:`Ready` and goes into every cell's provenance. What stays possible: re-running
+a dataset generator it can import with the suite's public options (the leaderboard's held-out data
+seeds answer that), and whatever its import-time code did before confinement. Variables whose
+names contain TOKEN, SECRET, KEY, PASSWORD, PASSWD, CREDENTIAL, AUTH, PRIVATE or COOKIE are removed
+from the sandbox's environment in every mode.
 
 ``--isolation inline`` (:class:`InlineQuerier`) runs the same code in the harness's process,
 for debugging and profiling; honest strategies give bitwise-identical indices in both modes.
