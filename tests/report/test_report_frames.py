@@ -14,6 +14,7 @@ import pytest
 
 import xalbench
 from xalbench.cli import main
+from xalbench.confinement import resolve_isolation
 from xalbench.errors import ConfigError
 from xalbench.results import DamagedResultWarning, iter_results
 
@@ -56,7 +57,7 @@ def test_every_round_metric_and_summary_value_round_trips(finished) -> None:
         prov = cell["provenance"]
         assert summary["status"] == cell["status"] and summary["seed"] == cell["cell"]["seed"]
         assert summary["identity_sha256"] == cell["identity_sha256"] and summary["suite"] == "smoke"
-        assert summary["isolation"] == prov["isolation"] == "process"
+        assert summary["isolation"] == prov["isolation"] == resolve_isolation("auto", warn=False)
         assert summary["split_hash"] == prov["split_hash"]
         assert summary["strategy_distribution"] == "xalbench" and summary["version:xalbench"] == xalbench.__version__
         assert summary["torch"] == prov["environment"]["torch"]

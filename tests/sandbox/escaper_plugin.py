@@ -184,9 +184,11 @@ class _Escaper(xalbench.Strategy):
 
     @dataclass(frozen=True)
     class Options(xalbench.Options):
-        pass
+        plan: str = ""  #: the escape plan as JSON (else ``$XALBENCH_ESCAPE_PLAN``)
 
     def query(self, ctx: Any, k: int) -> np.ndarray:
+        if self.options.plan:
+            os.environ["XALBENCH_ESCAPE_PLAN"] = self.options.plan
         n = min(k, len(ctx.unlabelled))
         if attempt(self.name):
             return ctx.unlabelled[len(ctx.unlabelled) - n:]

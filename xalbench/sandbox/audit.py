@@ -68,6 +68,21 @@ class AttemptLog:
         finally:
             self.active = True
 
+    @staticmethod
+    def _own_process(path: str) -> bool:
+        """``/proc/<pid>/…`` of this process or one it started (its own process group: the sandbox)."""
+        parts = path.split("/")
+        if len(parts) < 3 or not parts[2].isdigit():
+            return False
+        try:
+            return os.getpgid(int(parts[2])) == os.getpgid(0)
+        except OSError:
+            return False
+
+    def _import_path(self, path: str) -> bool:
+        """A directory of the import path (the import system lists and stats them)."""
+        return any(os.path.realpath(e or os.getcwd()) == path for e in list(sys.path) if isinstance(e, str))
+
     def _check(self, event: str, args: tuple[Any, ...]) -> None:
         if event == "open" and args:
             path = self._path(args[0])
@@ -75,21 +90,24 @@ class AttemptLog:
                 return
             mode, flags = (args[1] if len(args) > 1 else "r") or "r", args[2] if len(args) > 2 else 0
             writes = any(c in str(mode) for c in "wax+") or bool(int(flags or 0) & _WRITE_FLAGS)
-            self_pid = f"/proc/{os.getpid()}/"
-            if writes and not self._beneath(path, self.writable) and path != "/dev/null":
-                self._note(f"write {path}")
-            elif (path.startswith("/proc/") and not path.startswith(("/proc/self", self_pid, "/proc/thread-self"))
-                  and not path.startswith(("/proc/cpuinfo", "/proc/meminfo"))):
-                self._note(f"read {path} (another process)")
-            elif not writes and not self._beneath(path, self.readable + self.writable) \
-                    and not path.startswith(_SYSTEM_PREFIXES):
+            if path.startswith("/proc/"):
+                own = path.startswith(("/proc/self", f"/proc/{os.getpid()}/", "/proc/thread-self", "/proc/cpuinfo",
+                                       "/proc/meminfo")) or self._own_process(path)
+                if not own:
+                    self._note(f"read {path} (another process)")
+            elif writes:
+                if not self._beneath(path, self.writable) and path != "/dev/null":
+                    self._note(f"write {path}")
+            elif os.path.lexists(path) and not self._beneath(path, self.readable + self.writable) \
+                    and not path.startswith(_SYSTEM_PREFIXES) and not self._import_path(path):
                 self._note(f"read {path}")
         elif event in ("os.listdir", "os.scandir", "glob.glob") and args and args[0] is not None:
             path = self._path(args[0])
             if path == "/proc":
                 self._note("list /proc (other processes)")
-            elif path is not None and not self._beneath(path, self.readable + self.writable) \
-                    and not path.startswith(_SYSTEM_PREFIXES):
+            elif path is not None and os.path.lexists(path.split("*")[0].rstrip("/") or "/") \
+                    and not self._beneath(path, self.readable + self.writable) \
+                    and not path.startswith(_SYSTEM_PREFIXES) and not self._import_path(path):
                 self._note(f"list {path}")
         elif event in ("socket.__new__", "socket.connect", "socket.sendto", "socket.bind"):
             detail = args[1:] if event != "socket.__new__" else args[1:3]

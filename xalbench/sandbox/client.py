@@ -57,13 +57,18 @@ __all__ = ["GRACE", "PRELOAD", "ProcessQuerier", "main_imports", "preload", "sta
 #: Modules the fork server imports once, so that a sandbox starts in milliseconds; then
 #: :mod:`xalbench.sandbox.preload` imports what :func:`main_imports` and :func:`preload` name.
 PRELOAD = ("numpy", "torch", "xalbench.strategies.plugin", "xalbench.models.plugin", "xalbench.explain.plugin",
-           "xalbench.sandbox.preload")
+           "xalbench.harness.confined", "xalbench.sandbox.preload")
 #: Seconds added to the strategy's timeout for the sandbox's own per-round work (model rebuild,
 #: context, data checks); at most half the timeout.
 GRACE = 2.0
 _TERM_WAIT = 0.5
 #: Environment variable through which the fork server learns what else to import (read by preload).
 PRELOAD_ENV = "XALBENCH_SANDBOX_PRELOAD"
+#: Native thread pools that would otherwise start threads when a forked process imports scipy or
+#: scikit-learn (OpenBLAS does, at load): a process that confines itself must be single-threaded
+#: (Landlock binds only the calling thread), and its work is single-threaded anyway (torch's own thread
+#: count is set per cell). Set for the fork server and every process it forks, unless already set.
+SINGLE_THREADED = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _EXTRA: list[str] = []
 _SERVER: dict[str, int] = {}  # {"pid": the process that started its fork server}
 _LOCK = threading.Lock()
@@ -104,10 +109,15 @@ def _context(extra: tuple[str, ...] = ()) -> Any:
             ctx.set_forkserver_preload(list(PRELOAD))
             modules = [*main_imports(), *_EXTRA, *(m for m in extra if m not in _EXTRA)]
             os.environ[PRELOAD_ENV] = json.dumps({"sys_path": sys.path, "modules": modules})
+            saved = {k: os.environ.get(k) for k in SINGLE_THREADED}
+            os.environ.update({k: "1" for k in SINGLE_THREADED if k not in os.environ})
             try:  # the server copies the environment when it is spawned, here
                 forkserver.ensure_running()
             finally:
                 del os.environ[PRELOAD_ENV]
+                for k, v in saved.items():
+                    if v is None:
+                        os.environ.pop(k, None)
             _SERVER["pid"] = os.getpid()
     return ctx
 
