@@ -228,3 +228,43 @@ def test_check_plugin_runs_the_loss_kit_on_third_party_losses(fake_dist, capsys)
     out = capsys.readouterr().out
     assert "lazy-loss" in out and "failed" in out
     assert main(["check-plugin", "no-such-component"]) == 2
+
+
+#: Layers from the top (a higher number may import a lower one, never the reverse); the longest prefix
+#: names a module's layer. docs/architecture.md draws the same table.
+LAYERS = {
+    "xalbench": 20, "xalbench.cli": 16, "xalbench.leaderboard": 15, "xalbench.scaffold": 15, "xalbench.api": 14,
+    "xalbench.runner": 13, "xalbench.progress": 13, "xalbench.planning": 12, "xalbench.execution": 12,
+    "xalbench.testing": 11, "xalbench.report": 10, "xalbench.power": 10, "xalbench.tuning": 9, "xalbench.harness": 7,
+    "xalbench.sandbox": 6, "xalbench.confinement": 5,
+    "xalbench.strategies": 4, "xalbench.explain": 4, "xalbench.losses": 4, "xalbench.data": 4, "xalbench.models": 4,
+    "xalbench.metrics": 4, "xalbench.training": 4, "xalbench.suites": 4, "xalbench.harness.budget": 4,
+    "xalbench.base": 3, "xalbench.selection": 3, "xalbench.metrics.base": 3, "xalbench.training.base": 3,
+    "xalbench.execution.base": 3, "xalbench.commands": 3, "xalbench.suite": 3,
+    "xalbench.hookspecs": 2, "xalbench.plugins": 2, "xalbench.registry": 2,
+    "xalbench.results": 1, "xalbench.sealing": 1, "xalbench.seeding": 1, "xalbench.lifecycle": 1, "xalbench.utils": 1,
+    "xalbench.errors": 0, "xalbench.options": 0,
+}
+
+
+def _layer(module: str) -> int:
+    return LAYERS[max((p for p in LAYERS if module == p or module.startswith(p + ".")), key=len)]
+
+
+def test_no_import_points_up_a_layer() -> None:
+    """Every import (module level or inside a function; not under TYPE_CHECKING) of every xalbench module
+    goes to its own layer or one below — e.g. the harness never imports planning, the sandbox never the
+    harness, a component never the harness, a contract never a built-in."""
+    from xalbench.harness.sources import SourceHashes
+
+    hashes = SourceHashes()
+    root = Path(xalbench.__file__).parent
+    up = []
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        for imported in sorted(hashes.imports(module)):
+            if (imported.startswith("xalbench") and hashes.file(imported) is not None
+                    and not module.startswith(imported + ".") and _layer(imported) > _layer(module)):
+                up.append(f"{module} -> {imported}")
+    assert up == []

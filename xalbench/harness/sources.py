@@ -108,7 +108,7 @@ class SourceHashes:
             self._files[module] = found
         return self._files[module]
 
-    def _imports(self, module: str) -> frozenset[str]:
+    def imports(self, module: str) -> frozenset[str]:
         if module not in self._edges:
             path = self.file(module)
             names: set[str] = set()
@@ -129,7 +129,7 @@ class SourceHashes:
             if name in seen or name.split(".")[0] not in follow or self.file(name) is None:
                 continue
             seen.add(name)
-            todo.extend(self._imports(name))
+            todo.extend(self.imports(name))
         return tuple(sorted(seen))
 
     def _of_module(self, module: str) -> str:
