@@ -19,12 +19,25 @@ import json
 import math
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from xalbench.leaderboard import CANARY_METHOD, adapter, paths
+from xalbench.leaderboard import CANARY_METHOD, names, paths
+from xalbench.leaderboard.adapter import (
+    Adapter,
+    DatasetFacts,
+    comparable_identity,
+    dataset_spec,
+    identity_sha256,
+    method_display,
+    method_spec,
+    suite_config_sha256,
+)
 from xalbench.leaderboard.canonical import sha256_of
 from xalbench.leaderboard.reasons import Rejection
 from xalbench.leaderboard.schema import LIMITS, load_strict, validate_cell, validate_manifest
+
+if TYPE_CHECKING:
+    from xalbench.harness.runtime import Runtime
 
 __all__ = ["CheckedCell", "CheckedSubmission", "CheckReport", "check_submission", "load_reference",
            "AULC_TOLERANCE"]
@@ -83,12 +96,13 @@ def load_reference(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def check_submission(root: str | Path, *, reference: dict[str, Any], data_root: str | None = None,
+def check_submission(root: str | Path, *, reference: dict[str, Any], runtime: Runtime, data_root: str | None = None,
                      max_reasons: int = 25) -> CheckReport:
+    """Check the submission folder ``root`` against ``reference`` and the components installed in ``runtime``."""
     root = Path(root)
     report = CheckReport(root, [])
     try:
-        report.submission = _check(root, reference, data_root, report.rejections, max_reasons)
+        report.submission = _check(root, reference, Adapter(runtime), data_root, report.rejections, max_reasons)
     except Rejection as exc:
         report.rejections.append(exc)
     if report.rejections:
@@ -112,11 +126,13 @@ class _Collector:
         return False
 
 
-def _check(root: Path, reference: dict[str, Any], data_root: str | None, sink: list[Rejection],
+def _check(root: Path, reference: dict[str, Any], adapter: Adapter, data_root: str | None, sink: list[Rejection],
            limit: int) -> CheckedSubmission | None:
+    builtins = adapter.builtin_names()
+    screened = names.builtin_names(builtins)
     files = paths.scan_folder(root)
     raw = load_strict(root / "manifest.json", max_bytes=LIMITS.manifest_bytes, where="manifest.json")
-    manifest = validate_manifest(raw)
+    manifest = validate_manifest(raw, screened)
     manifest_sha = sha256_of(raw)
     plugin = manifest["plugin"]
     paths.check_layout(root, manifest["submitter"], plugin["name"], plugin["version"])
@@ -147,10 +163,10 @@ def _check(root: Path, reference: dict[str, Any], data_root: str | None, sink: l
         shipped = adapter.shipped_suite(suite_meta["name"])
     except Exception as exc:
         raise Rejection("suite-unsupported", f"suite {suite_meta['name']!r} is not registered here: {exc}") from None
-    if suite_meta["config_sha256"] != adapter.suite_config_sha256(shipped):
+    if suite_meta["config_sha256"] != suite_config_sha256(shipped):
         raise Rejection("suite-hash-mismatch", f"suite config hash {suite_meta['config_sha256'][:12]}… differs from "
                                                f"the shipped {suite_meta['name']!r} suite's "
-                                               f"{adapter.suite_config_sha256(shipped)[:12]}…")
+                                               f"{suite_config_sha256(shipped)[:12]}…")
     if suite_meta["version"] != adapter.suite_version(suite_meta["name"]):
         raise Rejection("version-mismatch", f"suite version {suite_meta['version']} differs from the shipped "
                                             f"{adapter.suite_version(suite_meta['name'])}")
@@ -177,15 +193,14 @@ def _check(root: Path, reference: dict[str, Any], data_root: str | None, sink: l
     absent = [d for d in required if d not in suite_meta["datasets"]]
     if absent:
         raise Rejection("grid-missing-cell", f"required dataset(s) {absent} are missing")
-    facts: dict[str, adapter.DatasetFacts] = {}
+    facts: dict[str, DatasetFacts] = {}
     for label in suite_meta["datasets"]:
-        spec = adapter.dataset_spec(shipped, label)
+        spec = dataset_spec(shipped, label)
         if not adapter.dataset_available(spec, data_root):
             raise Rejection("dataset-unavailable", f"dataset {label!r} cannot be loaded here to check its splits")
         facts[label] = adapter.dataset_facts(spec, data_root)
 
     # ---------------------------------------------------------------- methods
-    builtins = adapter.builtin_names()
     methods: dict[str, dict[str, Any]] = {}
     specs: dict[str, Any] = {}
     shipped_methods = {m.display: m for m in shipped.methods}
@@ -194,14 +209,14 @@ def _check(root: Path, reference: dict[str, Any], data_root: str | None, sink: l
             raise Rejection("method-invalid", f"method {m['name']!r} is listed twice")
         known = shipped_methods.get(m["name"])
         if known is not None:
-            names = {k: getattr(known, k).name for k in m["components"]}
-            if names != m["components"]:
-                raise Rejection("method-invalid", f"methods[{i}] {m['name']!r} is the suite's method made of {names}")
-        elif m["name"] != adapter.method_display(m["components"]):
-            raise Rejection("method-invalid", f"methods[{i}] must be named {adapter.method_display(m['components'])!r} "
+            made_of = {k: getattr(known, k).name for k in m["components"]}
+            if made_of != m["components"]:
+                raise Rejection("method-invalid", f"methods[{i}] {m['name']!r} is the suite's method made of {made_of}")
+        elif m["name"] != method_display(m["components"]):
+            raise Rejection("method-invalid", f"methods[{i}] must be named {method_display(m['components'])!r} "
                                               f"(its components, default options), not {m['name']!r}")
         methods[m["name"]] = m
-        specs[m["name"]] = adapter.method_spec(shipped, m["name"], m["components"])
+        specs[m["name"]] = method_spec(shipped, m["name"], m["components"])
     if CANARY_METHOD not in methods:
         raise Rejection("canary-missing", f"the submission must include the built-in {CANARY_METHOD} canary")
     for m in methods.values():
@@ -222,7 +237,7 @@ def _check(root: Path, reference: dict[str, Any], data_root: str | None, sink: l
     reasons: dict[tuple[str, str], str] = {}
     for d in facts:
         for m in methods:
-            why = adapter.skip_reason(shipped, adapter.dataset_spec(shipped, d), specs[m], facts[d], specs.values())
+            why = adapter.skip_reason(shipped, dataset_spec(shipped, d), specs[m], facts[d], specs.values())
             runs = None if why is None else not why
             if why:
                 reasons[(d, m)] = why
@@ -251,8 +266,8 @@ def _check(root: Path, reference: dict[str, Any], data_root: str | None, sink: l
     metric_sets: dict[str, frozenset[str]] = {}
     for entry in sorted(manifest["cells"], key=lambda e: (e["dataset"], e["method"], e["seed"])):
         with _Collector(sink, limit):
-            cell = _check_cell(root, entry, manifest, methods[entry["method"]], specs[entry["method"]], shipped,
-                               facts[entry["dataset"]], builtins)
+            cell = _check_cell(adapter, root, entry, manifest, methods[entry["method"]], specs[entry["method"]],
+                               shipped, facts[entry["dataset"]], builtins, screened)
             keys = frozenset(cell.rounds[0]["metrics"]) if cell.rounds else frozenset()
             first = metric_sets.setdefault(entry["dataset"], keys)
             if keys != first:
@@ -291,11 +306,12 @@ def _own_methods(manifest: dict[str, Any], methods: dict[str, dict[str, Any]], b
     return own
 
 
-def _check_cell(root: Path, entry: dict[str, Any], manifest: dict[str, Any], method: dict[str, Any], spec: Any,
-                shipped: Any, facts: adapter.DatasetFacts, builtins: set[str]) -> CheckedCell:
+def _check_cell(adapter: Adapter, root: Path, entry: dict[str, Any], manifest: dict[str, Any], method: dict[str, Any],
+                spec: Any, shipped: Any, facts: DatasetFacts, builtins: set[str], screened: frozenset[str]
+                ) -> CheckedCell:
     where = entry["path"]
     raw = load_strict(root / entry["path"], max_bytes=LIMITS.cell_bytes, where=where)
-    cell = validate_cell(raw, where)
+    cell = validate_cell(raw, where, screened)
     if sha256_of(raw) != entry["sha256"]:
         raise Rejection("cell-hash-mismatch", f"{where}: canonical SHA-256 {sha256_of(raw)[:12]}… differs from the "
                                               f"manifest's {entry['sha256'][:12]}…")
@@ -307,12 +323,12 @@ def _check_cell(root: Path, entry: dict[str, Any], manifest: dict[str, Any], met
         raise Rejection("cell-identity-mismatch", f"{where}: components {cell['components']} differ from method "
                                                   f"{method['name']!r}")
     _check_provenance(cell, manifest, where, builtins)
-    dataset = adapter.dataset_spec(shipped, cell["dataset"])
+    dataset = dataset_spec(shipped, cell["dataset"])
     identity = cell["identity"]
-    if adapter.identity_sha256(identity) != cell["identity_sha256"]:
+    if identity_sha256(identity) != cell["identity_sha256"]:
         raise Rejection("cell-hash-mismatch", f"{where}: identity_sha256 does not match the identity")
     expected = adapter.expected_identity(shipped, dataset, spec, cell["seed"], facts, identity)
-    if adapter.comparable_identity(identity) != expected:
+    if comparable_identity(identity) != expected:
         diff = sorted(k for k in set(expected) | set(identity) if k not in ("sources", "threads", "device")
                       and expected.get(k) != identity.get(k))
         reason = "cell-identity-mismatch" if set(diff) <= {"seed", "dataset", "method"} else "suite-hash-mismatch"
@@ -326,7 +342,7 @@ def _check_cell(root: Path, entry: dict[str, Any], manifest: dict[str, Any], met
     if cell["initial_labelled"] != adapter.initial_labelled(shipped, dataset, cell["seed"], facts):
         raise Rejection("initial-set-mismatch", f"{where}: the initial labelled set is not the harness's for seed "
                                                 f"{cell['seed']} (a cell of another seed?)")
-    _check_rounds(cell, shipped, facts, where)
+    _check_rounds(adapter, cell, shipped, facts, where)
     aulc = adapter.recompute_aulc(cell["rounds"])
     if set(aulc) != set(cell["aulc"]):
         raise Rejection("aulc-mismatch", f"{where}: AULC keys {sorted(cell['aulc'])} differ from the metrics' "
@@ -366,7 +382,7 @@ def _check_provenance(cell: dict[str, Any], manifest: dict[str, Any], where: str
                                                    f"{plugin['name']} {plugin['version']}")
 
 
-def _check_rounds(cell: dict[str, Any], shipped: Any, facts: adapter.DatasetFacts, where: str) -> None:
+def _check_rounds(adapter: Adapter, cell: dict[str, Any], shipped: Any, facts: DatasetFacts, where: str) -> None:
     n_pool = facts.n_pool
     n_init, k, n_rounds = adapter.budget(shipped, n_pool)
     rounds = cell["rounds"]
@@ -376,7 +392,7 @@ def _check_rounds(cell: dict[str, Any], shipped: Any, facts: adapter.DatasetFact
     expected_n = len(labelled)
     if expected_n != n_init:
         raise Rejection("round-budget", f"{where}: {expected_n} initial samples; the budget gives {n_init}")
-    table = adapter.metric_table()
+    table = adapter.metrics
     keys: set[str] | None = None
     for r, rec in enumerate(rounds):
         if rec["round"] != r:
