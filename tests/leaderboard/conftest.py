@@ -281,7 +281,8 @@ def lb_submission(lb_run: Path, runtime: Any, tmp_path_factory: pytest.TempPathF
     from xalbench.leaderboard.submit import submit
 
     board = tmp_path_factory.mktemp("lb-board")
-    return submit(lb_run, runtime=runtime, submitter="acme-lab", out=board / "submissions", source_url="https://example.org/acme")
+    return submit(lb_run, runtime=runtime, submitter="acme-lab", out=board / "submissions",
+                  source_url="https://example.org/acme")
 
 
 @pytest.fixture

@@ -102,7 +102,8 @@ def check_submission(root: str | Path, *, reference: dict[str, Any], runtime: Ru
     root = Path(root)
     report = CheckReport(root, [])
     try:
-        report.submission = _check(root, reference, Adapter(runtime), data_root, report.rejections, max_reasons)
+        report.submission = _check(root, reference, _Installed.of(Adapter(runtime), data_root), report.rejections,
+                                   max_reasons)
     except Rejection as exc:
         report.rejections.append(exc)
     if report.rejections:
@@ -126,17 +127,46 @@ class _Collector:
         return False
 
 
-def _check(root: Path, reference: dict[str, Any], adapter: Adapter, data_root: str | None, sink: list[Rejection],
+@dataclasses.dataclass(frozen=True)
+class _Installed:
+    """What a submission is checked against here: the installed components (``adapter``), the built-in
+    component names registered here, the names a submitted name may not imitate, the data root."""
+
+    adapter: Adapter
+    builtins: set[str]
+    screened: frozenset[str]
+    data_root: str | None
+
+    @classmethod
+    def of(cls, adapter: Adapter, data_root: str | None) -> _Installed:
+        builtins = adapter.builtin_names()
+        return cls(adapter, builtins, names.builtin_names(builtins), data_root)
+
+
+def _check(root: Path, reference: dict[str, Any], installed: _Installed, sink: list[Rejection],
            limit: int) -> CheckedSubmission | None:
-    builtins = adapter.builtin_names()
-    screened = names.builtin_names(builtins)
+    """The sections in order; each returns what the later ones check against."""
+    manifest, manifest_sha = _check_files(root, installed)
+    ref, shipped = _check_suite(manifest, reference, installed)
+    facts = _check_datasets(manifest["suite"]["datasets"], shipped, installed)
+    methods, specs = _check_methods(manifest["methods"], shipped, installed)
+    skipped = _check_grid(manifest, shipped, facts, specs, installed)
+    own = _own_methods(manifest, methods, installed.builtins)
+    checked = _check_cells(root, manifest, shipped, facts, methods, specs, installed, _Collector(sink, limit))
+    if sink:
+        return None
+    _check_canary(ref.get("canary") or {}, facts, checked)
+    return CheckedSubmission(root, manifest, manifest_sha, checked, own, shipped, skipped)
+
+
+def _check_files(root: Path, installed: _Installed) -> tuple[dict[str, Any], str]:
+    """The folder (symlinks, sizes, layout), the manifest's schema, and exactly the listed files present;
+    returns the manifest and its canonical hash."""
     files = paths.scan_folder(root)
     raw = load_strict(root / "manifest.json", max_bytes=LIMITS.manifest_bytes, where="manifest.json")
-    manifest = validate_manifest(raw, screened)
-    manifest_sha = sha256_of(raw)
+    manifest = validate_manifest(raw, installed.screened)
     plugin = manifest["plugin"]
     paths.check_layout(root, manifest["submitter"], plugin["name"], plugin["version"])
-
     listed: dict[str, dict[str, Any]] = {}
     lowered: set[str] = set()
     for i, entry in enumerate(manifest["cells"]):
@@ -152,24 +182,29 @@ def _check(root: Path, reference: dict[str, Any], adapter: Adapter, data_root: s
     missing = sorted(set(listed) - set(files))
     if missing:
         raise Rejection("file-missing", f"cell file(s) listed in the manifest are missing: {missing[:5]}")
+    return manifest, sha256_of(raw)
 
-    # ---------------------------------------------------------------- suite
+
+def _check_suite(manifest: dict[str, Any], reference: dict[str, Any],
+                 installed: _Installed) -> tuple[dict[str, Any], Any]:
+    """Supported by the board, the shipped suite's config hash and version, the pins, the seeds, the
+    environment hash; returns the board's reference entry of the suite and the suite as shipped."""
     suite_meta = manifest["suite"]
     ref = (reference.get("suites") or {}).get(suite_meta["name"])
     if ref is None:
         raise Rejection("suite-unsupported", f"suite {suite_meta['name']!r} is not on the board; supported: "
                                              f"{sorted(reference.get('suites') or {})}")
     try:
-        shipped = adapter.shipped_suite(suite_meta["name"])
+        shipped = installed.adapter.shipped_suite(suite_meta["name"])
     except Exception as exc:
         raise Rejection("suite-unsupported", f"suite {suite_meta['name']!r} is not registered here: {exc}") from None
     if suite_meta["config_sha256"] != suite_config_sha256(shipped):
         raise Rejection("suite-hash-mismatch", f"suite config hash {suite_meta['config_sha256'][:12]}… differs from "
                                                f"the shipped {suite_meta['name']!r} suite's "
                                                f"{suite_config_sha256(shipped)[:12]}…")
-    if suite_meta["version"] != adapter.suite_version(suite_meta["name"]):
-        raise Rejection("version-mismatch", f"suite version {suite_meta['version']} differs from the shipped "
-                                            f"{adapter.suite_version(suite_meta['name'])}")
+    version = installed.adapter.suite_version(suite_meta["name"])
+    if suite_meta["version"] != version:
+        raise Rejection("version-mismatch", f"suite version {suite_meta['version']} differs from the shipped {version}")
     pinned = ref.get("xalbench_version")
     if pinned is not None and manifest["xalbench_version"] != pinned:
         raise Rejection("version-mismatch", f"xalbench {manifest['xalbench_version']} ran this; the board pins "
@@ -178,33 +213,38 @@ def _check(root: Path, reference: dict[str, Any], adapter: Adapter, data_root: s
     if pinned_src is not None and manifest["xalbench_source_sha256"] != pinned_src:
         raise Rejection("xalbench-modified", f"xalbench source hash {manifest['xalbench_source_sha256']} differs "
                                              f"from the release's {pinned_src}")
-    seeds = list(shipped.seeds)
-    if sorted(suite_meta["seeds"]) != sorted(seeds):
-        raise Rejection("grid-seed", f"seeds {suite_meta['seeds']} differ from the suite's {seeds}")
+    if sorted(suite_meta["seeds"]) != sorted(shipped.seeds):
+        raise Rejection("grid-seed", f"seeds {suite_meta['seeds']} differ from the suite's {list(shipped.seeds)}")
     if manifest["environment_sha256"] != sha256_of(manifest["environment"]):
         raise Rejection("provenance-mismatch", "environment_sha256 does not match the environment block")
+    return ref, shipped
 
-    # ---------------------------------------------------------------- datasets
-    shipped_labels = [d.display for d in shipped.datasets]
-    required = [d.display for d in shipped.datasets if not d.optional]
-    unknown = sorted(set(suite_meta["datasets"]) - set(shipped_labels))
+
+def _check_datasets(labels: list[str], shipped: Any, installed: _Installed) -> dict[str, DatasetFacts]:
+    """The suite's labels, every required one present, each loadable here; returns each one's facts."""
+    unknown = sorted(set(labels) - {d.display for d in shipped.datasets})
     if unknown:
         raise Rejection("grid-extra-cell", f"dataset(s) {unknown} are not in suite {shipped.name!r}")
-    absent = [d for d in required if d not in suite_meta["datasets"]]
+    absent = [d.display for d in shipped.datasets if not d.optional and d.display not in labels]
     if absent:
         raise Rejection("grid-missing-cell", f"required dataset(s) {absent} are missing")
     facts: dict[str, DatasetFacts] = {}
-    for label in suite_meta["datasets"]:
+    for label in labels:
         spec = dataset_spec(shipped, label)
-        if not adapter.dataset_available(spec, data_root):
+        if not installed.adapter.dataset_available(spec, installed.data_root):
             raise Rejection("dataset-unavailable", f"dataset {label!r} cannot be loaded here to check its splits")
-        facts[label] = adapter.dataset_facts(spec, data_root)
+        facts[label] = installed.adapter.dataset_facts(spec, installed.data_root)
+    return facts
 
-    # ---------------------------------------------------------------- methods
+
+def _check_methods(listed: list[dict[str, Any]], shipped: Any,
+                   installed: _Installed) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Names (the suite's label, else the harness's display name), the canary, no shadowed built-in;
+    returns the methods and their specs by name."""
     methods: dict[str, dict[str, Any]] = {}
     specs: dict[str, Any] = {}
     shipped_methods = {m.display: m for m in shipped.methods}
-    for i, m in enumerate(manifest["methods"]):
+    for i, m in enumerate(listed):
         if m["name"] in methods:
             raise Rejection("method-invalid", f"method {m['name']!r} is listed twice")
         known = shipped_methods.get(m["name"])
@@ -221,23 +261,27 @@ def _check(root: Path, reference: dict[str, Any], adapter: Adapter, data_root: s
         raise Rejection("canary-missing", f"the submission must include the built-in {CANARY_METHOD} canary")
     for m in methods.values():
         for kind, name in m["components"].items():
-            origin = adapter.component_origin(kind, name)
-            if name in builtins and origin is not None and origin[0] == "xalbench":
-                continue
-            if name in builtins:
+            origin = installed.adapter.component_origin(kind, name)
+            if name in installed.builtins and (origin is None or origin[0] != "xalbench"):
                 raise Rejection("name-shadows-builtin", f"method {m['name']!r}: {kind} {name!r} is a built-in name")
+    return methods, specs
 
-    # ---------------------------------------------------------------- grid
+
+def _check_grid(manifest: dict[str, Any], shipped: Any, facts: dict[str, DatasetFacts], specs: dict[str, Any],
+                installed: _Installed) -> list[tuple[str, str, str]]:
+    """Exactly datasets × methods × seeds, less the declared skips, which the harness's own n/a reasons
+    must confirm where the components are installed; returns the skips with their reasons."""
+    seeds = list(shipped.seeds)
     skipped = {(s["dataset"], s["method"]) for s in manifest["skipped"]}
     for d, m in sorted(skipped):
-        if d not in facts or m not in methods:
+        if d not in facts or m not in specs:
             raise Rejection("grid-extra-cell", f"skipped cell {d}/{m} is outside the grid")
         if m == CANARY_METHOD:
             raise Rejection("grid-missing-cell", f"the canary cannot be skipped ({d})")
     reasons: dict[tuple[str, str], str] = {}
     for d in facts:
-        for m in methods:
-            why = adapter.skip_reason(shipped, dataset_spec(shipped, d), specs[m], facts[d], specs.values())
+        for m in specs:
+            why = installed.adapter.skip_reason(shipped, dataset_spec(shipped, d), specs[m], facts[d], specs.values())
             runs = None if why is None else not why
             if why:
                 reasons[(d, m)] = why
@@ -246,7 +290,7 @@ def _check(root: Path, reference: dict[str, Any], adapter: Adapter, data_root: s
                                                      "its cells are missing")
             if runs is False and (d, m) not in skipped:
                 raise Rejection("grid-extra-cell", f"the harness skips {m} on {d}; the submission has cells for it")
-    expected = {(d, m, s) for d in facts for m in methods for s in seeds if (d, m) not in skipped}
+    expected = {(d, m, s) for d in facts for m in specs for s in seeds if (d, m) not in skipped}
     counts = Counter((e["dataset"], e["method"], e["seed"]) for e in manifest["cells"])
     dupes = sorted(k for k, v in counts.items() if v > 1)
     if dupes:
@@ -259,26 +303,30 @@ def _check(root: Path, reference: dict[str, Any], adapter: Adapter, data_root: s
     lacking = sorted(expected - set(counts))
     if lacking:
         raise Rejection("grid-missing-cell", f"{len(lacking)} cell(s) missing, e.g. {lacking[:3]}")
+    return [(d, m, reasons.get((d, m), "skipped by the harness")) for d, m in sorted(skipped)]
 
-    # ---------------------------------------------------------------- cells
-    own = _own_methods(manifest, methods, builtins)
+
+def _check_cells(root: Path, manifest: dict[str, Any], shipped: Any, facts: dict[str, DatasetFacts],
+                 methods: dict[str, dict[str, Any]], specs: dict[str, Any], installed: _Installed,
+                 collect: _Collector) -> list[CheckedCell]:
+    """Every cell (:func:`_check_cell`), one metric set per dataset; failures are collected, not raised."""
     checked: list[CheckedCell] = []
     metric_sets: dict[str, frozenset[str]] = {}
     for entry in sorted(manifest["cells"], key=lambda e: (e["dataset"], e["method"], e["seed"])):
-        with _Collector(sink, limit):
-            cell = _check_cell(adapter, root, entry, manifest, methods[entry["method"]], specs[entry["method"]],
-                               shipped, facts[entry["dataset"]], builtins, screened)
+        with collect:
+            cell = _check_cell(root, entry, manifest, methods[entry["method"]], specs[entry["method"]], shipped,
+                               facts[entry["dataset"]], installed)
             keys = frozenset(cell.rounds[0]["metrics"]) if cell.rounds else frozenset()
             first = metric_sets.setdefault(entry["dataset"], keys)
             if keys != first:
                 raise Rejection("metric-set", f"{entry['path']}: metrics {sorted(keys)} differ from other cells of "
                                               f"{entry['dataset']} ({sorted(first)})")
             checked.append(cell)
-    if sink:
-        return None
+    return checked
 
-    # ---------------------------------------------------------------- canary band
-    bands = ref.get("canary") or {}
+
+def _check_canary(bands: dict[str, Any], facts: dict[str, DatasetFacts], checked: list[CheckedCell]) -> None:
+    """The canary's mean AULC over seeds inside the reference band, on every dataset."""
     for d in facts:
         band = bands.get(d)
         if band is None:
@@ -291,8 +339,6 @@ def _check(root: Path, reference: dict[str, Any], adapter: Adapter, data_root: s
             if not lo <= mean <= hi:
                 raise Rejection("canary-out-of-band", f"canary {CANARY_METHOD} AULC_{key} on {d} is {mean:.4f}, "
                                                       f"outside the reference band [{lo}, {hi}]")
-    skip_list = [(d, m, reasons.get((d, m), "skipped by the harness")) for d, m in sorted(skipped)]
-    return CheckedSubmission(root, manifest, manifest_sha, checked, own, shipped, skip_list)
 
 
 def _own_methods(manifest: dict[str, Any], methods: dict[str, dict[str, Any]], builtins: set[str]) -> list[str]:
@@ -306,12 +352,12 @@ def _own_methods(manifest: dict[str, Any], methods: dict[str, dict[str, Any]], b
     return own
 
 
-def _check_cell(adapter: Adapter, root: Path, entry: dict[str, Any], manifest: dict[str, Any], method: dict[str, Any],
-                spec: Any, shipped: Any, facts: DatasetFacts, builtins: set[str], screened: frozenset[str]
-                ) -> CheckedCell:
+def _check_cell(root: Path, entry: dict[str, Any], manifest: dict[str, Any], method: dict[str, Any], spec: Any,
+                shipped: Any, facts: DatasetFacts, installed: _Installed) -> CheckedCell:
+    adapter = installed.adapter
     where = entry["path"]
     raw = load_strict(root / entry["path"], max_bytes=LIMITS.cell_bytes, where=where)
-    cell = validate_cell(raw, where, screened)
+    cell = validate_cell(raw, where, installed.screened)
     if sha256_of(raw) != entry["sha256"]:
         raise Rejection("cell-hash-mismatch", f"{where}: canonical SHA-256 {sha256_of(raw)[:12]}… differs from the "
                                               f"manifest's {entry['sha256'][:12]}…")
@@ -322,7 +368,7 @@ def _check_cell(adapter: Adapter, root: Path, entry: dict[str, Any], manifest: d
     if cell["components"] != method["components"]:
         raise Rejection("cell-identity-mismatch", f"{where}: components {cell['components']} differ from method "
                                                   f"{method['name']!r}")
-    _check_provenance(cell, manifest, where, builtins)
+    _check_provenance(cell, manifest, where, installed.builtins)
     dataset = dataset_spec(shipped, cell["dataset"])
     identity = cell["identity"]
     if identity_sha256(identity) != cell["identity_sha256"]:
