@@ -32,17 +32,9 @@ def add_parser(sub: Any) -> None:
 
 
 def _extra(rec: Any) -> str:
-    obj = rec.obj
-    if rec.kind == "explainer":
-        return "differentiable" if getattr(obj, "differentiable", False) else "scoring only"
-    if rec.kind == "metric":
-        return f"{getattr(obj, 'cost', '')}, {'default' if getattr(obj, 'default', True) else 'opt-in'}"
-    if rec.kind == "strategy":
-        flags = [f for f, on in (("multi-label", getattr(obj, "supports_multilabel", False)),
-                                 ("3D", getattr(obj, "supports_3d", True)),
-                                 ("pool ROIs", getattr(obj, "requires_pool_masks", False))) if on]
-        return ", ".join(flags)
-    return ""
+    """The notes column: the declarations that hold (a flag's name) or say something (a value)."""
+    return ", ".join(name if value is True else str(value) for name, value in rec.declared().items()
+                     if value is not False and value is not None)
 
 
 def _fit(text: str, width: int) -> str:
