@@ -10,25 +10,18 @@ import textwrap
 import typing
 from typing import Any
 
-from xalbench.cli.common import add_debug
+from xalbench.commands import Command
 from xalbench.errors import ConfigError
 from xalbench.hookspecs import HOOK_KINDS
 
 KINDS = tuple(HOOK_KINDS.values())
 
-NAME = "plugins"
-
-
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser(NAME, help="list registered components; `plugins show NAME` for one component's options",
-                       description="Every registered component: kind, name, distribution, version, summary.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", nargs="?", choices=["list", "show"], default="list", help="list (default) or show")
     p.add_argument("name", nargs="?", help="with `show`: the component's name")
     p.add_argument("--kind", default=None, choices=KINDS, metavar="KIND", help=f"only this kind ({', '.join(KINDS)})")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--wide", action="store_true", help="every column, untruncated")
-    add_debug(p)
-    p.set_defaults(handler=handle)
 
 
 def _extra(rec: Any) -> str:
@@ -108,3 +101,8 @@ def handle(args: argparse.Namespace) -> int:
             raise ConfigError("`xalbench plugins show` needs a component name, e.g. `xalbench plugins show entropy`")
         return _show(registry, args)
     return _list(registry, args)
+
+
+COMMAND = Command("plugins", "list registered components; `plugins show NAME` for one component's options",
+                  add_arguments, handle,
+                  summary="Every registered component: kind, name, distribution, version, summary.")

@@ -5,17 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
-from xalbench.cli.common import add_debug
-
-NAME = "report"
+from xalbench.commands import Command
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser(NAME, help="leaderboard (and plots, findings) from a results directory",
-                       description="Rank the methods of a results directory: AULC of every registered metric, "
-                       "mean ± 95 %% interval over seeds, Δ vs random+ce, the paired test.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", help="a results directory written by `xalbench run`")
     p.add_argument("--format", default="md", metavar="FMT",
                    help="md (default), csv, json, html or any installed report format (`xalbench plugins --kind report_format`)")
@@ -30,8 +24,6 @@ def add_parser(sub: Any) -> None:
                    help="smallest effect of interest for the findings' verdicts: an interval of Δ below D (and not "
                    "above 0) is 'not reproduced' (default: the suite's [findings] delta, else 0.02)")
     p.add_argument("--output", "-o", default=None, metavar="FILE", help="write the report here instead of stdout")
-    add_debug(p)
-    p.set_defaults(handler=handle)
 
 
 def _delta(text: str) -> float:
@@ -60,3 +52,8 @@ def handle(args: argparse.Namespace) -> int:
     for path in report.damaged:
         print(f"xalbench: result file skipped: {report.damaged_reasons.get(path) or path}", file=sys.stderr)
     return 1 if report.damaged else 0
+
+
+COMMAND = Command("report", "leaderboard (and plots, findings) from a results directory", add_arguments, handle,
+                  summary="Rank the methods of a results directory: AULC of every registered metric, mean ± 95 %% "
+                          "interval over seeds, Δ vs random+ce, the paired test.")

@@ -8,16 +8,12 @@ import os
 import sys
 from typing import Any
 
-from xalbench.cli.common import add_debug, data_root, device, positive_int, seeds_arg
+from xalbench.cli.common import data_root, device, positive_int, seeds_arg
+from xalbench.commands import Command
 from xalbench.errors import ConfigError
 
-NAME = "run"
 
-
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser(NAME, help="run a suite (resumable: rerun the same command to continue)",
-                       description="Plan and run a suite. Everything is validated before the first cell; "
-                       "finished cells are kept, unfinished ones resume, new ones run.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suite", required=True, help="a registered suite name (`xalbench suites`) or a TOML file")
     p.add_argument("--datasets", nargs="+", metavar="NAME", help="only these datasets (comma or space separated)")
     p.add_argument("--strategies", nargs="+", metavar="NAME",
@@ -60,8 +56,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--profile", action="store_true",
                    help="print where the time went (training, evaluation, strategy scoring, sandbox, I/O) per dataset")
     p.add_argument("--quiet", action="store_true", help="no progress and no leaderboard")
-    add_debug(p)
-    p.set_defaults(handler=handle)
 
 
 TARGET_MDE = 0.03
@@ -185,3 +179,8 @@ def handle(args: argparse.Namespace) -> int:
         print(f"FAILED {r['cell']['key']}: {err.get('type')}: {err.get('message')}", file=sys.stderr)
     print(f"results: {os.path.abspath(out)} ({len(results)} cells, {len(failed)} failed)", file=sys.stderr)
     return 1 if failed else 0
+
+
+COMMAND = Command("run", "run a suite (resumable: rerun the same command to continue)", add_arguments, handle,
+                  summary="Plan and run a suite. Everything is validated before the first cell; finished cells are "
+                          "kept, unfinished ones resume, new ones run.")

@@ -15,10 +15,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from xalbench.commands import Command
+
 if TYPE_CHECKING:
     from xalbench.harness.runtime import Runtime
 
-__all__ = ["add_arguments", "main"]
+__all__ = ["COMMAND", "add_arguments", "main"]
 
 DEFAULT_BOARD = "leaderboard"
 
@@ -202,3 +204,8 @@ def _reference(args: argparse.Namespace) -> int:
         print(f"{suite} · {dataset}: canary AULC band {band}")
     print(f"updated {path}")
     return 0
+
+
+#: ``xalbench leaderboard ACTION``, registered with xalbench's other commands (:mod:`xalbench.cli.plugin`)
+COMMAND = Command("leaderboard", "public leaderboard: submit a run, check or verify a submission, build the page",
+                  add_arguments, main)
