@@ -26,29 +26,51 @@ memory-mapped cache (:func:`plan_manifest` + :mod:`xalbench.data.prepared`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from xalbench.base import DatasetBundle, DatasetMeta, Task
-from xalbench.data.decode import DecodeSpec, ManifestReader, RowItem
+from xalbench.data.decode import BoxFusion, DecodeSpec, ManifestReader, RowItem
 from xalbench.data.prepared import Plan, materialize
 from xalbench.data.rle import is_empty_rle
 from xalbench.errors import ConfigError
+from xalbench.options import Options
 
-__all__ = ["ManifestSpec", "assign_splits", "build_bundle", "plan_manifest", "read_manifest"]
+__all__ = ["ManifestSpec", "SplitOptions", "assign_splits", "build_bundle", "plan_manifest", "read_manifest"]
 
 _SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                   "dev": "val", "test": "test", "testing": "test"}
 
 
 @dataclass(frozen=True)
-class ManifestSpec:
-    """How to turn a manifest into tensors (taken from the dataset options)."""
+class SplitOptions(Options):
+    """How a table's rows are split (:func:`assign_splits`): groups without a given split are ranked by a
+    hash seeded with ``seed``, the first ``test_fraction`` becoming test and the next ``val_fraction`` val;
+    ``max_*`` caps each split (0: keep every row). Shared by every manifest-backed dataset's options."""
+
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    max_train: int = 0
+    max_val: int = 0
+    max_test: int = 0
+    seed: int = 0
+
+    def splits(self) -> dict[str, Any]:
+        """These fields by name (to build a :class:`ManifestSpec` from a dataset's options)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(SplitOptions)}
+
+
+@dataclass(frozen=True)
+class ManifestSpec(SplitOptions):
+    """How to turn a manifest into tensors (taken from the dataset options; the split fields are its
+    :class:`SplitOptions`)."""
 
     size: int = 64
     channels: int = 1
@@ -56,13 +78,7 @@ class ManifestSpec:
     label_columns: tuple[str, ...] = ()
     class_names: tuple[str, ...] = ()
     negative_label: str = "No Finding"
-    box_fusion: str = "union"
-    val_fraction: float = 0.1
-    test_fraction: float = 0.2
-    max_train: int = 0
-    max_val: int = 0
-    max_test: int = 0
-    seed: int = 0
+    box_fusion: BoxFusion = "union"
     bit_depth: int = 8
     rle_relative: bool = True
     unknown_value: float | None = None  #: a label_columns value meaning "unknown" (→ ``Split.label_mask`` 0)
