@@ -1,14 +1,14 @@
 """The shared preamble of the scoring-only adapters over attribution libraries.
 
 :class:`ScoringOnly` is the base of every one of them (these and Captum's in
-:mod:`~xalbench.explain.captum_attr`): the declarations of a scoring-only explainer, and
-:meth:`~ScoringOnly.refuse` — ``create_graph=True`` (the maps are not differentiable), inputs
-that are not ``B×C×H×W`` / ``B×C×D×H×W``, and 3D inputs when the adapter is 2D only.
+:mod:`~xalbench.explain.captum_attr`): the declarations of a scoring-only explainer, and an
+``explain`` that refuses (:meth:`~ScoringOnly.refuse`) ``create_graph=True`` (the maps are not
+differentiable), inputs that are not ``B×C×H×W`` / ``B×C×D×H×W``, and 3D inputs when the adapter
+is 2D only, before the subclass computes its maps (:meth:`~ScoringOnly.maps`).
 :class:`ScoringAdapter` does everything around the library call, once for every adapter
 (pytorch-grad-cam in :mod:`~xalbench.explain.gradcam_lib`, zennit in
 :mod:`~xalbench.explain.lrp`):
 
-* refuses what :meth:`~ScoringOnly.refuse` refuses;
 * :meth:`~ScoringAdapter.check_model` (e.g. LRP's canonizer lookup) before any work;
 * moves the images to the model's device and wraps the model in
   :class:`~xalbench.explain.wrappers.MarkedNet`, whose ``marker`` is the explanation layer;
@@ -51,8 +51,8 @@ def target_sets(model: ExplainableNet, images: Tensor, targets: Tensor | None, a
 
 
 class ScoringOnly(Explainer):
-    """Base of the scoring-only explainers over an attribution library: their declarations and the
-    calls they refuse (:meth:`refuse`)."""
+    """Base of the scoring-only explainers over an attribution library: their declarations, and
+    :meth:`explain` refusing what none of them can serve (:meth:`refuse`) before a subclass's :meth:`maps`."""
 
     differentiable: ClassVar[bool] = False
     from_features: ClassVar[bool] = False
@@ -75,6 +75,22 @@ class ScoringOnly(Explainer):
         if images.dim() == 5 and not self.supports_3d:
             raise UnsupportedError(f"explainer {self.name!r} is 2D only in {self.library}; use 'gradcam' for 3D")
 
+    def explain(
+        self,
+        model: ExplainableNet,
+        images: Tensor,
+        targets: Tensor | None = None,
+        *,
+        all_classes: bool = False,
+        create_graph: bool = False,
+    ) -> Tensor:
+        self.refuse(images, create_graph)
+        return self.maps(model, images, targets, all_classes)
+
+    def maps(self, model: ExplainableNet, images: Tensor, targets: Tensor | None, all_classes: bool) -> Tensor:
+        """:meth:`explain`'s maps, for a call :meth:`refuse` let through."""
+        raise NotImplementedError
+
 
 class ScoringAdapter(ScoringOnly):
     """Base of the scoring-only library adapters that explain a wrapped model; subclasses implement
@@ -95,16 +111,7 @@ class ScoringAdapter(ScoringOnly):
         """Maps ``B×K×spatial`` → [0, 1]; default: clamp (the library already normalises)."""
         return maps.clamp_(0.0, 1.0)
 
-    def explain(
-        self,
-        model: ExplainableNet,
-        images: Tensor,
-        targets: Tensor | None = None,
-        *,
-        all_classes: bool = False,
-        create_graph: bool = False,
-    ) -> Tensor:
-        self.refuse(images, create_graph)
+    def maps(self, model: ExplainableNet, images: Tensor, targets: Tensor | None, all_classes: bool) -> Tensor:
         self.check_model(model)
         images = images.to(next(model.parameters()).device)
         wrapped = MarkedNet(model, gap_module=self.gap_module)

@@ -149,16 +149,7 @@ class CaptumExplainer(ScoringOnly):
     def check_model(self, model: nn.Module, images: Tensor) -> None:
         """Raise :class:`UnsupportedError` if Captum would silently compute something else."""
 
-    def explain(
-        self,
-        model: ExplainableNet,
-        images: Tensor,
-        targets: Tensor | None = None,
-        *,
-        all_classes: bool = False,
-        create_graph: bool = False,
-    ) -> Tensor:
-        self.refuse(images, create_graph)
+    def maps(self, model: ExplainableNet, images: Tensor, targets: Tensor | None, all_classes: bool) -> Tensor:
         _captum_attr()
         device = next(model.parameters()).device
         images = images.detach().to(device)
