@@ -15,6 +15,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from xalbench.cli.common import add_debug
 from xalbench.commands import Command
 from xalbench.errors import XalbenchError
 
@@ -58,7 +59,7 @@ def build_parser(extra_commands: Sequence[Command] = ()) -> argparse.ArgumentPar
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in [*builtin_commands(), *extra_commands]:
         cp = sub.add_parser(command.name, help=command.help, description=command.summary)
-        cp.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+        add_debug(cp)
         command.add_arguments(cp)
         cp.set_defaults(handler=command.run)
     return p

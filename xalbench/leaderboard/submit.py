@@ -18,16 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xalbench.errors import ConfigError
-from xalbench.leaderboard import CANARY_METHOD, SCHEMA_VERSION
-from xalbench.leaderboard.adapter import (
-    COMPONENT_KINDS,
-    Adapter,
-    RunCell,
-    environment_lock,
-    identity_sha256,
-    read_run,
-    suite_config_sha256,
-)
+from xalbench.leaderboard import CANARY_METHOD, SCHEMA_VERSION, adapter
+from xalbench.leaderboard.adapter import Adapter
 from xalbench.leaderboard.canonical import sha256_bytes, sha256_of
 
 if TYPE_CHECKING:
@@ -52,26 +44,26 @@ def cell_filename(dataset: str, method: str, seed: int) -> str:
     return f"cells/{safe(dataset)}__{safe(method)}__seed{seed}.json"
 
 
-def cell_record(cell: RunCell, adapter: Adapter) -> dict[str, Any]:
-    """One run cell in the submission's cell format (its metrics those registered in ``adapter``)."""
+def cell_record(cell: adapter.RunCell, installed: Adapter) -> dict[str, Any]:
+    """One run cell in the submission's cell format (its metrics those registered in ``installed``)."""
     rounds = [{"round": r["round"], "n_labelled": r["n_labelled"], "queried": r["queried"],
-               "queried_sha256": sha256_of(r["queried"]), "metrics": adapter.keep_metrics(r["metrics"])}
+               "queried_sha256": sha256_of(r["queried"]), "metrics": installed.keep_metrics(r["metrics"])}
               for r in cell.rounds]
-    aulc = adapter.recompute_aulc(rounds)
+    aulc = installed.recompute_aulc(rounds)
     for key in aulc:  # the value the run itself reported, where it reported one
         reported = cell.summary.get(f"aulc_{key}")
         if isinstance(reported, float) and reported == reported:
             aulc[key] = reported
     origins = {kind: {"name": cell.components[kind],
                       "distribution": cell.origins.get(kind, {}).get("distribution", ""),
-                      "version": cell.origins.get(kind, {}).get("version", "")} for kind in COMPONENT_KINDS}
+                      "version": cell.origins.get(kind, {}).get("version", "")} for kind in adapter.COMPONENT_KINDS}
     identity = json.loads(json.dumps(cell.identity, default=str))
     return {
         "schema_version": SCHEMA_VERSION,
         "dataset": cell.dataset, "method": cell.method, "seed": cell.seed,
         "components": dict(cell.components),
         "identity": identity,
-        "identity_sha256": identity_sha256(cell.identity),
+        "identity_sha256": adapter.identity_sha256(cell.identity),
         "split_sha256": cell.split_hash,
         "initial_labelled": cell.initial_labelled,
         "initial_labelled_sha256": sha256_of(cell.initial_labelled),
@@ -82,15 +74,15 @@ def cell_record(cell: RunCell, adapter: Adapter) -> dict[str, Any]:
     }
 
 
-def _plugin_of(cells: list[RunCell]) -> str:
+def _plugin_of(cells: list[adapter.RunCell]) -> str:
     dists = sorted({o.get("distribution", "") for c in cells for o in c.origins.values()} - {"xalbench", ""})
     if len(dists) > 1:
         raise ConfigError(f"the run has methods from several plugins ({', '.join(dists)}); choose one with --plugin")
     return dists[0] if dists else "xalbench"
 
 
-def _owned(cell: RunCell, plugin: str) -> bool:
-    dists = {cell.origins.get(k, {}).get("distribution") for k in COMPONENT_KINDS}
+def _owned(cell: adapter.RunCell, plugin: str) -> bool:
+    dists = {cell.origins.get(k, {}).get("distribution") for k in adapter.COMPONENT_KINDS}
     return dists == {"xalbench"} if plugin == "xalbench" else plugin in dists
 
 
@@ -99,10 +91,10 @@ def submit(run_dir: str | Path, *, runtime: Runtime, submitter: str, out: str | 
            source_url: str | None = None, deterministic: bool = True, force: bool = False) -> Path:
     """Write ``<out>/<submitter>/<plugin>-<version>/`` from a finished run, its suite and metrics those
     registered in ``runtime``; returns that folder."""
-    adapter = Adapter(runtime)
-    run = read_run(run_dir)
+    installed = Adapter(runtime)
+    run = adapter.read_run(run_dir)
     try:
-        shipped = adapter.shipped_suite(run.suite_name)
+        shipped = installed.shipped_suite(run.suite_name)
     except Exception as exc:
         raise ConfigError(f"suite {run.suite_name!r} is not a registered suite ({exc}); the leaderboard takes "
                           "registered suites only") from None
@@ -137,7 +129,7 @@ def submit(run_dir: str | Path, *, runtime: Runtime, submitter: str, out: str | 
         if len(versions) != 1:
             raise ConfigError(f"cells ran with different versions of {plugin}: {sorted(versions)}")
         version = versions.pop()
-    lock = environment_lock()
+    lock = adapter.environment_lock()
     for dist, ver in (ok[0].environment.get("plugin_distributions") or {}).items():
         key = re.sub(r"[-_.]+", "-", dist).lower()
         if lock.get(key) != ver:
@@ -158,7 +150,7 @@ def submit(run_dir: str | Path, *, runtime: Runtime, submitter: str, out: str | 
             if item not in skipped:
                 skipped.append(item)
             continue
-        record = cell_record(cell, adapter)
+        record = cell_record(cell, installed)
         rel = cell_filename(cell.dataset, cell.method, cell.seed)
         write_json(root / rel, record)
         entries.append({"dataset": cell.dataset, "method": cell.method, "seed": cell.seed, "path": rel,
@@ -172,8 +164,8 @@ def submit(run_dir: str | Path, *, runtime: Runtime, submitter: str, out: str | 
         "plugin": {"name": plugin, "version": version,
                    "wheel_sha256": sha256_bytes(Path(wheel).read_bytes()) if wheel else None,
                    "source_url": source_url, "deterministic": bool(deterministic)},
-        "suite": {"name": shipped.name, "version": adapter.suite_version(shipped.name),
-                  "config_sha256": suite_config_sha256(shipped), "seeds": sorted({c.seed for c in cells}),
+        "suite": {"name": shipped.name, "version": installed.suite_version(shipped.name),
+                  "config_sha256": adapter.suite_config_sha256(shipped), "seeds": sorted({c.seed for c in cells}),
                   "datasets": datasets},
         "xalbench_version": xal_version,
         "xalbench_source_sha256": xal_source,
