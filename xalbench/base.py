@@ -62,9 +62,11 @@ class Component:
 
     Class attributes: ``kind`` (set by each contract: ``"strategy"``, ``"loss"``, …), ``name`` (a
     slug, the registry key suites use), ``summary`` (one line), ``paper`` (the reference, or ``""``),
-    ``Options`` (a frozen :class:`~xalbench.options.Options` dataclass with typed, defaulted fields)
-    and ``identity_exempt`` (options that cannot change a result). An instance holds its parsed
-    options in ``self.options``.
+    ``Options`` (a frozen :class:`~xalbench.options.Options` dataclass with typed, defaulted fields),
+    ``identity_exempt`` (options that cannot change a result) and ``declarations`` (the names of the
+    class attributes by which each kind declares what it supports or needs, set by each contract:
+    checked by the kits, listed by ``xalbench plugins``). An instance holds its parsed options in
+    ``self.options``.
     """
 
     kind: ClassVar[str] = "component"
@@ -74,6 +76,8 @@ class Component:
     Options: ClassVar[type[Options]] = Options
     #: options that cannot change a result (caching, memory use): left out of a cell's identity
     identity_exempt: ClassVar[tuple[str, ...]] = ()
+    #: the kind's capability declarations (class attributes), in display order
+    declarations: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Mapping[str, Any] | Options | None = None) -> None:
         self.options = self.Options.parse(options, owner=f"{self.kind} {self.name!r}")
@@ -190,6 +194,7 @@ class Dataset(Component, abc.ABC):
     """Loads fixed splits. ``load`` must be deterministic given options (and files)."""
 
     kind: ClassVar[str] = "dataset"
+    declarations: ClassVar[tuple[str, ...]] = ("synthetic",)
     synthetic: ClassVar[bool] = True
 
     @abc.abstractmethod
@@ -239,6 +244,7 @@ class Model(Component, abc.ABC):
     """Factory of :class:`ExplainableNet` for a dataset's shape."""
 
     kind: ClassVar[str] = "model"
+    declarations: ClassVar[tuple[str, ...]] = ("supports_3d",)
     supports_3d: ClassVar[bool] = False
 
     @abc.abstractmethod
@@ -257,6 +263,7 @@ class Explainer(Component, abc.ABC):
     """
 
     kind: ClassVar[str] = "explainer"
+    declarations: ClassVar[tuple[str, ...]] = ("differentiable", "supports_3d", "from_features")
     differentiable: ClassVar[bool] = False
     supports_3d: ClassVar[bool] = True
 
@@ -355,12 +362,18 @@ class Equivalence:
 
 
 class Loss(Component, abc.ABC):
-    """The training objective for one batch: CE alone or CE + explanation term."""
+    """The training objective for one batch: CE alone or CE + explanation term.
+
+    Declare what it needs: ``needs_masks`` (the harness skips it on data without ROI masks),
+    ``supports_multilabel``, ``supports_3d`` and ``supports_2d`` (skipped with that reason where false).
+    """
 
     kind: ClassVar[str] = "loss"
+    declarations: ClassVar[tuple[str, ...]] = ("needs_masks", "supports_multilabel", "supports_3d", "supports_2d")
     needs_masks: ClassVar[bool] = False
     supports_multilabel: ClassVar[bool] = True
     supports_3d: ClassVar[bool] = True
+    supports_2d: ClassVar[bool] = True
 
     def on_round_start(self, info: RoundInfo) -> None:
         """Hook for stateful losses (auxiliary models, imputed masks); default: nothing."""
@@ -470,6 +483,7 @@ class Strategy(Component, abc.ABC):
     """
 
     kind: ClassVar[str] = "strategy"
+    declarations: ClassVar[tuple[str, ...]] = ("supports_multilabel", "supports_3d", "requires_pool_masks")
     requires_pool_masks: ClassVar[bool] = False
     supports_multilabel: ClassVar[bool] = False
     supports_3d: ClassVar[bool] = True

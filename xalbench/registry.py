@@ -41,8 +41,12 @@ class ComponentRecord:
     def paper(self) -> str:
         return getattr(self.obj, "paper", "") or ""
 
+    def declared(self) -> dict[str, Any]:
+        """The component's capability declarations (its contract's ``declarations``), by name."""
+        return {attr: getattr(self.obj, attr) for attr in getattr(self.obj, "declarations", ())}
+
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+        return {
             "kind": self.kind,
             "name": self.name,
             "distribution": self.distribution,
@@ -50,10 +54,8 @@ class ComponentRecord:
             "plugin": self.plugin,
             "summary": self.summary,
             "paper": self.paper,
+            **self.declared(),
         }
-        if self.kind == "explainer":
-            out["differentiable"] = bool(getattr(self.obj, "differentiable", False))
-        return out
 
 
 class Registry:

@@ -152,6 +152,22 @@ def test_help_imports_no_torch() -> None:
     assert proc.stdout.strip().splitlines()[-1] == "NO-TORCH", proc.stderr
 
 
+def test_builtin_commands_register_as_a_plugin_does() -> None:
+    """xalbench's own commands come through its ``register_commands`` (entry point ``builtin_commands``);
+    the CLI lists them without loading the registry."""
+    import tomllib
+
+    import xalbench.cli.plugin
+    from xalbench.cli import builtin_commands
+
+    names = [c.name for c in builtin_commands()]
+    assert names == ["run", "report", "suites", "plugins", "data", "check-plugin", "leaderboard", "new-plugin"]
+    project = tomllib.loads((Path(xalbench.__file__).parents[1] / "pyproject.toml").read_text())
+    assert project["project"]["entry-points"]["xalbench"]["builtin_commands"] == "xalbench.cli.plugin"
+    registry = load_registry(get_plugin_manager(load_entrypoints=False, extra=[xalbench.cli.plugin]))
+    assert registry.names("command") == sorted(names)
+
+
 def test_every_option_has_help_text() -> None:
     from xalbench.cli import build_parser
 

@@ -96,3 +96,27 @@ def test_plugins_json_lists_components_with_distribution(capsys) -> None:
     assert min(count.values()) >= 1
     explainers = [r for r in rows if r["kind"] == "explainer"]
     assert all("differentiable" in r for r in explainers)
+
+
+def test_declarations_are_one_list_per_contract(capsys) -> None:
+    """Each contract names its capability declarations once: the kits check them, `xalbench plugins`
+    lists them (JSON fields and the notes column)."""
+    from xalbench.metrics.base import Metric
+    from xalbench.testing.component_checks import check_declarations
+
+    for contract in (xalbench.Strategy, xalbench.Loss, xalbench.Explainer, Metric):
+        assert contract.declarations and all(hasattr(contract, a) for a in contract.declarations)
+    assert "supports_2d" in xalbench.Loss.declarations
+    assert main(["plugins", "--json"]) == 0
+    rows = {(r["kind"], r["name"]): r for r in json.loads(capsys.readouterr().out)}
+    entropy, gradcam = rows[("strategy", "entropy")], rows[("explainer", "gradcam")]
+    assert (entropy["supports_multilabel"], entropy["requires_pool_masks"]) == (True, False)
+    assert entropy["notes"] == "supports_multilabel, supports_3d"
+    assert gradcam["differentiable"] is True and rows[("metric", "accuracy")]["notes"].startswith("cheap, default")
+
+    class Vague(xalbench.Strategy):
+        name = "vague"
+        supports_3d = "yes"
+
+    with pytest.raises(AssertionError, match="supports_3d must be True or False"):
+        check_declarations(Vague)

@@ -149,3 +149,27 @@ def test_html_escapes_hostile_method_names(tmp_path, capsys) -> None:
     assert main(["report", str(tmp_path), "--format", "html"]) == 0
     html = capsys.readouterr().out
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_a_format_declares_the_plots_and_findings_it_wants(run_dir) -> None:
+    """Embedded plots and findings follow the format's declarations, not its name."""
+    import xalbench
+    from xalbench.plugins import get_plugin_manager, load_registry
+    from xalbench.report.render import render_report
+
+    class Inventory(xalbench.ReportFormat):
+        name = "inventory"
+        summary = "what the report carries"
+        embeds_plots = True
+
+        def render(self, report):
+            return f"{len(report.plots)} plots"
+
+    class Plugin:
+        @xalbench.hookimpl
+        def register_report_formats(self, register):
+            register(Inventory)
+
+    registry = load_registry(get_plugin_manager(extra=[Plugin()]))
+    assert render_report(run_dir, "inventory", registry=registry) == "2 plots"
+    assert render_report(run_dir, "md", registry=registry).count("data:image/png") == 0

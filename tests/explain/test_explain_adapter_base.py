@@ -10,7 +10,7 @@ from torch import Tensor
 
 from xalbench.base import ExplainableNet
 from xalbench.errors import ConfigError, UnsupportedError
-from xalbench.explain.adapter import ScoringAdapter
+from xalbench.explain.adapter import ScoringAdapter, ScoringOnly
 from xalbench.explain.gradcam_lib import LibraryCAMExplainer
 from xalbench.explain.lrp import LRPExplainer
 from xalbench.explain.wrappers import MarkedNet
@@ -72,3 +72,15 @@ def test_preamble_rejects_what_the_adapter_cannot_do(net2d, net3d, images2d, ima
         ex.explain(net2d, images2d[0])
     with pytest.raises(ConfigError, match="one target per sample"):
         ex.explain(net2d, images2d, torch.tensor([0, 1]))
+
+
+def test_captum_shares_the_refusals(net2d, images2d):
+    """Captum's explainers refuse through the same base (one preamble, their library named in the message)."""
+    from xalbench.explain.captum_attr import CaptumExplainer, SaliencyExplainer
+
+    assert issubclass(CaptumExplainer, ScoringOnly) and issubclass(ScoringAdapter, ScoringOnly)
+    assert not {"refuse", "explain"} & (set(vars(CaptumExplainer)) | set(vars(ScoringAdapter)))
+    with pytest.raises(UnsupportedError, match=r"'saliency' \(Captum\) is scoring-only and not differentiable"):
+        SaliencyExplainer().explain(net2d, images2d, create_graph=True)
+    with pytest.raises(ConfigError, match="B×C×H×W"):
+        SaliencyExplainer().explain(net2d, images2d[0])

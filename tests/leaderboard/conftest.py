@@ -207,17 +207,23 @@ def install_plugin(site: Path, toml: str, public: dict[str, Any], dataset_name: 
     (info / "RECORD").write_text("", encoding="utf-8")
 
 
-def reset_caches() -> None:
-    from xalbench.leaderboard import adapter, names
-
+def _forget_module() -> None:
+    """Let the next import of the test plugin find the site now on ``sys.path``."""
     importlib.invalidate_caches()
     sys.modules.pop(MODULE, None)
-    for fn in (adapter.registry, adapter.metric_table, adapter._load, names.builtin_names):
-        fn.cache_clear()
+
+
+def make_runtime() -> Any:
+    """A leaderboard command's runtime: the registry of the plugins installed (and selected) now."""
+    from xalbench.harness.runtime import Runtime
+    from xalbench.plugins import PluginSelection
+
+    return Runtime.from_selection(PluginSelection.from_env())
 
 
 class PluginSite:
-    """The test plugin on ``sys.path`` and ``PYTHONPATH`` (so sandbox and re-run processes see it)."""
+    """The test plugin on ``sys.path`` and ``PYTHONPATH`` (so sandbox and re-run processes see it), and
+    the runtime of a leaderboard command run while it is installed (``runtime``)."""
 
     def __init__(self, site: Path, toml: str, public: dict[str, Any], dataset_name: str = "synth-lesion-2d") -> None:
         self.site = site
@@ -227,7 +233,8 @@ class PluginSite:
     def __enter__(self) -> PluginSite:
         sys.path.insert(0, str(self.site))
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(self.site), self._old_path) if p)
-        reset_caches()
+        _forget_module()
+        self.runtime = make_runtime()
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -236,7 +243,7 @@ class PluginSite:
             os.environ.pop("PYTHONPATH", None)
         else:
             os.environ["PYTHONPATH"] = self._old_path
-        reset_caches()
+        _forget_module()
 
 
 def run_suite(out: Path, strategies: list[str]) -> Path:
@@ -258,17 +265,24 @@ def lb_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PluginSite]:
 
 
 @pytest.fixture(scope="session")
+def runtime(lb_site: PluginSite) -> Any:
+    """The runtime the leaderboard's functions get while the test plugin is installed."""
+    return lb_site.runtime
+
+
+@pytest.fixture(scope="session")
 def lb_run(lb_site: PluginSite, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One real run of the test suite: random + the honest plugin strategy, 2 seeds (4 cells)."""
     return run_suite(tmp_path_factory.mktemp("lb-run") / "run", ["random", "lbtest-confident"])
 
 
 @pytest.fixture(scope="session")
-def lb_submission(lb_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def lb_submission(lb_run: Path, runtime: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from xalbench.leaderboard.submit import submit
 
     board = tmp_path_factory.mktemp("lb-board")
-    return submit(lb_run, submitter="acme-lab", out=board / "submissions", source_url="https://example.org/acme")
+    return submit(lb_run, runtime=runtime, submitter="acme-lab", out=board / "submissions",
+                  source_url="https://example.org/acme")
 
 
 @pytest.fixture

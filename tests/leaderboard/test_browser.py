@@ -90,13 +90,13 @@ def test_hostile_names_are_text_and_no_script_runs(driver, tmp_path: Path) -> No
     assert driver.find_element(By.CSS_SELECTOR, "thead th:nth-child(6)").get_attribute("aria-sort") == "ascending"
 
 
-def test_built_page_sorts_shows_plots_and_fetches_nothing(driver, board: Path, tmp_path: Path) -> None:
+def test_built_page_sorts_shows_plots_and_fetches_nothing(driver, board: Path, runtime, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
     from xalbench.leaderboard.build import build
     from xalbench.leaderboard.check import load_reference
 
-    build(board, reference=load_reference(board / "reference.json"))
+    build(board, reference=load_reference(board / "reference.json"), runtime=runtime)
     html = (board / "index.html").read_text(encoding="utf-8")
     csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html)
     assert csp and "default-src 'none'" in csp.group(1) and "unsafe-inline" not in csp.group(1)

@@ -6,23 +6,24 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.leaderboard.conftest import reference
 
 
-def _build(board: Path, **kw):
+def _build(board: Path, runtime: Any, **kw):
     from xalbench.leaderboard.build import build
 
-    return build(board, reference=reference(), **kw)
+    return build(board, reference=reference(), runtime=runtime, **kw)
 
 
-def test_build_is_byte_identical_and_check_detects_changes(board: Path) -> None:
-    assert sorted(_build(board)) == ["README.md", "index.html", "results.csv"]
+def test_build_is_byte_identical_and_check_detects_changes(board: Path, runtime: Any) -> None:
+    assert sorted(_build(board, runtime)) == ["README.md", "index.html", "results.csv"]
     first = {n: (board / n).read_bytes() for n in ("README.md", "index.html", "results.csv")}
-    assert _build(board) == []  # nothing changed
-    assert _build(board, check=True) == []
+    assert _build(board, runtime) == []  # nothing changed
+    assert _build(board, runtime, check=True) == []
     assert {n: (board / n).read_bytes() for n in first} == first
     readme = first["README.md"].decode()
     assert readme.startswith("# Board\n\nHand-written text.") and readme.endswith("More text.\n")
@@ -34,40 +35,40 @@ def test_build_is_byte_identical_and_check_detects_changes(board: Path) -> None:
     assert [r["method"] for r in rows] == ["lbtest-confident+ce"] and rows[0]["aulc_acc_mean"]
 
     (board / "index.html").write_bytes(first["index.html"].replace(b"</body>", b"<p>x</p></body>"))
-    assert _build(board, check=True) == ["index.html"]
+    assert _build(board, runtime, check=True) == ["index.html"]
     (board / "index.html").write_bytes(first["index.html"])
 
 
-def test_page_shows_only_recomputed_values(board: Path) -> None:
+def test_page_shows_only_recomputed_values(board: Path, runtime: Any) -> None:
     """A verification record with a matching manifest hash makes the entry verified and puts the
     held-out score beside the submitted one; a stale record is ignored."""
     from xalbench.leaderboard.check import check_submission
     from xalbench.leaderboard.verify import record_path
 
     sub = next((board / "submissions").glob("*/*"))
-    checked = check_submission(sub, reference=reference()).submission
+    checked = check_submission(sub, reference=reference(), runtime=runtime).submission
     assert checked is not None
     path = record_path(board, checked.manifest)
     path.parent.mkdir(parents=True)
     held = {"lesions": {"lbtest-confident+ce": {"submitted": {"acc": 0.5}, "held_out": {"acc": 0.4321}}}}
     path.write_text(json.dumps({"manifest_sha256": checked.manifest_sha256, "status": "verified",
                                 "held_out": held}), encoding="utf-8")
-    _build(board)
+    _build(board, runtime)
     readme = (board / "README.md").read_text(encoding="utf-8")
     assert "| verified |" in readme and "0.432" in readme
     path.write_text(json.dumps({"manifest_sha256": "0" * 64, "status": "verified", "held_out": held}),
                     encoding="utf-8")
-    _build(board)
+    _build(board, runtime)
     assert "| self-reported |" in (board / "README.md").read_text(encoding="utf-8")
 
 
-def test_build_fails_on_a_rejected_submission(board: Path) -> None:
+def test_build_fails_on_a_rejected_submission(board: Path, runtime: Any) -> None:
     from xalbench.leaderboard.build import BuildError
 
     sub = next((board / "submissions").glob("*/*"))
     (sub / "extra.txt").write_text("x", encoding="utf-8")
     with pytest.raises(BuildError, match="path-unexpected-file"):
-        _build(board)
+        _build(board, runtime)
 
 
 @pytest.mark.parametrize(("text", "escaped"), [

@@ -270,10 +270,10 @@ def ref() -> dict[str, Any]:
     return reference()
 
 
-def test_honest_submission_is_accepted(lb_submission: Path, ref: dict[str, Any]) -> None:
+def test_honest_submission_is_accepted(lb_submission: Path, ref: dict[str, Any], runtime: Any) -> None:
     from xalbench.leaderboard.check import check_submission
 
-    report = check_submission(lb_submission, reference=ref)
+    report = check_submission(lb_submission, reference=ref, runtime=runtime)
     assert report.ok, report.lines()
     sub = report.submission
     assert sub is not None and len(sub.cells) == 4 and sub.own_methods == ["lbtest-confident+ce"]
@@ -282,27 +282,27 @@ def test_honest_submission_is_accepted(lb_submission: Path, ref: dict[str, Any])
 
 @pytest.mark.parametrize(("name", "mutate", "code"), CASES, ids=[c[0] for c in CASES])
 def test_hostile_input_is_rejected_with_its_reason(name: str, mutate: Callable[[Path], None], code: str,
-                                                   sub_copy: Path, ref: dict[str, Any]) -> None:
+                                                   sub_copy: Path, ref: dict[str, Any], runtime: Any) -> None:
     from xalbench.leaderboard.check import check_submission
     from xalbench.leaderboard.reasons import REASONS
 
     mutate(sub_copy)
     root = sub_copy if sub_copy.exists() else sub_copy.parent / "other-1.0.0"
-    report = check_submission(root, reference=ref)
+    report = check_submission(root, reference=ref, runtime=runtime)
     assert not report.ok
     assert code in REASONS
     assert report.codes[0] == code, report.lines()
     assert all(r.message for r in report.rejections)
 
 
-def test_size_limits(sub_copy: Path, ref: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_size_limits(sub_copy: Path, ref: dict[str, Any], runtime: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from xalbench.leaderboard import check as check_mod
     from xalbench.leaderboard.check import check_submission
 
     monkeypatch.setattr(check_mod.LIMITS, "cell_bytes", 1000)
-    assert check_submission(sub_copy, reference=ref).codes[0] == "file-too-large"
+    assert check_submission(sub_copy, reference=ref, runtime=runtime).codes[0] == "file-too-large"
     monkeypatch.setattr(check_mod.LIMITS, "total_bytes", 5000)
-    assert check_submission(sub_copy, reference=ref).codes[0] == "submission-too-large"
+    assert check_submission(sub_copy, reference=ref, runtime=runtime).codes[0] == "submission-too-large"
 
 
 @pytest.mark.parametrize(("entry", "code"), [
@@ -311,11 +311,11 @@ def test_size_limits(sub_copy: Path, ref: dict[str, Any], monkeypatch: pytest.Mo
     ({"xalbench_version": "9.9.9", "canary": {"lesions": {"acc": [0, 1]}}}, "version-mismatch"),
     ({"xalbench_source_sha256": "0" * 16, "canary": {"lesions": {"acc": [0, 1]}}}, "xalbench-modified"),
 ])
-def test_reference_pins(lb_submission: Path, entry: dict[str, Any], code: str) -> None:
+def test_reference_pins(lb_submission: Path, entry: dict[str, Any], code: str, runtime: Any) -> None:
     from xalbench.leaderboard.check import check_submission
 
     suites = {"lb-tiny": entry} if entry else {"medical": {}}
-    assert check_submission(lb_submission, reference={"suites": suites}).codes[0] == code
+    assert check_submission(lb_submission, reference={"suites": suites}, runtime=runtime).codes[0] == code
 
 
 def test_every_reason_code_is_documented() -> None:

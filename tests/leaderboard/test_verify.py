@@ -20,18 +20,18 @@ SECRET = b"test-secret-0123456789abcdef"
 VERIFY_OPTIONS = {"size": 16, "margin": 2, "n_train": 300, "n_val": 50, "n_test": 200, "rho": 0.9}
 
 
-def _checked(sub: Path):
+def _checked(sub: Path, runtime: Any):
     from xalbench.leaderboard.check import check_submission
 
-    report = check_submission(sub, reference=reference())
+    report = check_submission(sub, reference=reference(), runtime=runtime)
     assert report.ok, report.lines()
     return report.submission
 
 
-def test_sample_is_fixed_by_the_manifest(lb_submission: Path) -> None:
+def test_sample_is_fixed_by_the_manifest(lb_submission: Path, runtime: Any) -> None:
     from xalbench.leaderboard.verify import held_out_seed, sample_cells
 
-    sub = _checked(lb_submission)
+    sub = _checked(lb_submission, runtime)
     first = sample_cells(sub, 1)
     assert first == sample_cells(sub, 1) and first[0].method in sub.own_methods
     assert [c.seed for c in sample_cells(sub, 2)] == [0, 1] or len({c.seed for c in sample_cells(sub, 2)}) == 2
@@ -39,19 +39,21 @@ def test_sample_is_fixed_by_the_manifest(lb_submission: Path) -> None:
     assert a != b and a != 0 and held_out_seed(SECRET, "s", "d", 0) == a
 
 
-def test_compare_catches_a_non_reproducing_cell(lb_submission: Path) -> None:
+def test_compare_catches_a_non_reproducing_cell(lb_submission: Path, runtime: Any) -> None:
+    from xalbench.leaderboard.adapter import Adapter
     from xalbench.leaderboard.verify import VerifySettings, _compare
 
-    sub = _checked(lb_submission)
+    sub = _checked(lb_submission, runtime)
+    adapter = Adapter(runtime)
     cell = sub.cells[0]
     rerun = json.loads(json.dumps({"rounds": cell.rounds}))
-    assert _compare(cell, rerun, True, VerifySettings())[0]
+    assert _compare(cell, rerun, True, VerifySettings(), adapter)[0]
     rerun["rounds"][0]["queried_sha256"] = "0" * 64
-    ok, detail = _compare(cell, rerun, True, VerifySettings())
+    ok, detail = _compare(cell, rerun, True, VerifySettings(), adapter)
     assert not ok and "queried" in detail
     name = next(iter(rerun["rounds"][1]["metrics"]))
     rerun["rounds"][1]["metrics"][name] = (rerun["rounds"][1]["metrics"][name] or 0) + 0.3
-    ok, detail = _compare(cell, rerun, False, VerifySettings())
+    ok, detail = _compare(cell, rerun, False, VerifySettings(), adapter)
     assert not ok and name in detail
 
 
@@ -79,10 +81,10 @@ def test_held_out_data(verify_board: Any, submitter: str, method: str, status: s
     from xalbench.leaderboard.verify import VerifySettings, record_path, verify
 
     monkeypatch.setenv("XALBENCH_LEADERBOARD_SECRET", "must-not-reach-the-plugin")
-    _, run, board, work = verify_board
-    sub = submit(run, submitter=submitter, out=board / "submissions", methods=[method])
-    record = verify(sub, reference=reference(), board=board, secret=SECRET, settings=VerifySettings(cells=1),
-                    workdir=work)
+    site, run, board, work = verify_board
+    sub = submit(run, runtime=site.runtime, submitter=submitter, out=board / "submissions", methods=[method])
+    record = verify(sub, reference=reference(), board=board, secret=SECRET, runtime=site.runtime,
+                    settings=VerifySettings(cells=1), workdir=work)
     assert record["rerun"][0]["match"], record["rerun"]  # the sampled cell reproduces bit for bit
     entry = record["held_out"][DATASET][method]
     assert record["status"] == status, (record["reasons"], entry)
@@ -112,7 +114,7 @@ def test_drop_is_judged_by_a_paired_test_with_five_seeds_and_a_margin_below() ->
     assert two["collapse"] and "margin" in two["rule"] and "p" not in two
 
 
-def test_verify_refuses_to_run_unconfined_unless_allowed(lb_submission: Path, monkeypatch) -> None:
+def test_verify_refuses_to_run_unconfined_unless_allowed(lb_submission: Path, runtime: Any, monkeypatch) -> None:
     import importlib
 
     where = importlib.import_module("xalbench.confinement.probe")
@@ -123,7 +125,7 @@ def test_verify_refuses_to_run_unconfined_unless_allowed(lb_submission: Path, mo
     monkeypatch.setattr(where, "probe", lambda profile=None: no_landlock)
     secret = bytearray(SECRET)
     with pytest.raises(ConfigError, match="--allow-unconfined"):
-        verify(lb_submission, reference=reference(), board=lb_submission.parent, secret=secret,
+        verify(lb_submission, reference=reference(), board=lb_submission.parent, secret=secret, runtime=runtime,
                settings=VerifySettings(cells=1), write=False)
     assert secret == bytearray(len(SECRET))  # wiped even when refused
 

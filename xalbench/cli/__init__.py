@@ -3,7 +3,9 @@
 Errors print one line saying what is wrong and what to do; exit 2 for usage/config errors,
 1 for failed cells or damaged result files, 0 otherwise; tracebacks only with ``--debug``.
 Building the parser imports no torch (``xalbench --help`` is instant): each command's module
-imports what it needs when it runs. Plugins add commands through ``register_commands``.
+imports what it needs when it runs. Commands come through ``register_commands``: xalbench's own
+(:mod:`xalbench.cli.plugin`, called directly, so the registry is not loaded for them) and the
+plugins' (loaded only when the command named is not a built-in).
 """
 
 from __future__ import annotations
@@ -13,12 +15,11 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from xalbench.cli import check, data, leaderboard, new_plugin, plugins, report, run, suites
+from xalbench.cli.common import add_debug
+from xalbench.commands import Command
 from xalbench.errors import XalbenchError
 
-__all__ = ["build_parser", "main"]
-
-BUILTIN = (run, report, suites, plugins, data, check, leaderboard, new_plugin)
+__all__ = ["build_parser", "builtin_commands", "main"]
 
 EPILOG = """examples:
   xalbench run --suite medical                      the main job (offline, embedded data)
@@ -33,7 +34,21 @@ Commands added by installed plugins are listed by `xalbench plugins --kind comma
 """
 
 
-def build_parser(extra_commands: Sequence[object] = ()) -> argparse.ArgumentParser:
+def builtin_commands() -> list[Command]:
+    """xalbench's own commands, as its ``register_commands`` registers them."""
+    from xalbench.cli.plugin import register_commands
+
+    commands: list[Command] = []
+
+    def register(command: Command, /, *, name: str | None = None) -> None:
+        commands.append(command)
+
+    register_commands(register)
+    return commands
+
+
+def build_parser(extra_commands: Sequence[Command] = ()) -> argparse.ArgumentParser:
+    """The ``xalbench`` parser: the built-in commands, then ``extra_commands`` (the plugins')."""
     from xalbench import __version__
 
     p = argparse.ArgumentParser(prog="xalbench", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -42,26 +57,24 @@ def build_parser(extra_commands: Sequence[object] = ()) -> argparse.ArgumentPars
     p.add_argument("--version", action="version", version=f"xalbench {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in BUILTIN:
-        module.add_parser(sub)
-    for command in extra_commands:
-        cp = sub.add_parser(command.name, help=command.help, description=command.summary)  # type: ignore[attr-defined]
-        cp.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-        command.add_arguments(cp)  # type: ignore[attr-defined]
-        cp.set_defaults(handler=command.run)  # type: ignore[attr-defined]
+    for command in [*builtin_commands(), *extra_commands]:
+        cp = sub.add_parser(command.name, help=command.help, description=command.summary)
+        add_debug(cp)
+        command.add_arguments(cp)
+        cp.set_defaults(handler=command.run)
     return p
 
 
-def _plugin_commands(argv: Sequence[str]) -> list[object]:
+def _plugin_commands(argv: Sequence[str]) -> list[Command]:
     """Commands registered by plugins, loaded only when the command named is not a built-in."""
-    builtin = {m.NAME for m in BUILTIN}
+    builtin = {c.name for c in builtin_commands()}
     first = next((a for a in argv if not a.startswith("-")), None)
     if first is None or first in builtin:
         return []
     from xalbench.plugins import PluginSelection
 
     registry = PluginSelection.from_env().registry()
-    return [registry.get("command", name) for name in registry.names("command")]
+    return [registry.get("command", name) for name in registry.names("command") if name not in builtin]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,9 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from xalbench.cli.common import add_debug
-
-NAME = "check-plugin"
+from xalbench.commands import Command
 
 
 def _seconds(text: str) -> float:
@@ -21,15 +19,10 @@ def _seconds(text: str) -> float:
     return value
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser(NAME, help="run the conformance kits on an installed component or distribution",
-                       description="Checks a third-party strategy the way the harness runs it (in its sandbox process, "
-                       "with the leak checks), and its losses and explainers with their kits, before you submit it.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="a strategy, loss or explainer name, or a distribution name")
     p.add_argument("--timeout", type=_seconds, default=None, metavar="S",
                    help="seconds one strategy query may take before the sandbox is killed (default 60)")
-    add_debug(p)
-    p.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -51,3 +44,9 @@ def handle(args: argparse.Namespace) -> int:
                                     f"that registers one ({strategy_error}); see `xalbench plugins`")
     print(tabulate(rows, headers="keys"))
     return 0 if not any(r["status"] == "failed" for r in rows) else 1
+
+
+COMMAND = Command("check-plugin", "run the conformance kits on an installed component or distribution",
+                  add_arguments, handle,
+                  summary="Checks a third-party strategy the way the harness runs it (in its sandbox process, with "
+                          "the leak checks), and its losses and explainers with their kits, before you submit it.")

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 from xalbench.cli.common import add_debug, data_root
+from xalbench.commands import Command
 
-NAME = "data"
 
-
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser(NAME, help="dataset availability, download and preparation")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     dsub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     dl = dsub.add_parser("list", help="each dataset's availability, size, licence and synthetic flag")
     dl.add_argument("--data-root", default=None, metavar="DIR", help="default: $XALBENCH_DATA")
@@ -30,7 +27,6 @@ def add_parser(sub: Any) -> None:
         dp = dsub.add_parser("prepare", help="decode and resize a real dataset once into a memory-mapped cache")
         add_prepare_arguments(dp)
         add_debug(dp)
-    p.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -54,3 +50,6 @@ def handle(args: argparse.Namespace) -> int:
 
         print(tabulate(rows, headers="keys"))
     return 0
+
+
+COMMAND = Command("data", "dataset availability, download and preparation", add_arguments, handle)

@@ -10,39 +10,24 @@ import textwrap
 import typing
 from typing import Any
 
-from xalbench.cli.common import add_debug
+from xalbench.commands import Command
 from xalbench.errors import ConfigError
 from xalbench.hookspecs import HOOK_KINDS
 
 KINDS = tuple(HOOK_KINDS.values())
 
-NAME = "plugins"
-
-
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser(NAME, help="list registered components; `plugins show NAME` for one component's options",
-                       description="Every registered component: kind, name, distribution, version, summary.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", nargs="?", choices=["list", "show"], default="list", help="list (default) or show")
     p.add_argument("name", nargs="?", help="with `show`: the component's name")
     p.add_argument("--kind", default=None, choices=KINDS, metavar="KIND", help=f"only this kind ({', '.join(KINDS)})")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--wide", action="store_true", help="every column, untruncated")
-    add_debug(p)
-    p.set_defaults(handler=handle)
 
 
 def _extra(rec: Any) -> str:
-    obj = rec.obj
-    if rec.kind == "explainer":
-        return "differentiable" if getattr(obj, "differentiable", False) else "scoring only"
-    if rec.kind == "metric":
-        return f"{getattr(obj, 'cost', '')}, {'default' if getattr(obj, 'default', True) else 'opt-in'}"
-    if rec.kind == "strategy":
-        flags = [f for f, on in (("multi-label", getattr(obj, "supports_multilabel", False)),
-                                 ("3D", getattr(obj, "supports_3d", True)),
-                                 ("pool ROIs", getattr(obj, "requires_pool_masks", False))) if on]
-        return ", ".join(flags)
-    return ""
+    """The notes column: the declarations that hold (a flag's name) or say something (a value)."""
+    return ", ".join(name if value is True else str(value) for name, value in rec.declared().items()
+                     if value is not False and value is not None)
 
 
 def _fit(text: str, width: int) -> str:
@@ -116,3 +101,8 @@ def handle(args: argparse.Namespace) -> int:
             raise ConfigError("`xalbench plugins show` needs a component name, e.g. `xalbench plugins show entropy`")
         return _show(registry, args)
     return _list(registry, args)
+
+
+COMMAND = Command("plugins", "list registered components; `plugins show NAME` for one component's options",
+                  add_arguments, handle,
+                  summary="Every registered component: kind, name, distribution, version, summary.")

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from typing import Any
 
-from xalbench.cli.common import add_debug, data_root, device, positive_int, seeds_arg
+from xalbench.cli.common import data_root, device, positive_int, seeds_arg
+from xalbench.commands import Command
 from xalbench.errors import ConfigError
 
-NAME = "run"
 
-
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser(NAME, help="run a suite (resumable: rerun the same command to continue)",
-                       description="Plan and run a suite. Everything is validated before the first cell; "
-                       "finished cells are kept, unfinished ones resume, new ones run.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suite", required=True, help="a registered suite name (`xalbench suites`) or a TOML file")
     p.add_argument("--datasets", nargs="+", metavar="NAME", help="only these datasets (comma or space separated)")
     p.add_argument("--strategies", nargs="+", metavar="NAME",
@@ -60,8 +55,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--profile", action="store_true",
                    help="print where the time went (training, evaluation, strategy scoring, sandbox, I/O) per dataset")
     p.add_argument("--quiet", action="store_true", help="no progress and no leaderboard")
-    add_debug(p)
-    p.set_defaults(handler=handle)
 
 
 TARGET_MDE = 0.03
@@ -71,17 +64,14 @@ def _n_seeds(text: str) -> int | str:
     return "auto" if text.strip().lower() == "auto" else positive_int("--n-seeds")(text)
 
 
-def _auto_seeds(args: argparse.Namespace, registry: Any, suite: Any, calibration: Any, plan_kwargs: dict[str, Any],
-                runtime: Any) -> list[int]:
-    """``--n-seeds auto``: plan once (no tuning) to see which questions exist where, then choose n."""
-    from xalbench.planning import plan_suite
+def _auto_seeds(args: argparse.Namespace, registry: Any, calibration: Any, probe: Any) -> list[int]:
+    """``--n-seeds auto``: from a plan of seed 0 (no tuning), which questions exist where; then choose n."""
     from xalbench.power import choose_n_seeds, power_rows
     from xalbench.report.cells import RunCells
     from xalbench.report.findings import registered_findings
 
     target = TARGET_MDE if args.target_mde is None else args.target_mde
-    probe = plan_suite(registry, suite, seeds=[0], tune=False, runtime=runtime, **plan_kwargs)
-    run = RunCells.from_plan(probe, registry, suite.findings.delta)
+    run = RunCells.from_plan(probe, registry, probe.suite.findings.delta)
     n, worst = choose_n_seeds(power_rows(run, registered_findings(registry), calibration), target)
     print(f"--n-seeds auto: {n} seeds — the largest minimum detectable Δ over the planned questions' primary "
           f"quantities is {worst.mde(n):.3f} ≤ {target:g} ({worst.what} on {worst.dataset}, {worst.label}; "
@@ -118,23 +108,19 @@ def _summary_line(counts: dict[str, int], na: int) -> str:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from xalbench.api import load_run_suite, plan_run, results_dir
+    from xalbench.execution.common import parse_cli_options
     from xalbench.harness.runtime import Runtime
-    from xalbench.planning import load_suite, plan_suite
     from xalbench.plugins import PluginSelection
     from xalbench.runner import classify, run_plan
 
-    selection = PluginSelection.from_env()
-    registry = selection.registry()
-    suite = load_suite(registry, args.suite)
-    if args.protocol:
-        registry.get("protocol", args.protocol)  # unknown → did-you-mean
-        suite = dataclasses.replace(suite, protocol_base=args.protocol, protocol_overrides={})
-    from xalbench.execution.common import parse_cli_options
-
+    runtime = Runtime.from_selection(PluginSelection.from_env())
+    registry = runtime.registry
+    suite = load_run_suite(registry, args.suite, args.protocol)
     executor = registry.create("executor", args.executor,
                                parse_cli_options(registry.get("executor", args.executor), args.executor_options))
     workers = args.workers or max(1, (os.cpu_count() or 1) // args.threads)
-    out = args.out or os.path.join("results", suite.name)
+    out = results_dir(suite, args.out)
     if os.path.exists(out) and not os.path.isdir(out):
         raise ConfigError(f"--out {out} exists and is not a directory; choose another results directory")
     if args.target_mde is not None and args.n_seeds != "auto":
@@ -144,18 +130,16 @@ def handle(args: argparse.Namespace) -> int:
         from xalbench.power import find_calibration
 
         calibration = find_calibration(suite, args.calibration, registry)
-    runtime = Runtime(registry, selection)
-    from xalbench.confinement import resolve_isolation
+    auto = args.n_seeds == "auto"
+    seeds = args.seeds if args.seeds is not None or auto else (list(range(args.n_seeds)) if args.n_seeds else None)
 
-    args.isolation = resolve_isolation(args.isolation)
-    plan_kwargs = dict(out_dir=out, datasets=args.datasets, strategies=args.strategies, losses=args.losses,
-                       device=device(args.device), threads=args.threads, data_root=data_root(args.data_root),
-                       isolation=args.isolation, tuning_workers=workers)
-    if args.n_seeds == "auto":
-        seeds = _auto_seeds(args, registry, suite, calibration, plan_kwargs, runtime)
-    else:
-        seeds = args.seeds if args.seeds is not None else (list(range(args.n_seeds)) if args.n_seeds else None)
-    plan = plan_suite(registry, suite, seeds=seeds, runtime=runtime, tune=not args.dry_run, **plan_kwargs)
+    def choose_seeds(probe: Any) -> list[int]:
+        return _auto_seeds(args, registry, calibration, probe)
+
+    plan = plan_run(runtime, suite, out_dir=out, datasets=args.datasets, strategies=args.strategies,
+                    losses=args.losses, seeds=seeds, device=device(args.device), threads=args.threads, workers=workers,
+                    data_root=data_root(args.data_root), isolation=args.isolation, tune=not args.dry_run,
+                    choose_seeds=choose_seeds if auto else None)
     for name, why in plan.skipped_datasets:
         print(f"skipped dataset {name}: {why}", file=sys.stderr)
     statuses = classify(plan)
@@ -185,3 +169,8 @@ def handle(args: argparse.Namespace) -> int:
         print(f"FAILED {r['cell']['key']}: {err.get('type')}: {err.get('message')}", file=sys.stderr)
     print(f"results: {os.path.abspath(out)} ({len(results)} cells, {len(failed)} failed)", file=sys.stderr)
     return 1 if failed else 0
+
+
+COMMAND = Command("run", "run a suite (resumable: rerun the same command to continue)", add_arguments, handle,
+                  summary="Plan and run a suite. Everything is validated before the first cell; finished cells are "
+                          "kept, unfinished ones resume, new ones run.")

@@ -8,18 +8,11 @@ import shutil
 import textwrap
 from typing import Any
 
-from xalbench.cli.common import add_debug
-
-NAME = "suites"
+from xalbench.commands import Command
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser(NAME, help="list registered suites (cells, expected time)",
-                       description="Every registered suite: its distribution, cell count (embedded datasets; real "
-                       "ones when present), and a description.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    add_debug(p)
-    p.set_defaults(handler=handle)
 
 
 def _cells(suite: Any, registry: Any) -> tuple[int, int]:
@@ -53,3 +46,8 @@ def handle(args: argparse.Namespace) -> int:
         print(textwrap.fill(row["description"], width=width, initial_indent="    ", subsequent_indent="    ",
                             break_long_words=False))
     return 0
+
+
+COMMAND = Command("suites", "list registered suites (cells, expected time)", add_arguments, handle,
+                  summary="Every registered suite: its distribution, cell count (embedded datasets; real ones when "
+                          "present), and a description.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from xalbench.data import imageio
 from xalbench.data.quant import quantize
 from xalbench.data.rle import rle_decode_union
 
-__all__ = ["RowItem", "DecodeSpec", "decode_rows", "ManifestReader"]
+__all__ = ["BoxFusion", "RowItem", "DecodeSpec", "decode_rows", "ManifestReader"]
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,16 @@ class RowItem:
         return bool(self.mask_path or self.mask_rle or (self.boxes is not None and len(self.boxes)))
 
 
+#: how several raters' boxes of one finding become a mask: any rater (union) or most raters (majority)
+BoxFusion = Literal["union", "majority"]
+
+
 @dataclass(frozen=True)
 class DecodeSpec:
     size: int
     channels: int
     dtype: str = "uint8"
-    box_fusion: str = "union"
+    box_fusion: BoxFusion = "union"
     has_roi: bool = False
     n_class_roi: int = 0
     rle_relative: bool = True

@@ -26,29 +26,52 @@ memory-mapped cache (:func:`plan_manifest` + :mod:`xalbench.data.prepared`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from xalbench.base import DatasetBundle, DatasetMeta, Task
-from xalbench.data.decode import DecodeSpec, ManifestReader, RowItem
+from xalbench.data.decode import BoxFusion, DecodeSpec, ManifestReader, RowItem
 from xalbench.data.prepared import Plan, materialize
 from xalbench.data.rle import is_empty_rle
 from xalbench.errors import ConfigError
+from xalbench.options import Options
 
-__all__ = ["ManifestSpec", "assign_splits", "build_bundle", "plan_manifest", "read_manifest"]
+__all__ = ["ManifestSpec", "SplitOptions", "SplitRows", "assign_splits", "split_rows", "build_bundle",
+           "plan_manifest", "read_manifest"]
 
 _SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                   "dev": "val", "test": "test", "testing": "test"}
 
 
 @dataclass(frozen=True)
-class ManifestSpec:
-    """How to turn a manifest into tensors (taken from the dataset options)."""
+class SplitOptions(Options):
+    """How a table's rows are split (:func:`assign_splits`): groups without a given split are ranked by a
+    hash seeded with ``seed``, the first ``test_fraction`` becoming test and the next ``val_fraction`` val;
+    ``max_*`` caps each split (0: keep every row). Shared by every manifest-backed dataset's options."""
+
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    max_train: int = 0
+    max_val: int = 0
+    max_test: int = 0
+    seed: int = 0
+
+    def splits(self) -> dict[str, Any]:
+        """These fields by name (to build a :class:`ManifestSpec` from a dataset's options)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(SplitOptions)}
+
+
+@dataclass(frozen=True)
+class ManifestSpec(SplitOptions):
+    """How to turn a manifest into tensors (taken from the dataset options; the split fields are its
+    :class:`SplitOptions`)."""
 
     size: int = 64
     channels: int = 1
@@ -56,13 +79,7 @@ class ManifestSpec:
     label_columns: tuple[str, ...] = ()
     class_names: tuple[str, ...] = ()
     negative_label: str = "No Finding"
-    box_fusion: str = "union"
-    val_fraction: float = 0.1
-    test_fraction: float = 0.2
-    max_train: int = 0
-    max_val: int = 0
-    max_test: int = 0
-    seed: int = 0
+    box_fusion: BoxFusion = "union"
     bit_depth: int = 8
     rle_relative: bool = True
     unknown_value: float | None = None  #: a label_columns value meaning "unknown" (→ ``Split.label_mask`` 0)
@@ -186,6 +203,34 @@ def _box_groups(boxes: pd.DataFrame | None, names: Sequence[str]) -> dict[str, t
     return out
 
 
+@dataclass(frozen=True)
+class SplitRows:
+    """A table's kept rows in stored order (train → val → test, stable), with their labels and split codes."""
+
+    rows: pd.DataFrame
+    labels: np.ndarray
+    code: np.ndarray  #: 0 train, 1 val, 2 test
+    label_mask: np.ndarray | None
+    names: tuple[str, ...]
+    task: Task
+
+
+def split_rows(df: pd.DataFrame, spec: ManifestSpec, empty: str) -> SplitRows:
+    """Labels (:func:`_labels`), splits by group (:func:`assign_splits`) and caps (:func:`_cap`) of ``df``
+    (``group_id`` filled); ``empty`` is the error for a split left empty (``{split}`` names it)."""
+    split = assign_splits(df, spec.val_fraction, spec.test_fraction, spec.seed)
+    labels, names, task, label_mask = _labels(df, spec)
+    keep = _cap(split, df["group_id"], spec).to_numpy()
+    code = split[keep].map({"train": 0, "val": 1, "test": 2}).to_numpy(np.int8)
+    for c, s in enumerate(("train", "val", "test")):
+        if not (code == c).any():
+            raise ConfigError(empty.format(split=s))
+    order = np.argsort(code, kind="stable")
+    rows = df[keep].reset_index(drop=True).iloc[order].reset_index(drop=True)
+    return SplitRows(rows, labels[keep][order], code[order], None if label_mask is None else label_mask[keep][order],
+                     names, task)
+
+
 def _items(df: pd.DataFrame, boxes: pd.DataFrame | None, names: Sequence[str]) -> list[RowItem]:
     by_image = _box_groups(boxes, names)
     n = len(df)
@@ -216,18 +261,10 @@ def plan_manifest(df: pd.DataFrame, boxes: pd.DataFrame | None, spec: ManifestSp
         df["group_id"] = df["image_path"].astype(str)
     if "image_id" not in df.columns:
         df["image_id"] = [Path(p).name.split(".")[0] for p in df["image_path"].astype(str)]
-    split = assign_splits(df, spec.val_fraction, spec.test_fraction, spec.seed)
-    labels, names, task, label_mask = _labels(df, spec)
-    keep = _cap(split, df["group_id"], spec).to_numpy()
-    code = split[keep].map({"train": 0, "val": 1, "test": 2}).to_numpy(np.int8)
-    for c, s in enumerate(("train", "val", "test")):
-        if not (code == c).any():
-            raise ConfigError(f"dataset {name!r}: split {s!r} is empty after splitting by group; add rows, "
-                              "lower max_* caps or raise val_fraction/test_fraction")
-    order = np.argsort(code, kind="stable")
-    df = df[keep].reset_index(drop=True).iloc[order].reset_index(drop=True)
-    labels, code = labels[keep][order], code[order]
-    label_mask = None if label_mask is None else label_mask[keep][order]
+    kept = split_rows(df, spec, f"dataset {name!r}: split {{split!r}} is empty after splitting by group; add rows, "
+                                "lower max_* caps or raise val_fraction/test_fraction")
+    df, labels, code, label_mask = kept.rows, kept.labels, kept.code, kept.label_mask
+    names, task = kept.names, kept.task
     has_masks = ("mask_path" in df.columns and (df["mask_path"].astype(str) != "").any()) or \
         ("mask_rle" in df.columns and (df["mask_rle"].astype(str) != "").any())
     has_roi = bool(has_masks or boxes is not None)

@@ -25,18 +25,18 @@ import pandas as pd
 from xalbench.base import Dataset, DatasetBundle
 from xalbench.data.common import resolve_data_root
 from xalbench.data.converters import FORMATS, FormatInfo, missing_error
-from xalbench.data.manifest import ManifestSpec, plan_manifest, read_manifest
+from xalbench.data.decode import BoxFusion
+from xalbench.data.manifest import ManifestSpec, SplitOptions, plan_manifest, read_manifest
 from xalbench.data.prepared import Plan, identity, load_or_prepare, materialize
 from xalbench.errors import DataNotFoundError, OptionsError
-from xalbench.options import Options
 
 __all__ = ["RealDataset", "ManifestDataset", "VinDrCXR", "SIIMCovid19", "NIHChestXray14", "HAM10000", "BraTS",
            "RSNAPneumonia", "SIIMPneumothorax", "CheXpert", "NAMED_REAL"]
 
 @dataclass(frozen=True)
-class RealOptions(Options):
-    """Shared options of real datasets (``max_*`` = 0: keep every image of that split).
-
+class RealOptions(SplitOptions):
+    """Shared options of real datasets: the splits (:class:`~xalbench.data.manifest.SplitOptions`,
+    ``max_*`` = 0 keeping every image of that split), ``box_fusion`` of raters' boxes,
     ``bit_depth`` 8 or 16 (stored image precision); ``cache`` "auto" (prepare once, then
     map) or "off" (decode in memory every time); ``in_memory_mb``: prepared datasets up to
     this size (float32) are read into RAM, larger ones stay memory-mapped.
@@ -45,13 +45,7 @@ class RealOptions(Options):
     path: str = ""
     size: int = 64
     channels: int = 0
-    box_fusion: Literal["union", "majority"] = "union"
-    val_fraction: float = 0.1
-    test_fraction: float = 0.2
-    max_train: int = 0
-    max_val: int = 0
-    max_test: int = 0
-    seed: int = 0
+    box_fusion: BoxFusion = "union"
     bit_depth: int = 8
     cache: Literal["auto", "off"] = "auto"
     in_memory_mb: int = 256
@@ -90,8 +84,7 @@ class RealDataset(Dataset):
             raise OptionsError(f"dataset {self.name!r}: need size ≥ 8, channels in 0 (format default), 1 or 3, "
                                "and bit_depth 8 or 16")
         return ManifestSpec(size=o.size, channels=o.channels or info.channels, box_fusion=o.box_fusion,
-                            val_fraction=o.val_fraction, test_fraction=o.test_fraction, max_train=o.max_train,
-                            max_val=o.max_val, max_test=o.max_test, seed=o.seed, bit_depth=o.bit_depth, **extra)
+                            bit_depth=o.bit_depth, **o.splits(), **extra)
 
     def _convert(self, info: FormatInfo, root: Path) -> tuple[pd.DataFrame, pd.DataFrame | None, tuple[str, ...]]:
         missing = info.missing(root) if root.exists() else list(info.required)
@@ -341,8 +334,7 @@ class ManifestDataset(RealDataset):
         boxes = pd.read_csv(boxes_path) if boxes_path is not None else None
         spec = ManifestSpec(size=o.size, channels=o.channels or 1, task=o.task, label_columns=o.label_columns,
                             class_names=o.class_names, negative_label=o.negative_label, box_fusion=o.box_fusion,
-                            val_fraction=o.val_fraction, test_fraction=o.test_fraction, max_train=o.max_train,
-                            max_val=o.max_val, max_test=o.max_test, seed=o.seed, bit_depth=o.bit_depth)
+                            bit_depth=o.bit_depth, **o.splits())
         dirname, key = self.cache_identity(data_root)
         return plan_manifest(df, boxes, spec, name=f"manifest:{o.path}", modality=o.modality_name,
                              license=o.license, source=str(csv), dirname=dirname, key=key,

@@ -30,7 +30,7 @@ import pandas as pd
 
 from xalbench.base import Dataset, DatasetBundle, DatasetMeta
 from xalbench.data.common import resolve_data_root
-from xalbench.data.manifest import ManifestSpec, _cap, _labels, assign_splits
+from xalbench.data.manifest import ManifestSpec, SplitOptions, split_rows
 from xalbench.data.prepared import Plan, identity, load_or_prepare, materialize
 from xalbench.data.quant import quantize
 from xalbench.data.volumes_io import (
@@ -46,7 +46,6 @@ from xalbench.data.volumes_io import (
     volume_depth,
 )
 from xalbench.errors import ConfigError, DataNotFoundError
-from xalbench.options import Options
 
 __all__ = ["Volumes3D", "VolumeItem", "VolumeSpec", "decode_volume", "VOLUME_SOURCES"]
 
@@ -165,8 +164,9 @@ class Volumes3D(Dataset):
     identity_exempt: ClassVar[tuple[str, ...]] = ("cache", "in_memory_mb")
 
     @dataclass(frozen=True)
-    class Options(Options):
-        """``path``: the manifest CSV (relative: under the data root); volumes → ``depth×size×size``.
+    class Options(SplitOptions):
+        """The splits (:class:`~xalbench.data.manifest.SplitOptions`); ``path``: the manifest CSV (relative:
+        under the data root); volumes → ``depth×size×size``.
         ``window_low``/``window_high``: clip intensities first (both 0: no window; CT lung e.g. −1000/400);
         ``normalize``: min–max per ``volume`` or per ``slice`` (DUE's code); ``mask_labels``: label values that
         are ROI (empty: any non-zero; the Decathlon's pancreas tumour: [2]); ``consensus``: LIDC readers' share."""
@@ -181,12 +181,6 @@ class Volumes3D(Dataset):
         normalize: Literal["volume", "slice"] = "volume"
         mask_labels: tuple[int, ...] = ()
         consensus: float = 0.5
-        val_fraction: float = 0.1
-        test_fraction: float = 0.2
-        max_train: int = 0
-        max_val: int = 0
-        max_test: int = 0
-        seed: int = 0
         bit_depth: int = 8
         modality_name: str = "CT volume"
         license: str = "unknown"
@@ -243,19 +237,9 @@ class Volumes3D(Dataset):
             raise ConfigError(f"volume manifest {self.csv(data_root)} has no rows")
         if "group_id" not in df.columns or (df["group_id"] == "").all():
             df["group_id"] = df["image_path"]
-        spec = ManifestSpec(task=o.task, class_names=o.class_names, val_fraction=o.val_fraction,
-                            test_fraction=o.test_fraction, max_train=o.max_train, max_val=o.max_val,
-                            max_test=o.max_test, seed=o.seed)
-        split = assign_splits(df, o.val_fraction, o.test_fraction, o.seed)
-        labels, names, task, _ = _labels(df, spec)
-        keep = _cap(split, df["group_id"], spec).to_numpy()
-        code = split[keep].map({"train": 0, "val": 1, "test": 2}).to_numpy(np.int8)
-        for c, s in enumerate(("train", "val", "test")):
-            if not (code == c).any():
-                raise ConfigError(f"dataset 'volumes-3d': split {s!r} is empty; add volumes or set the 'split' column")
-        order = np.argsort(code, kind="stable")
-        df = df[keep].reset_index(drop=True).iloc[order].reset_index(drop=True)
-        labels, code = labels[keep][order], code[order]
+        kept = split_rows(df, ManifestSpec(task=o.task, class_names=o.class_names, **o.splits()),
+                          "dataset 'volumes-3d': split {split!r} is empty; add volumes or set the 'split' column")
+        df, labels, code, names, task = kept.rows, kept.labels, kept.code, kept.names, kept.task
         masks = df["mask_path"] if "mask_path" in df.columns else pd.Series([""] * len(df))
         items = [VolumeItem(p, m, str(c)) for p, m, c in
                  zip(df["image_path"], masks, df["crop"] if "crop" in df.columns else [""] * len(df), strict=True)]

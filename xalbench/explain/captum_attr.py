@@ -32,8 +32,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
-from xalbench.base import ExplainableNet, Explainer
+from xalbench.base import ExplainableNet
 from xalbench.errors import ConfigError, UnsupportedError
+from xalbench.explain.adapter import ScoringOnly
 from xalbench.explain.cam import check_targets, eval_mode
 from xalbench.options import Options
 
@@ -126,12 +127,10 @@ def functional_relu_calls(model: nn.Module, images: Tensor) -> int:
     return probe.functional
 
 
-class CaptumExplainer(Explainer):
+class CaptumExplainer(ScoringOnly):
     """Shared Captum adapter; subclasses implement :meth:`attribute` (raw, input-shaped)."""
 
-    differentiable: ClassVar[bool] = False
-    from_features: ClassVar[bool] = False
-    supports_3d: ClassVar[bool] = True
+    library: ClassVar[str] = "Captum"
 
     @dataclass(frozen=True)
     class Options(Options):
@@ -150,22 +149,7 @@ class CaptumExplainer(Explainer):
     def check_model(self, model: nn.Module, images: Tensor) -> None:
         """Raise :class:`UnsupportedError` if Captum would silently compute something else."""
 
-    def explain(
-        self,
-        model: ExplainableNet,
-        images: Tensor,
-        targets: Tensor | None = None,
-        *,
-        all_classes: bool = False,
-        create_graph: bool = False,
-    ) -> Tensor:
-        if create_graph:
-            raise UnsupportedError(
-                f"explainer {self.name!r} (Captum) is scoring-only and not differentiable; "
-                "use 'gradcam', 'hirescam' or 'cam' inside losses"
-            )
-        if images.dim() not in (4, 5):
-            raise ConfigError(f"images must be B×C×H×W or B×C×D×H×W, got {tuple(images.shape)}")
+    def maps(self, model: ExplainableNet, images: Tensor, targets: Tensor | None, all_classes: bool) -> Tensor:
         _captum_attr()
         device = next(model.parameters()).device
         images = images.detach().to(device)

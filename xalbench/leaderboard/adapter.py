@@ -2,7 +2,10 @@
 
 Everything the leaderboard knows about xalbench's cell-file format, suites, datasets, budget
 protocol, seeding, cell identities and metrics goes through this module, so a change of those
-is followed here only. Heavy imports (torch, via the registry) happen inside the functions.
+is followed here only. What needs the installed components is asked of an :class:`Adapter`
+built on the leaderboard's one :class:`~xalbench.harness.runtime.Runtime` (its registry and
+loaded datasets); the rest are plain functions. Heavy imports (torch, via the registry) happen
+inside the functions.
 """
 
 from __future__ import annotations
@@ -12,16 +15,17 @@ import functools
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xalbench.leaderboard.canonical import sha256_of
 
-__all__ = ["COMPONENT_KINDS", "RunCell", "Run", "MetricInfo", "read_run", "registry", "shipped_suite",
-           "suite_version", "suite_config_sha256", "dataset_spec", "method_spec", "method_display", "DatasetFacts",
-           "dataset_available", "dataset_facts", "budget", "initial_labelled", "skip_reason", "expected_identity",
-           "comparable_identity", "identity_sha256", "metric_table", "recompute_aulc", "keep_metrics",
-           "component_origin", "builtin_names", "xalbench_identity", "current_environment", "environment_lock",
-           "is_embedded_generator", "with_dataset_seed", "run_suite"]
+if TYPE_CHECKING:
+    from xalbench.harness.runtime import Runtime
+
+__all__ = ["COMPONENT_KINDS", "Adapter", "RunCell", "Run", "MetricInfo", "DatasetFacts", "read_run",
+           "suite_config_sha256", "dataset_spec", "method_spec", "method_display", "comparable_identity",
+           "identity_sha256", "xalbench_identity", "current_environment", "environment_lock", "with_dataset_seed",
+           "run_suite"]
 
 #: the components of a method, in display order
 COMPONENT_KINDS = ("strategy", "loss", "trainer", "mask_source")
@@ -99,33 +103,12 @@ def read_run(run_dir: str | Path) -> Run:
     return Run(root, str(meta["suite"]["name"]), cells)
 
 
-# ---------------------------------------------------------------- registry and suites
-@functools.lru_cache(maxsize=1)
-def registry() -> Any:
-    from xalbench.plugins import PluginSelection
-
-    return PluginSelection.from_env().registry()
-
-
-def builtin_names() -> set[str]:
-    """Names of components of every method kind registered by xalbench itself."""
-    return {r.name for r in registry() if r.distribution == "xalbench" and r.kind in COMPONENT_KINDS}
-
-
-def shipped_suite(name: str) -> Any:
-    """The suite as shipped in the installed xalbench (or a plugin), by registered name."""
-    return registry().get("suite", name).load()
-
-
-def suite_version(name: str) -> str:
-    return registry().record("suite", name).version
-
-
+# ---------------------------------------------------------------- suites and methods
 def suite_config_sha256(suite: Any) -> str:
     """Canonical SHA-256 of everything in the suite that fixes the experiment except its method
     list and grids (a submission brings its own methods), its seeds (checked by the grid), its
     ``[findings]`` (how a report judges), and its description and TOML location
-    (``SuiteSpec.config_hash()`` includes the local file path)."""
+    (``SuiteSpec.config_hash()`` covers the methods and seeds as well)."""
     data = _jsonable(dataclasses.asdict(suite))
     for key in ("methods", "grids", "seeds", "source", "description", "wildcard_strategies", "wildcard_losses",
                 "grid_losses", "findings"):
@@ -168,97 +151,10 @@ def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, sort_keys=True, default=str))
 
 
-# ---------------------------------------------------------------- datasets and budget
-@dataclasses.dataclass(frozen=True)
-class DatasetFacts:
-    split_hash: str
-    n_pool: int
-    task: str
-    bundle: Any
-
-
-@functools.lru_cache(maxsize=16)
-def _load(name: str, options_json: str, data_root: str | None) -> Any:
-    return registry().create("dataset", name, json.loads(options_json)).load(data_root)
-
-
 def _resolved(spec: Any) -> Any:
     from xalbench.data.names import resolve_dataset_spec
 
     return resolve_dataset_spec(spec)
-
-
-def dataset_available(spec: Any, data_root: str | None = None) -> bool:
-    spec = _resolved(spec)
-    return bool(registry().create("dataset", spec.name, spec.options).available(data_root))
-
-
-def dataset_facts(spec: Any, data_root: str | None = None) -> DatasetFacts:
-    """Load the shipped dataset (generated, or from the data root): split hash, pool size, task."""
-    spec = _resolved(spec)
-    bundle = _load(spec.name, json.dumps(spec.options, sort_keys=True, default=str), data_root)
-    return DatasetFacts(bundle.split_hash(), len(bundle.train), bundle.meta.task, bundle)
-
-
-def _config(suite: Any, dataset: Any, method: Any, seed: int, facts: DatasetFacts,
-            visible: bool | None = None) -> Any:
-    """The harness's own resolution of a cell of the shipped suite (no code hashes: the board compares
-    configurations), from the installed components; a method whose plugin is not installed here is
-    resolved with the stored pool-mask visibility and no n/a reason."""
-    from xalbench.harness.config import resolve_cell
-
-    installed = _installed(method)
-    return resolve_cell(registry(), suite, _resolved(dataset), method, seed,
-                        meta=facts.bundle.meta if installed else None, visible=None if installed else visible)
-
-
-def budget(suite: Any, n_pool: int) -> tuple[int, int, int]:
-    """(initial count, query size, number of query rounds) of ``suite`` on a pool of ``n_pool``."""
-    from xalbench.harness.budget import resolve_protocol
-
-    protocol = resolve_protocol(registry(), suite)
-    n_init, k = protocol.counts(n_pool)
-    return n_init, k, protocol.rounds
-
-
-def initial_labelled(suite: Any, dataset: Any, seed: int, facts: DatasetFacts) -> list[int]:
-    """The initial labelled set the harness draws for (suite, dataset, seed) — the same for every method."""
-    from xalbench.harness.budget import initial_labelled as draw
-    from xalbench.harness.config import resolve_cell
-    from xalbench.suite import ComponentSpec, MethodSpec
-
-    canary = MethodSpec(ComponentSpec("random"), ComponentSpec("ce"))  # any method: the set is the pair's
-    config = resolve_cell(registry(), suite, _resolved(dataset), canary, seed, meta=None, visible=False)
-    return [int(i) for i in draw(config, facts.bundle.train, facts.task)]
-
-
-def _installed(method: Any) -> bool:
-    reg = registry()
-    return all((kind, getattr(method, kind).name) in reg for kind in COMPONENT_KINDS)
-
-
-def skip_reason(suite: Any, dataset: Any, method: Any, facts: DatasetFacts, methods: Any = ()) -> str | None:
-    """Why the harness skips ``method`` on this dataset ("" if it runs it) when it runs with ``methods`` (a
-    method equal by construction to another of them is n/a); ``None`` if a component is not installed
-    here (then nobody can tell)."""
-    from xalbench.harness.applicability import equivalent_methods
-    from xalbench.harness.config import resolve_cell
-
-    if not _installed(method):
-        return None
-    installed = [m for m in methods if _installed(m)]
-    equal = equivalent_methods(registry(), installed, facts.bundle.meta).get(method.display)
-    return resolve_cell(registry(), suite, _resolved(dataset), method, 0, meta=facts.bundle.meta,
-                        equal_to=equal).skip_reason or ""
-
-
-def expected_identity(suite: Any, dataset: Any, method: Any, seed: int, facts: DatasetFacts,
-                      stored: dict[str, Any]) -> dict[str, Any]:
-    """The identity the harness gives this cell of the shipped suite (environment fields excluded).
-    Whether pool ROIs were visible needs the strategy; without it the stored value is taken."""
-    visible = bool((stored.get("track") or {}).get("pool_masks_visible", False))
-    identity = _config(suite, dataset, method, seed, facts, visible).identity()
-    return comparable_identity(_jsonable(identity))
 
 
 def comparable_identity(identity: dict[str, Any]) -> dict[str, Any]:
@@ -272,16 +168,15 @@ def identity_sha256(identity: dict[str, Any]) -> str:
     return identity_hash(identity)
 
 
-def component_origin(kind: str, name: str) -> tuple[str, str] | None:
-    """(distribution, version) that registered ``kind``/``name`` here, or ``None``."""
-    reg = registry()
-    if (kind, name) not in reg:
-        return None
-    rec = reg.record(kind, name)
-    return rec.distribution, rec.version
+# ---------------------------------------------------------------- what is installed here
+@dataclasses.dataclass(frozen=True)
+class DatasetFacts:
+    split_hash: str
+    n_pool: int
+    task: str
+    bundle: Any
 
 
-# ---------------------------------------------------------------- metrics
 @dataclasses.dataclass(frozen=True)
 class MetricInfo:
     name: str
@@ -293,49 +188,140 @@ class MetricInfo:
     display: str
 
 
-@functools.lru_cache(maxsize=1)
-def metric_table() -> dict[str, MetricInfo]:
-    """Registered round metrics by name (the harness's per-round keys)."""
-    reg = registry()
-    out: dict[str, MetricInfo] = {}
-    for name in reg.names("metric"):
-        cls = reg.get("metric", name)
-        if getattr(cls, "scope", "round") != "round":
-            continue
-        bounds = getattr(cls, "bounds", (0.0, 1.0))
-        out[name] = MetricInfo(name, cls.summary_key(), tuple(bounds) if bounds is not None else None,
-                               bool(cls.aulc), bool(getattr(cls, "headline", False)),
-                               str(getattr(cls, "direction", "max")), cls.column())
-    return out
+class Adapter:
+    """The leaderboard's questions to the components installed here: the suites, datasets, budget,
+    cell resolution and metrics of ``runtime``'s registry, with datasets loaded through the runtime."""
 
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.registry = runtime.registry
 
-def recompute_aulc(rounds: list[dict[str, Any]]) -> dict[str, float | None]:
-    """AULC (``xalbench.metrics.aulc``) of every AULC metric in the rounds, keyed by the metric's key;
-    ``None`` where a round lacks a value."""
-    import math
+    # ------------------------------------------------------------ registry and suites
+    def builtin_names(self) -> set[str]:
+        """Names of components of every method kind registered by xalbench itself."""
+        return {r.name for r in self.registry if r.distribution == "xalbench" and r.kind in COMPONENT_KINDS}
 
-    from xalbench.metrics import aulc
+    def shipped_suite(self, name: str) -> Any:
+        """The suite as shipped in the installed xalbench (or a plugin), by registered name."""
+        return self.registry.get("suite", name).load()
 
-    table = metric_table()
-    x = [r["n_labelled"] for r in rounds]
-    out: dict[str, float | None] = {}
-    for name in sorted(rounds[0]["metrics"] if rounds else ()):
-        info = table.get(name)
-        if info is None or not info.aulc:
-            continue
-        ys = [float("nan") if r["metrics"].get(name) is None else float(r["metrics"][name]) for r in rounds]
-        value = aulc(x, ys)
-        out[info.key] = None if math.isnan(value) else float(value)
-    return out
+    def suite_version(self, name: str) -> str:
+        return self.registry.record("suite", name).version
 
+    def component_origin(self, kind: str, name: str) -> tuple[str, str] | None:
+        """(distribution, version) that registered ``kind``/``name`` here, or ``None``."""
+        if (kind, name) not in self.registry:
+            return None
+        rec = self.registry.record(kind, name)
+        return rec.distribution, rec.version
 
-def keep_metrics(metrics: dict[str, Any]) -> dict[str, float | None]:
-    """The registered metrics of one round (counts and other extras dropped; NaN → ``None``)."""
-    import math
+    # ------------------------------------------------------------ datasets and budget
+    def dataset_available(self, spec: Any, data_root: str | None = None) -> bool:
+        spec = _resolved(spec)
+        return bool(self.registry.create("dataset", spec.name, spec.options).available(data_root))
 
-    table = metric_table()
-    return {name: None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
-            for name, value in metrics.items() if name in table}
+    def dataset_facts(self, spec: Any, data_root: str | None = None) -> DatasetFacts:
+        """Load the shipped dataset (generated, or from the data root): split hash, pool size, task."""
+        bundle = self.runtime.dataset(_resolved(spec), data_root)
+        return DatasetFacts(bundle.split_hash(), len(bundle.train), bundle.meta.task, bundle)
+
+    def is_embedded_generator(self, spec: Any) -> bool:
+        """A synthetic dataset whose options include the generator's ``seed``."""
+        cls = self.registry.get("dataset", _resolved(spec).name)
+        options_cls = getattr(cls, "Options", None)
+        fields = {f.name for f in dataclasses.fields(options_cls)} if dataclasses.is_dataclass(options_cls) else set()
+        return bool(getattr(cls, "synthetic", False)) and "seed" in fields
+
+    def budget(self, suite: Any, n_pool: int) -> tuple[int, int, int]:
+        """(initial count, query size, number of query rounds) of ``suite`` on a pool of ``n_pool``."""
+        from xalbench.harness.budget import resolve_protocol
+
+        protocol = resolve_protocol(self.registry, suite)
+        n_init, k = protocol.counts(n_pool)
+        return n_init, k, protocol.rounds
+
+    def initial_labelled(self, suite: Any, dataset: Any, seed: int, facts: DatasetFacts) -> list[int]:
+        """The initial labelled set the harness draws for (suite, dataset, seed) — the same for every method."""
+        from xalbench.harness.budget import initial_labelled as draw
+        from xalbench.harness.config import resolve_cell
+        from xalbench.suite import ComponentSpec, MethodSpec
+
+        canary = MethodSpec(ComponentSpec("random"), ComponentSpec("ce"))  # any method: the set is the pair's
+        config = resolve_cell(self.registry, suite, _resolved(dataset), canary, seed, meta=None, visible=False)
+        return [int(i) for i in draw(config, facts.bundle.train, facts.task)]
+
+    # ------------------------------------------------------------ cells
+    def _installed(self, method: Any) -> bool:
+        return all((kind, getattr(method, kind).name) in self.registry for kind in COMPONENT_KINDS)
+
+    def skip_reason(self, suite: Any, dataset: Any, method: Any, facts: DatasetFacts,
+                    methods: Any = ()) -> str | None:
+        """Why the harness skips ``method`` on this dataset ("" if it runs it) when it runs with ``methods`` (a
+        method equal by construction to another of them is n/a); ``None`` if a component is not installed
+        here (then nobody can tell)."""
+        from xalbench.harness.applicability import equivalent_methods
+        from xalbench.harness.config import resolve_cell
+
+        if not self._installed(method):
+            return None
+        installed = [m for m in methods if self._installed(m)]
+        equal = equivalent_methods(self.registry, installed, facts.bundle.meta).get(method.display)
+        return resolve_cell(self.registry, suite, _resolved(dataset), method, 0, meta=facts.bundle.meta,
+                            equal_to=equal).skip_reason or ""
+
+    def expected_identity(self, suite: Any, dataset: Any, method: Any, seed: int, facts: DatasetFacts,
+                          stored: dict[str, Any]) -> dict[str, Any]:
+        """The identity the harness gives this cell of the shipped suite (environment fields excluded), from
+        its own resolution of the cell (no code hashes: the board compares configurations). Whether pool
+        ROIs were visible needs the strategy; for a method whose plugin is not installed here the stored
+        value is taken (and no n/a reason)."""
+        from xalbench.harness.config import resolve_cell
+
+        installed = self._installed(method)
+        visible = bool((stored.get("track") or {}).get("pool_masks_visible", False))
+        config = resolve_cell(self.registry, suite, _resolved(dataset), method, seed,
+                              meta=facts.bundle.meta if installed else None, visible=None if installed else visible)
+        return comparable_identity(_jsonable(config.identity()))
+
+    # ------------------------------------------------------------ metrics
+    @functools.cached_property
+    def metrics(self) -> dict[str, MetricInfo]:
+        """Registered round metrics by name (the harness's per-round keys)."""
+        out: dict[str, MetricInfo] = {}
+        for name in self.registry.names("metric"):
+            cls = self.registry.get("metric", name)
+            if getattr(cls, "scope", "round") != "round":
+                continue
+            bounds = getattr(cls, "bounds", (0.0, 1.0))
+            out[name] = MetricInfo(name, cls.summary_key(), tuple(bounds) if bounds is not None else None,
+                                   bool(cls.aulc), bool(getattr(cls, "headline", False)),
+                                   str(getattr(cls, "direction", "max")), cls.column())
+        return out
+
+    def recompute_aulc(self, rounds: list[dict[str, Any]]) -> dict[str, float | None]:
+        """AULC (``xalbench.metrics.aulc``) of every AULC metric in the rounds, keyed by the metric's key;
+        ``None`` where a round lacks a value."""
+        import math
+
+        from xalbench.metrics import aulc
+
+        x = [r["n_labelled"] for r in rounds]
+        out: dict[str, float | None] = {}
+        for name in sorted(rounds[0]["metrics"] if rounds else ()):
+            info = self.metrics.get(name)
+            if info is None or not info.aulc:
+                continue
+            ys = [float("nan") if r["metrics"].get(name) is None else float(r["metrics"][name]) for r in rounds]
+            value = aulc(x, ys)
+            out[info.key] = None if math.isnan(value) else float(value)
+        return out
+
+    def keep_metrics(self, metrics: dict[str, Any]) -> dict[str, float | None]:
+        """The registered metrics of one round (counts and other extras dropped; NaN → ``None``)."""
+        import math
+
+        return {name: None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+                for name, value in metrics.items() if name in self.metrics}
 
 
 # ---------------------------------------------------------------- provenance and environment
@@ -366,15 +352,6 @@ def environment_lock() -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- running cells
-def is_embedded_generator(spec: Any) -> bool:
-    """A synthetic dataset whose options include the generator's ``seed``."""
-    spec = _resolved(spec)
-    cls = registry().get("dataset", spec.name)
-    options_cls = getattr(cls, "Options", None)
-    fields = {f.name for f in dataclasses.fields(options_cls)} if dataclasses.is_dataclass(options_cls) else set()
-    return bool(getattr(cls, "synthetic", False)) and "seed" in fields
-
-
 def with_dataset_seed(spec: Any, seed: int) -> Any:
     """The same dataset (same label, hence the same cell seeds) generated from another data seed."""
     from xalbench.suite import ComponentSpec

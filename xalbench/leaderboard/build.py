@@ -22,11 +22,15 @@ import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xalbench.leaderboard import CANARY_METHOD
+from xalbench.leaderboard.adapter import Adapter
 from xalbench.leaderboard.check import CheckedSubmission, check_submission
 from xalbench.leaderboard.stats import Row, Stat, board_rows
+
+if TYPE_CHECKING:
+    from xalbench.harness.runtime import Runtime
 
 __all__ = ["BuildError", "collect", "render", "build", "md_escape", "csv_text", "render_html", "render_markdown",
            "BEGIN", "END", "CSP_TEMPLATE"]
@@ -87,13 +91,14 @@ def _label(key: str) -> str:
 
 
 # ---------------------------------------------------------------- collecting
-def collect(board: Path, reference: dict[str, Any], data_root: str | None = None) -> list[CheckedSubmission]:
+def collect(board: Path, reference: dict[str, Any], runtime: Runtime,
+            data_root: str | None = None) -> list[CheckedSubmission]:
     """Re-check every submission under ``board/submissions``; any rejection fails the build."""
     base = board / "submissions"
     folders = sorted(p for p in base.glob("*/*") if p.is_dir()) if base.is_dir() else []
     subs, failures = [], []
     for folder in folders:
-        report = check_submission(folder, reference=reference, data_root=data_root)
+        report = check_submission(folder, reference=reference, runtime=runtime, data_root=data_root)
         if report.ok and report.submission is not None:
             subs.append(report.submission)
         else:
@@ -119,11 +124,9 @@ def verifications(board: Path, subs: Sequence[CheckedSubmission]) -> dict[str, d
     return out
 
 
-def headline_keys() -> list[str]:
-    from xalbench.leaderboard import adapter
-
-    table = adapter.metric_table()
-    keys = [m.key for m in table.values() if m.aulc and m.headline]
+def headline_keys(runtime: Runtime) -> list[str]:
+    """The keys of the registered headline AULC metrics (``acc`` first; ``acc`` alone if none)."""
+    keys = [m.key for m in Adapter(runtime).metrics.values() if m.aulc and m.headline]
     return sorted(keys, key=lambda k: (k != "acc", k)) or ["acc"]
 
 
@@ -247,12 +250,12 @@ def _all_keys(subs: Sequence[CheckedSubmission]) -> list[str]:
     return sorted(keys, key=lambda k: (k != "acc", k != "dice", k))
 
 
-def render(board: Path, subs: Sequence[CheckedSubmission], readme: str) -> dict[str, bytes]:
+def render(board: Path, subs: Sequence[CheckedSubmission], readme: str, runtime: Runtime) -> dict[str, bytes]:
     """The three generated files' bytes (README keeps everything outside its generated section)."""
     if BEGIN not in readme or END not in readme:
         raise BuildError(f"{board / 'README.md'} lacks the generated-section markers {BEGIN!r} … {END!r}")
     records = verifications(board, subs)
-    keys = headline_keys()
+    keys = headline_keys(runtime)
     rows = board_rows(subs, records, keys)
     head, _, rest = readme.partition(BEGIN)
     _, _, tail = rest.partition(END)
@@ -265,13 +268,14 @@ def render(board: Path, subs: Sequence[CheckedSubmission], readme: str) -> dict[
     }
 
 
-def build(board: str | Path, *, reference: dict[str, Any], check: bool = False,
+def build(board: str | Path, *, reference: dict[str, Any], runtime: Runtime, check: bool = False,
           data_root: str | None = None) -> list[str]:
-    """Write (or with ``check`` compare) the generated files; returns the names that changed/differ."""
+    """Write (or with ``check`` compare) the generated files, every submission re-checked against the
+    components installed in ``runtime``; returns the names that changed/differ."""
     board = Path(board)
     readme_path = board / "README.md"
     readme = readme_path.read_text(encoding="utf-8") if readme_path.is_file() else ""
-    outputs = render(board, collect(board, reference, data_root), readme)
+    outputs = render(board, collect(board, reference, runtime, data_root), readme, runtime)
     changed = [name for name, data in outputs.items()
                if not (board / name).is_file() or (board / name).read_bytes() != data]
     if not check:

@@ -19,12 +19,25 @@ import json
 import math
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from xalbench.leaderboard import CANARY_METHOD, adapter, paths
+from xalbench.leaderboard import CANARY_METHOD, names, paths
+from xalbench.leaderboard.adapter import (
+    Adapter,
+    DatasetFacts,
+    comparable_identity,
+    dataset_spec,
+    identity_sha256,
+    method_display,
+    method_spec,
+    suite_config_sha256,
+)
 from xalbench.leaderboard.canonical import sha256_of
 from xalbench.leaderboard.reasons import Rejection
 from xalbench.leaderboard.schema import LIMITS, load_strict, validate_cell, validate_manifest
+
+if TYPE_CHECKING:
+    from xalbench.harness.runtime import Runtime
 
 __all__ = ["CheckedCell", "CheckedSubmission", "CheckReport", "check_submission", "load_reference",
            "AULC_TOLERANCE"]
@@ -83,12 +96,14 @@ def load_reference(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def check_submission(root: str | Path, *, reference: dict[str, Any], data_root: str | None = None,
+def check_submission(root: str | Path, *, reference: dict[str, Any], runtime: Runtime, data_root: str | None = None,
                      max_reasons: int = 25) -> CheckReport:
+    """Check the submission folder ``root`` against ``reference`` and the components installed in ``runtime``."""
     root = Path(root)
     report = CheckReport(root, [])
     try:
-        report.submission = _check(root, reference, data_root, report.rejections, max_reasons)
+        report.submission = _check(root, reference, _Installed.of(Adapter(runtime), data_root), report.rejections,
+                                   max_reasons)
     except Rejection as exc:
         report.rejections.append(exc)
     if report.rejections:
@@ -112,15 +127,46 @@ class _Collector:
         return False
 
 
-def _check(root: Path, reference: dict[str, Any], data_root: str | None, sink: list[Rejection],
+@dataclasses.dataclass(frozen=True)
+class _Installed:
+    """What a submission is checked against here: the installed components (``adapter``), the built-in
+    component names registered here, the names a submitted name may not imitate, the data root."""
+
+    adapter: Adapter
+    builtins: set[str]
+    screened: frozenset[str]
+    data_root: str | None
+
+    @classmethod
+    def of(cls, adapter: Adapter, data_root: str | None) -> _Installed:
+        builtins = adapter.builtin_names()
+        return cls(adapter, builtins, names.builtin_names(builtins), data_root)
+
+
+def _check(root: Path, reference: dict[str, Any], installed: _Installed, sink: list[Rejection],
            limit: int) -> CheckedSubmission | None:
+    """The sections in order; each returns what the later ones check against."""
+    manifest, manifest_sha = _check_files(root, installed)
+    ref, shipped = _check_suite(manifest, reference, installed)
+    facts = _check_datasets(manifest["suite"]["datasets"], shipped, installed)
+    methods, specs = _check_methods(manifest["methods"], shipped, installed)
+    skipped = _check_grid(manifest, shipped, facts, specs, installed)
+    own = _own_methods(manifest, methods, installed.builtins)
+    checked = _check_cells(root, manifest, shipped, facts, methods, specs, installed, _Collector(sink, limit))
+    if sink:
+        return None
+    _check_canary(ref.get("canary") or {}, facts, checked)
+    return CheckedSubmission(root, manifest, manifest_sha, checked, own, shipped, skipped)
+
+
+def _check_files(root: Path, installed: _Installed) -> tuple[dict[str, Any], str]:
+    """The folder (symlinks, sizes, layout), the manifest's schema, and exactly the listed files present;
+    returns the manifest and its canonical hash."""
     files = paths.scan_folder(root)
     raw = load_strict(root / "manifest.json", max_bytes=LIMITS.manifest_bytes, where="manifest.json")
-    manifest = validate_manifest(raw)
-    manifest_sha = sha256_of(raw)
+    manifest = validate_manifest(raw, installed.screened)
     plugin = manifest["plugin"]
     paths.check_layout(root, manifest["submitter"], plugin["name"], plugin["version"])
-
     listed: dict[str, dict[str, Any]] = {}
     lowered: set[str] = set()
     for i, entry in enumerate(manifest["cells"]):
@@ -136,24 +182,29 @@ def _check(root: Path, reference: dict[str, Any], data_root: str | None, sink: l
     missing = sorted(set(listed) - set(files))
     if missing:
         raise Rejection("file-missing", f"cell file(s) listed in the manifest are missing: {missing[:5]}")
+    return manifest, sha256_of(raw)
 
-    # ---------------------------------------------------------------- suite
+
+def _check_suite(manifest: dict[str, Any], reference: dict[str, Any],
+                 installed: _Installed) -> tuple[dict[str, Any], Any]:
+    """Supported by the board, the shipped suite's config hash and version, the pins, the seeds, the
+    environment hash; returns the board's reference entry of the suite and the suite as shipped."""
     suite_meta = manifest["suite"]
     ref = (reference.get("suites") or {}).get(suite_meta["name"])
     if ref is None:
         raise Rejection("suite-unsupported", f"suite {suite_meta['name']!r} is not on the board; supported: "
                                              f"{sorted(reference.get('suites') or {})}")
     try:
-        shipped = adapter.shipped_suite(suite_meta["name"])
+        shipped = installed.adapter.shipped_suite(suite_meta["name"])
     except Exception as exc:
         raise Rejection("suite-unsupported", f"suite {suite_meta['name']!r} is not registered here: {exc}") from None
-    if suite_meta["config_sha256"] != adapter.suite_config_sha256(shipped):
+    if suite_meta["config_sha256"] != suite_config_sha256(shipped):
         raise Rejection("suite-hash-mismatch", f"suite config hash {suite_meta['config_sha256'][:12]}… differs from "
                                                f"the shipped {suite_meta['name']!r} suite's "
-                                               f"{adapter.suite_config_sha256(shipped)[:12]}…")
-    if suite_meta["version"] != adapter.suite_version(suite_meta["name"]):
-        raise Rejection("version-mismatch", f"suite version {suite_meta['version']} differs from the shipped "
-                                            f"{adapter.suite_version(suite_meta['name'])}")
+                                               f"{suite_config_sha256(shipped)[:12]}…")
+    version = installed.adapter.suite_version(suite_meta["name"])
+    if suite_meta["version"] != version:
+        raise Rejection("version-mismatch", f"suite version {suite_meta['version']} differs from the shipped {version}")
     pinned = ref.get("xalbench_version")
     if pinned is not None and manifest["xalbench_version"] != pinned:
         raise Rejection("version-mismatch", f"xalbench {manifest['xalbench_version']} ran this; the board pins "
@@ -162,67 +213,75 @@ def _check(root: Path, reference: dict[str, Any], data_root: str | None, sink: l
     if pinned_src is not None and manifest["xalbench_source_sha256"] != pinned_src:
         raise Rejection("xalbench-modified", f"xalbench source hash {manifest['xalbench_source_sha256']} differs "
                                              f"from the release's {pinned_src}")
-    seeds = list(shipped.seeds)
-    if sorted(suite_meta["seeds"]) != sorted(seeds):
-        raise Rejection("grid-seed", f"seeds {suite_meta['seeds']} differ from the suite's {seeds}")
+    if sorted(suite_meta["seeds"]) != sorted(shipped.seeds):
+        raise Rejection("grid-seed", f"seeds {suite_meta['seeds']} differ from the suite's {list(shipped.seeds)}")
     if manifest["environment_sha256"] != sha256_of(manifest["environment"]):
         raise Rejection("provenance-mismatch", "environment_sha256 does not match the environment block")
+    return ref, shipped
 
-    # ---------------------------------------------------------------- datasets
-    shipped_labels = [d.display for d in shipped.datasets]
-    required = [d.display for d in shipped.datasets if not d.optional]
-    unknown = sorted(set(suite_meta["datasets"]) - set(shipped_labels))
+
+def _check_datasets(labels: list[str], shipped: Any, installed: _Installed) -> dict[str, DatasetFacts]:
+    """The suite's labels, every required one present, each loadable here; returns each one's facts."""
+    unknown = sorted(set(labels) - {d.display for d in shipped.datasets})
     if unknown:
         raise Rejection("grid-extra-cell", f"dataset(s) {unknown} are not in suite {shipped.name!r}")
-    absent = [d for d in required if d not in suite_meta["datasets"]]
+    absent = [d.display for d in shipped.datasets if not d.optional and d.display not in labels]
     if absent:
         raise Rejection("grid-missing-cell", f"required dataset(s) {absent} are missing")
-    facts: dict[str, adapter.DatasetFacts] = {}
-    for label in suite_meta["datasets"]:
-        spec = adapter.dataset_spec(shipped, label)
-        if not adapter.dataset_available(spec, data_root):
+    facts: dict[str, DatasetFacts] = {}
+    for label in labels:
+        spec = dataset_spec(shipped, label)
+        if not installed.adapter.dataset_available(spec, installed.data_root):
             raise Rejection("dataset-unavailable", f"dataset {label!r} cannot be loaded here to check its splits")
-        facts[label] = adapter.dataset_facts(spec, data_root)
+        facts[label] = installed.adapter.dataset_facts(spec, installed.data_root)
+    return facts
 
-    # ---------------------------------------------------------------- methods
-    builtins = adapter.builtin_names()
+
+def _check_methods(listed: list[dict[str, Any]], shipped: Any,
+                   installed: _Installed) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Names (the suite's label, else the harness's display name), the canary, no shadowed built-in;
+    returns the methods and their specs by name."""
     methods: dict[str, dict[str, Any]] = {}
     specs: dict[str, Any] = {}
     shipped_methods = {m.display: m for m in shipped.methods}
-    for i, m in enumerate(manifest["methods"]):
+    for i, m in enumerate(listed):
         if m["name"] in methods:
             raise Rejection("method-invalid", f"method {m['name']!r} is listed twice")
         known = shipped_methods.get(m["name"])
         if known is not None:
-            names = {k: getattr(known, k).name for k in m["components"]}
-            if names != m["components"]:
-                raise Rejection("method-invalid", f"methods[{i}] {m['name']!r} is the suite's method made of {names}")
-        elif m["name"] != adapter.method_display(m["components"]):
-            raise Rejection("method-invalid", f"methods[{i}] must be named {adapter.method_display(m['components'])!r} "
+            made_of = {k: getattr(known, k).name for k in m["components"]}
+            if made_of != m["components"]:
+                raise Rejection("method-invalid", f"methods[{i}] {m['name']!r} is the suite's method made of {made_of}")
+        elif m["name"] != method_display(m["components"]):
+            raise Rejection("method-invalid", f"methods[{i}] must be named {method_display(m['components'])!r} "
                                               f"(its components, default options), not {m['name']!r}")
         methods[m["name"]] = m
-        specs[m["name"]] = adapter.method_spec(shipped, m["name"], m["components"])
+        specs[m["name"]] = method_spec(shipped, m["name"], m["components"])
     if CANARY_METHOD not in methods:
         raise Rejection("canary-missing", f"the submission must include the built-in {CANARY_METHOD} canary")
     for m in methods.values():
         for kind, name in m["components"].items():
-            origin = adapter.component_origin(kind, name)
-            if name in builtins and origin is not None and origin[0] == "xalbench":
-                continue
-            if name in builtins:
+            origin = installed.adapter.component_origin(kind, name)
+            if name in installed.builtins and (origin is None or origin[0] != "xalbench"):
                 raise Rejection("name-shadows-builtin", f"method {m['name']!r}: {kind} {name!r} is a built-in name")
+    return methods, specs
 
-    # ---------------------------------------------------------------- grid
+
+def _check_grid(manifest: dict[str, Any], shipped: Any, facts: dict[str, DatasetFacts], specs: dict[str, Any],
+                installed: _Installed) -> list[tuple[str, str, str]]:
+    """Exactly datasets × methods × seeds, less the declared skips, which the harness's own n/a reasons
+    must confirm where the components are installed; returns the skips with their reasons."""
+    seeds = list(shipped.seeds)
     skipped = {(s["dataset"], s["method"]) for s in manifest["skipped"]}
     for d, m in sorted(skipped):
-        if d not in facts or m not in methods:
+        if d not in facts or m not in specs:
             raise Rejection("grid-extra-cell", f"skipped cell {d}/{m} is outside the grid")
         if m == CANARY_METHOD:
             raise Rejection("grid-missing-cell", f"the canary cannot be skipped ({d})")
     reasons: dict[tuple[str, str], str] = {}
     for d in facts:
-        for m in methods:
-            why = adapter.skip_reason(shipped, adapter.dataset_spec(shipped, d), specs[m], facts[d], specs.values())
+        for m in specs:
+            why = installed.adapter.skip_reason(shipped, dataset_spec(shipped, d), specs[m], facts[d], specs.values())
             runs = None if why is None else not why
             if why:
                 reasons[(d, m)] = why
@@ -231,7 +290,7 @@ def _check(root: Path, reference: dict[str, Any], data_root: str | None, sink: l
                                                      "its cells are missing")
             if runs is False and (d, m) not in skipped:
                 raise Rejection("grid-extra-cell", f"the harness skips {m} on {d}; the submission has cells for it")
-    expected = {(d, m, s) for d in facts for m in methods for s in seeds if (d, m) not in skipped}
+    expected = {(d, m, s) for d in facts for m in specs for s in seeds if (d, m) not in skipped}
     counts = Counter((e["dataset"], e["method"], e["seed"]) for e in manifest["cells"])
     dupes = sorted(k for k, v in counts.items() if v > 1)
     if dupes:
@@ -244,26 +303,30 @@ def _check(root: Path, reference: dict[str, Any], data_root: str | None, sink: l
     lacking = sorted(expected - set(counts))
     if lacking:
         raise Rejection("grid-missing-cell", f"{len(lacking)} cell(s) missing, e.g. {lacking[:3]}")
+    return [(d, m, reasons.get((d, m), "skipped by the harness")) for d, m in sorted(skipped)]
 
-    # ---------------------------------------------------------------- cells
-    own = _own_methods(manifest, methods, builtins)
+
+def _check_cells(root: Path, manifest: dict[str, Any], shipped: Any, facts: dict[str, DatasetFacts],
+                 methods: dict[str, dict[str, Any]], specs: dict[str, Any], installed: _Installed,
+                 collect: _Collector) -> list[CheckedCell]:
+    """Every cell (:func:`_check_cell`), one metric set per dataset; failures are collected, not raised."""
     checked: list[CheckedCell] = []
     metric_sets: dict[str, frozenset[str]] = {}
     for entry in sorted(manifest["cells"], key=lambda e: (e["dataset"], e["method"], e["seed"])):
-        with _Collector(sink, limit):
+        with collect:
             cell = _check_cell(root, entry, manifest, methods[entry["method"]], specs[entry["method"]], shipped,
-                               facts[entry["dataset"]], builtins)
+                               facts[entry["dataset"]], installed)
             keys = frozenset(cell.rounds[0]["metrics"]) if cell.rounds else frozenset()
             first = metric_sets.setdefault(entry["dataset"], keys)
             if keys != first:
                 raise Rejection("metric-set", f"{entry['path']}: metrics {sorted(keys)} differ from other cells of "
                                               f"{entry['dataset']} ({sorted(first)})")
             checked.append(cell)
-    if sink:
-        return None
+    return checked
 
-    # ---------------------------------------------------------------- canary band
-    bands = ref.get("canary") or {}
+
+def _check_canary(bands: dict[str, Any], facts: dict[str, DatasetFacts], checked: list[CheckedCell]) -> None:
+    """The canary's mean AULC over seeds inside the reference band, on every dataset."""
     for d in facts:
         band = bands.get(d)
         if band is None:
@@ -276,8 +339,6 @@ def _check(root: Path, reference: dict[str, Any], data_root: str | None, sink: l
             if not lo <= mean <= hi:
                 raise Rejection("canary-out-of-band", f"canary {CANARY_METHOD} AULC_{key} on {d} is {mean:.4f}, "
                                                       f"outside the reference band [{lo}, {hi}]")
-    skip_list = [(d, m, reasons.get((d, m), "skipped by the harness")) for d, m in sorted(skipped)]
-    return CheckedSubmission(root, manifest, manifest_sha, checked, own, shipped, skip_list)
 
 
 def _own_methods(manifest: dict[str, Any], methods: dict[str, dict[str, Any]], builtins: set[str]) -> list[str]:
@@ -292,10 +353,11 @@ def _own_methods(manifest: dict[str, Any], methods: dict[str, dict[str, Any]], b
 
 
 def _check_cell(root: Path, entry: dict[str, Any], manifest: dict[str, Any], method: dict[str, Any], spec: Any,
-                shipped: Any, facts: adapter.DatasetFacts, builtins: set[str]) -> CheckedCell:
+                shipped: Any, facts: DatasetFacts, installed: _Installed) -> CheckedCell:
+    adapter = installed.adapter
     where = entry["path"]
     raw = load_strict(root / entry["path"], max_bytes=LIMITS.cell_bytes, where=where)
-    cell = validate_cell(raw, where)
+    cell = validate_cell(raw, where, installed.screened)
     if sha256_of(raw) != entry["sha256"]:
         raise Rejection("cell-hash-mismatch", f"{where}: canonical SHA-256 {sha256_of(raw)[:12]}… differs from the "
                                               f"manifest's {entry['sha256'][:12]}…")
@@ -306,13 +368,13 @@ def _check_cell(root: Path, entry: dict[str, Any], manifest: dict[str, Any], met
     if cell["components"] != method["components"]:
         raise Rejection("cell-identity-mismatch", f"{where}: components {cell['components']} differ from method "
                                                   f"{method['name']!r}")
-    _check_provenance(cell, manifest, where, builtins)
-    dataset = adapter.dataset_spec(shipped, cell["dataset"])
+    _check_provenance(cell, manifest, where, installed.builtins)
+    dataset = dataset_spec(shipped, cell["dataset"])
     identity = cell["identity"]
-    if adapter.identity_sha256(identity) != cell["identity_sha256"]:
+    if identity_sha256(identity) != cell["identity_sha256"]:
         raise Rejection("cell-hash-mismatch", f"{where}: identity_sha256 does not match the identity")
     expected = adapter.expected_identity(shipped, dataset, spec, cell["seed"], facts, identity)
-    if adapter.comparable_identity(identity) != expected:
+    if comparable_identity(identity) != expected:
         diff = sorted(k for k in set(expected) | set(identity) if k not in ("sources", "threads", "device")
                       and expected.get(k) != identity.get(k))
         reason = "cell-identity-mismatch" if set(diff) <= {"seed", "dataset", "method"} else "suite-hash-mismatch"
@@ -326,7 +388,7 @@ def _check_cell(root: Path, entry: dict[str, Any], manifest: dict[str, Any], met
     if cell["initial_labelled"] != adapter.initial_labelled(shipped, dataset, cell["seed"], facts):
         raise Rejection("initial-set-mismatch", f"{where}: the initial labelled set is not the harness's for seed "
                                                 f"{cell['seed']} (a cell of another seed?)")
-    _check_rounds(cell, shipped, facts, where)
+    _check_rounds(adapter, cell, shipped, facts, where)
     aulc = adapter.recompute_aulc(cell["rounds"])
     if set(aulc) != set(cell["aulc"]):
         raise Rejection("aulc-mismatch", f"{where}: AULC keys {sorted(cell['aulc'])} differ from the metrics' "
@@ -366,7 +428,7 @@ def _check_provenance(cell: dict[str, Any], manifest: dict[str, Any], where: str
                                                    f"{plugin['name']} {plugin['version']}")
 
 
-def _check_rounds(cell: dict[str, Any], shipped: Any, facts: adapter.DatasetFacts, where: str) -> None:
+def _check_rounds(adapter: Adapter, cell: dict[str, Any], shipped: Any, facts: DatasetFacts, where: str) -> None:
     n_pool = facts.n_pool
     n_init, k, n_rounds = adapter.budget(shipped, n_pool)
     rounds = cell["rounds"]
@@ -376,7 +438,7 @@ def _check_rounds(cell: dict[str, Any], shipped: Any, facts: adapter.DatasetFact
     expected_n = len(labelled)
     if expected_n != n_init:
         raise Rejection("round-budget", f"{where}: {expected_n} initial samples; the budget gives {n_init}")
-    table = adapter.metric_table()
+    table = adapter.metrics
     keys: set[str] | None = None
     for r, rec in enumerate(rounds):
         if rec["round"] != r:

@@ -1,5 +1,8 @@
 """``xalbench leaderboard {submit,check,verify,build,reference}`` (argparse; no torch until a command runs).
 
+Each action builds the command's one :class:`~xalbench.harness.runtime.Runtime` (the registry of the
+plugin selection in the environment, and the datasets it loads) and hands it down; ``verify`` takes the
+maintainer secret out of the environment first, so no plugin is imported while it is there.
 Exit codes: 0 accepted / verified / up to date; 1 rejected, flagged, or (``build --check``) out of
 date; configuration errors raise :class:`xalbench.errors.ConfigError` (exit 2 through the CLI).
 """
@@ -10,9 +13,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["add_arguments", "main"]
+from xalbench.commands import Command
+
+if TYPE_CHECKING:
+    from xalbench.harness.runtime import Runtime
+
+__all__ = ["COMMAND", "add_arguments", "main"]
 
 DEFAULT_BOARD = "leaderboard"
 
@@ -89,6 +97,14 @@ def main(args: argparse.Namespace) -> int:
     return int(args.lb_func(args))
 
 
+def _runtime() -> Runtime:
+    """The command's runtime: the registry of the plugins selected by the environment."""
+    from xalbench.harness.runtime import Runtime
+    from xalbench.plugins import PluginSelection
+
+    return Runtime.from_selection(PluginSelection.from_env())
+
+
 def _reference_of(args: argparse.Namespace) -> dict[str, Any]:
     from xalbench.errors import ConfigError
     from xalbench.leaderboard.check import load_reference
@@ -104,14 +120,15 @@ def _submit(args: argparse.Namespace) -> int:
     from xalbench.leaderboard.check import check_submission
     from xalbench.leaderboard.submit import submit
 
-    root = submit(args.run_dir, submitter=args.submitter, out=Path(args.board) / "submissions", plugin=args.plugin,
-                  methods=[m.strip() for m in args.methods.split(",")] if args.methods else None,
+    runtime = _runtime()
+    root = submit(args.run_dir, runtime=runtime, submitter=args.submitter, out=Path(args.board) / "submissions",
+                  plugin=args.plugin, methods=[m.strip() for m in args.methods.split(",")] if args.methods else None,
                   wheel=args.wheel, source_url=args.source_url, deterministic=not args.nondeterministic,
                   force=args.force)
     print(f"wrote {root}")
     reference = args.reference or Path(args.board) / "reference.json"
     if Path(reference).is_file():
-        report = check_submission(root, reference=_reference_of(args))
+        report = check_submission(root, reference=_reference_of(args), runtime=runtime)
         print("\n".join(report.lines()))
         return 0 if report.ok else 1
     return 0
@@ -120,8 +137,8 @@ def _submit(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from xalbench.leaderboard.check import check_submission
 
-    reference = _reference_of(args)
-    reports = [check_submission(p, reference=reference, data_root=args.data_root) for p in args.paths]
+    reference, runtime = _reference_of(args), _runtime()
+    reports = [check_submission(p, reference=reference, runtime=runtime, data_root=args.data_root) for p in args.paths]
     if args.json:
         print(json.dumps([{"path": str(r.root), "ok": r.ok,
                            "rejections": [{"code": x.code, "message": x.message} for x in r.rejections]}
@@ -136,7 +153,7 @@ def _verify(args: argparse.Namespace) -> int:
     from xalbench.leaderboard.verify import VerifySettings, read_secret, verify
 
     secret = read_secret(args.secret_file)  # first: the variable leaves this process's environment
-    record = verify(args.path, reference=_reference_of(args), board=args.board, secret=secret,
+    record = verify(args.path, reference=_reference_of(args), board=args.board, secret=secret, runtime=_runtime(),
                     settings=VerifySettings(cells=args.cells, margin=args.margin, alpha=args.alpha,
                                             min_drop=args.min_drop, timeout=args.timeout,
                                             allow_unconfined=args.allow_unconfined),
@@ -163,7 +180,8 @@ def _build(args: argparse.Namespace) -> int:
     from xalbench.leaderboard.build import BuildError, build
 
     try:
-        changed = build(args.board, reference=_reference_of(args), check=args.check, data_root=args.data_root)
+        changed = build(args.board, reference=_reference_of(args), runtime=_runtime(), check=args.check,
+                        data_root=args.data_root)
     except BuildError as exc:
         print(f"xalbench leaderboard build: {exc}", file=sys.stderr)
         return 1
@@ -181,8 +199,13 @@ def _reference(args: argparse.Namespace) -> int:
     from xalbench.leaderboard.reference import canary_bands
 
     path = Path(args.reference) if args.reference else Path(args.board) / "reference.json"
-    suite, bands = canary_bands(args.run_dir, path, width=args.width, floor=args.floor)
+    suite, bands = canary_bands(args.run_dir, path, runtime=_runtime(), width=args.width, floor=args.floor)
     for dataset, band in bands.items():
         print(f"{suite} · {dataset}: canary AULC band {band}")
     print(f"updated {path}")
     return 0
+
+
+#: ``xalbench leaderboard ACTION``, registered with xalbench's other commands (:mod:`xalbench.cli.plugin`)
+COMMAND = Command("leaderboard", "public leaderboard: submit a run, check or verify a submission, build the page",
+                  add_arguments, main)

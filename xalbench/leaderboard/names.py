@@ -6,11 +6,13 @@ Order of the screen (the first hit names the reason): length → bidi → zero-w
 control characters and markup (``< > " ' ` | & \\ { } $``, ``javascript:``, ``data:``, ``<!--``) →
 homoglyph of a built-in (Unicode confusables folded to Latin, plus ASCII look-alikes such as
 ``0``/``o``, ``1``/``l``, ``rn``/``m``) → the slug pattern.
+
+The built-in names a submitted name must not imitate are passed in (``builtins``, from
+:func:`builtin_names` of the registry's; default: xalbench's own list), so no check reads process state.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -62,16 +64,10 @@ def skeleton(text: str) -> str:
     return folded
 
 
-@functools.lru_cache(maxsize=1)
-def builtin_names() -> frozenset[str]:
-    """Built-in component names (from the registry when it loads) plus ``xalbench``."""
-    try:
-        from xalbench.leaderboard import adapter
-
-        names = adapter.builtin_names()
-    except Exception:  # the static list is the fallback (e.g. a broken plugin elsewhere)
-        names = set()
-    return frozenset(names | _STATIC_BUILTINS)
+def builtin_names(registered: Iterable[str] = ()) -> frozenset[str]:
+    """The names to screen for homoglyphs: the built-in component names ``registered`` here (see
+    :meth:`~xalbench.leaderboard.adapter.Adapter.builtin_names`), xalbench's own list, and ``xalbench``."""
+    return frozenset(registered) | _STATIC_BUILTINS
 
 
 def _homoglyph(value: str, builtins: Iterable[str]) -> str | None:
@@ -105,19 +101,19 @@ def screen(value: str, where: str, *, limit: int = 80, builtins: Iterable[str] |
         raise Rejection("name-not-slug", f"{where} contains non-ASCII characters")
 
 
-def _slug(value: str, where: str, pattern: re.Pattern[str], *, limit: int, builtins: bool) -> str:
-    screen(value, where, limit=limit, builtins=builtin_names() if builtins else None)
+def _slug(value: str, where: str, pattern: re.Pattern[str], *, limit: int, builtins: Iterable[str] | None) -> str:
+    screen(value, where, limit=limit, builtins=builtins)
     if not pattern.fullmatch(value):
         raise Rejection("name-not-slug", f"{where} = {value!r} must match {pattern.pattern}")
     return value
 
 
-def check_submitter(value: str, where: str) -> str:
-    return _slug(value, where, SUBMITTER, limit=39, builtins=True)
+def check_submitter(value: str, where: str, builtins: Iterable[str] = _STATIC_BUILTINS) -> str:
+    return _slug(value, where, SUBMITTER, limit=39, builtins=builtins)
 
 
-def check_distribution(value: str, where: str) -> str:
-    return _slug(value, where, DIST, limit=64, builtins=True)
+def check_distribution(value: str, where: str, builtins: Iterable[str] = _STATIC_BUILTINS) -> str:
+    return _slug(value, where, DIST, limit=64, builtins=builtins)
 
 
 def check_version(value: str, where: str) -> str:
@@ -128,16 +124,16 @@ def check_version(value: str, where: str) -> str:
     return value
 
 
-def check_component(value: str, where: str) -> str:
-    return _slug(value, where, SLUG, limit=64, builtins=True)
+def check_component(value: str, where: str, builtins: Iterable[str] = _STATIC_BUILTINS) -> str:
+    return _slug(value, where, SLUG, limit=64, builtins=builtins)
 
 
-def check_method_text(value: str, where: str) -> str:
+def check_method_text(value: str, where: str, builtins: Iterable[str] = _STATIC_BUILTINS) -> str:
     """A method's display name: ``<strategy>+<loss>[+<trainer>][+masks=<source>]`` of slugs (each part
     screened for homoglyphs of built-ins), or a shipped suite's method label (checked in :mod:`.check`)."""
     screen(value, where, limit=140, ascii_only=False)
     for i, part in enumerate(value.split("+")):
-        screen(part.removeprefix("masks="), f"{where} part {i + 1}", limit=140, builtins=builtin_names())
+        screen(part.removeprefix("masks="), f"{where} part {i + 1}", limit=140, builtins=builtins)
     if not METHOD.fullmatch(value):
         raise Rejection("name-not-slug", f"{where} = {value!r} must be '<strategy>+<loss>' of slugs")
     return value

@@ -13,18 +13,25 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xalbench.errors import ConfigError
-from xalbench.leaderboard import CANARY_METHOD, SCHEMA_VERSION, adapter
+from xalbench.leaderboard import CANARY_METHOD, SCHEMA_VERSION
+from xalbench.leaderboard.adapter import Adapter, read_run
 from xalbench.leaderboard.submit import cell_record, write_json
+
+if TYPE_CHECKING:
+    from xalbench.harness.runtime import Runtime
 
 __all__ = ["canary_bands"]
 
 
-def canary_bands(run_dir: str | Path, path: Path, *, width: float = 3.0, floor: float = 0.03,
+def canary_bands(run_dir: str | Path, path: Path, *, runtime: Runtime, width: float = 3.0, floor: float = 0.03,
                  key: str = "acc") -> tuple[str, dict[str, list[float]]]:
-    run = adapter.read_run(run_dir)
+    """Set each dataset's canary band in the reference file ``path`` from the canary cells of ``run_dir``
+    (its suite and metrics those registered in ``runtime``); returns the suite's name and the bands."""
+    adapter = Adapter(runtime)
+    run = read_run(run_dir)
     shipped = adapter.shipped_suite(run.suite_name)
     cells = [c for c in run.cells if c.method == CANARY_METHOD and c.status == "ok"]
     if not cells:
@@ -33,7 +40,8 @@ def canary_bands(run_dir: str | Path, path: Path, *, width: float = 3.0, floor: 
     n = max(1, len(shipped.seeds))
     bands: dict[str, list[float]] = {}
     for dataset in sorted({c.dataset for c in cells}):
-        values = [adapter.recompute_aulc(cell_record(c)["rounds"]).get(key) for c in cells if c.dataset == dataset]
+        values = [adapter.recompute_aulc(cell_record(c, adapter)["rounds"]).get(key)
+                  for c in cells if c.dataset == dataset]
         xs = [v for v in values if v is not None]
         if len(xs) < 2:
             raise ConfigError(f"{dataset}: need the canary on at least 2 seeds to set a band, found {len(xs)}")

@@ -49,6 +49,7 @@ def run_cells(suite: Any, requests: Sequence[CellRequest], out_dir: Path, *,
               isolation: str = "confined") -> list[Any]:
     """Run ``requests`` of ``suite`` (datasets optionally regenerated from other data seeds) in a
     child process; returns the finished cells as :class:`adapter.RunCell` in request order."""
+    from xalbench.errors import ConfigError
     from xalbench.leaderboard import adapter
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -74,7 +75,10 @@ def run_cells(suite: Any, requests: Sequence[CellRequest], out_dir: Path, *,
     if proc.returncode != 0:
         tail = output.decode("utf-8", "replace").strip().splitlines()[-3:]
         raise RerunError(f"re-run process exited with {proc.returncode}: {' | '.join(tail)}")
-    run = adapter.read_run(out_dir)
+    try:
+        run = adapter.read_run(out_dir)
+    except ConfigError as exc:  # the child exited cleanly but wrote no run
+        raise RerunError(f"re-run wrote no results: {exc}") from None
     found = {(c.dataset, c.method, c.seed): c for c in run.cells}
     out = []
     for r in requests:

@@ -238,15 +238,19 @@ def json_value(max_string: int = LIMITS.max_string, max_items: int = 1000) -> Ch
 COMPONENT_KINDS = ("strategy", "loss", "trainer", "mask_source")
 
 
-def _name_checks() -> dict[str, Check]:
+def _name_checks(builtins: frozenset[str]) -> dict[str, Check]:
+    """The name checks, screening for homoglyphs of ``builtins``."""
     from xalbench.leaderboard import names
 
+    def screened(check: Callable[[str, str, frozenset[str]], str]) -> Callable[[str, str], str]:
+        return lambda value, where: check(value, where, builtins)
+
     return {
-        "submitter": string(custom=names.check_submitter, max_len=80),
-        "dist": string(custom=names.check_distribution, max_len=80),
+        "submitter": string(custom=screened(names.check_submitter), max_len=80),
+        "dist": string(custom=screened(names.check_distribution), max_len=80),
         "version": string(custom=names.check_version, max_len=80),
-        "component": string(custom=names.check_component, max_len=80),
-        "method": string(custom=names.check_method_text, max_len=140),
+        "component": string(custom=screened(names.check_component), max_len=80),
+        "method": string(custom=screened(names.check_method_text), max_len=140),
         "url": string(custom=names.check_url, nullable=True, max_len=300),
         "dataset": string(custom=names.check_dataset_text, max_len=140),
         "metric": string(custom=names.check_metric_key, max_len=80),
@@ -257,8 +261,9 @@ def _components(n: dict[str, Check]) -> Check:
     return record({k: n["component"] for k in COMPONENT_KINDS})
 
 
-def validate_manifest(obj: Any) -> dict[str, Any]:
-    n = _name_checks()
+def validate_manifest(obj: Any, builtins: frozenset[str]) -> dict[str, Any]:
+    """The manifest, checked against its schema; names may not imitate ``builtins`` (:func:`.names.builtin_names`)."""
+    n = _name_checks(builtins)
     text = string(_TEXT)
     environment = record({
         "python": text, "platform": text, "machine": text, "torch": text, "numpy": text,
@@ -293,8 +298,9 @@ def validate_manifest(obj: Any) -> dict[str, Any]:
     return schema(obj, "manifest.json")
 
 
-def validate_cell(obj: Any, where: str) -> dict[str, Any]:
-    n = _name_checks()
+def validate_cell(obj: Any, where: str, builtins: frozenset[str]) -> dict[str, Any]:
+    """One cell file, checked against its schema; names may not imitate ``builtins``."""
+    n = _name_checks(builtins)
     index = integer(0, 10_000_000)
     origin = record({"name": n["component"], "distribution": n["dist"], "version": n["version"]})
     schema = record({

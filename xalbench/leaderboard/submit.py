@@ -15,11 +15,15 @@ import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xalbench.errors import ConfigError
 from xalbench.leaderboard import CANARY_METHOD, SCHEMA_VERSION, adapter
+from xalbench.leaderboard.adapter import Adapter
 from xalbench.leaderboard.canonical import sha256_bytes, sha256_of
+
+if TYPE_CHECKING:
+    from xalbench.harness.runtime import Runtime
 
 __all__ = ["submit", "cell_record", "cell_filename", "write_json", "ENV_FIELDS"]
 
@@ -40,12 +44,12 @@ def cell_filename(dataset: str, method: str, seed: int) -> str:
     return f"cells/{safe(dataset)}__{safe(method)}__seed{seed}.json"
 
 
-def cell_record(cell: adapter.RunCell) -> dict[str, Any]:
-    """One run cell in the submission's cell format."""
+def cell_record(cell: adapter.RunCell, installed: Adapter) -> dict[str, Any]:
+    """One run cell in the submission's cell format (its metrics those registered in ``installed``)."""
     rounds = [{"round": r["round"], "n_labelled": r["n_labelled"], "queried": r["queried"],
-               "queried_sha256": sha256_of(r["queried"]), "metrics": adapter.keep_metrics(r["metrics"])}
+               "queried_sha256": sha256_of(r["queried"]), "metrics": installed.keep_metrics(r["metrics"])}
               for r in cell.rounds]
-    aulc = adapter.recompute_aulc(rounds)
+    aulc = installed.recompute_aulc(rounds)
     for key in aulc:  # the value the run itself reported, where it reported one
         reported = cell.summary.get(f"aulc_{key}")
         if isinstance(reported, float) and reported == reported:
@@ -82,13 +86,15 @@ def _owned(cell: adapter.RunCell, plugin: str) -> bool:
     return dists == {"xalbench"} if plugin == "xalbench" else plugin in dists
 
 
-def submit(run_dir: str | Path, *, submitter: str, out: str | Path = "leaderboard/submissions",
+def submit(run_dir: str | Path, *, runtime: Runtime, submitter: str, out: str | Path = "leaderboard/submissions",
            plugin: str | None = None, methods: Sequence[str] | None = None, wheel: str | Path | None = None,
            source_url: str | None = None, deterministic: bool = True, force: bool = False) -> Path:
-    """Write ``<out>/<submitter>/<plugin>-<version>/`` from a finished run; returns that folder."""
+    """Write ``<out>/<submitter>/<plugin>-<version>/`` from a finished run, its suite and metrics those
+    registered in ``runtime``; returns that folder."""
+    installed = Adapter(runtime)
     run = adapter.read_run(run_dir)
     try:
-        shipped = adapter.shipped_suite(run.suite_name)
+        shipped = installed.shipped_suite(run.suite_name)
     except Exception as exc:
         raise ConfigError(f"suite {run.suite_name!r} is not a registered suite ({exc}); the leaderboard takes "
                           "registered suites only") from None
@@ -144,7 +150,7 @@ def submit(run_dir: str | Path, *, submitter: str, out: str | Path = "leaderboar
             if item not in skipped:
                 skipped.append(item)
             continue
-        record = cell_record(cell)
+        record = cell_record(cell, installed)
         rel = cell_filename(cell.dataset, cell.method, cell.seed)
         write_json(root / rel, record)
         entries.append({"dataset": cell.dataset, "method": cell.method, "seed": cell.seed, "path": rel,
@@ -158,7 +164,7 @@ def submit(run_dir: str | Path, *, submitter: str, out: str | Path = "leaderboar
         "plugin": {"name": plugin, "version": version,
                    "wheel_sha256": sha256_bytes(Path(wheel).read_bytes()) if wheel else None,
                    "source_url": source_url, "deterministic": bool(deterministic)},
-        "suite": {"name": shipped.name, "version": adapter.suite_version(shipped.name),
+        "suite": {"name": shipped.name, "version": installed.suite_version(shipped.name),
                   "config_sha256": adapter.suite_config_sha256(shipped), "seeds": sorted({c.seed for c in cells}),
                   "datasets": datasets},
         "xalbench_version": xal_version,

@@ -47,13 +47,17 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xalbench.errors import ConfigError
-from xalbench.leaderboard import CANARY_METHOD, SCHEMA_VERSION, adapter
+from xalbench.leaderboard import CANARY_METHOD, SCHEMA_VERSION
+from xalbench.leaderboard.adapter import Adapter, current_environment, dataset_spec
 from xalbench.leaderboard.check import CheckedCell, CheckedSubmission, check_submission
 from xalbench.leaderboard.rerun import SECRET_ENV, CellRequest, run_cells
 from xalbench.leaderboard.submit import cell_record, write_json
+
+if TYPE_CHECKING:
+    from xalbench.harness.runtime import Runtime
 
 __all__ = ["VerifySettings", "verify", "sample_cells", "held_out_seed", "read_secret", "record_path"]
 
@@ -89,11 +93,11 @@ def read_secret(secret_file: str | None) -> bytearray:
     return data
 
 
-def held_out_seeds(secret: bytes | bytearray, shipped: Any) -> dict[str, int]:
+def held_out_seeds(secret: bytes | bytearray, shipped: Any, adapter: Adapter) -> dict[str, int]:
     """The held-out data seed of every embedded-generator dataset of the suite ``shipped``."""
     out = {}
     for raw in shipped.datasets:
-        spec = adapter.dataset_spec(shipped, raw.display)
+        spec = dataset_spec(shipped, raw.display)
         if adapter.is_embedded_generator(spec):
             out[raw.display] = held_out_seed(bytes(secret), shipped.name, raw.display, int(spec.options.get("seed", 0)))
     return out
@@ -128,7 +132,8 @@ def _request(sub: CheckedSubmission, dataset: str, method: str, seed: int) -> Ce
     return CellRequest(dataset, method, dict(rec["components"]), seed)
 
 
-def _compare(submitted: CheckedCell, rerun: dict[str, Any], exact: bool, s: VerifySettings) -> tuple[bool, str]:
+def _compare(submitted: CheckedCell, rerun: dict[str, Any], exact: bool, s: VerifySettings,
+             adapter: Adapter) -> tuple[bool, str]:
     mine, theirs = rerun["rounds"], submitted.rounds
     if len(mine) != len(theirs):
         return False, f"{len(mine)} rounds re-run, {len(theirs)} submitted"
@@ -160,10 +165,11 @@ def _mean(values: Sequence[float | None]) -> float | None:
 
 
 def verify(root: str | Path, *, reference: dict[str, Any], board: str | Path, secret: bytes | bytearray,
-           settings: VerifySettings = VerifySettings(), data_root: str | None = None,
+           runtime: Runtime, settings: VerifySettings = VerifySettings(), data_root: str | None = None,
            workdir: str | Path | None = None, write: bool = True) -> dict[str, Any]:
-    """Verify one submission; returns (and by default writes) its verification record. A ``bytearray``
-    secret (what :func:`read_secret` returns) is wiped once the held-out seeds are derived."""
+    """Verify one submission with the plugin installed in ``runtime``; returns (and by default writes) its
+    verification record. A ``bytearray`` secret (what :func:`read_secret` returns) is wiped once the
+    held-out seeds are derived."""
     from xalbench.confinement import resolve_isolation
 
     try:
@@ -174,7 +180,7 @@ def verify(root: str | Path, *, reference: dict[str, Any], board: str | Path, se
         _wipe(secret)
         raise ConfigError(f"verify runs plugins confined and this machine cannot: {exc}; pass --allow-unconfined "
                           "to verify with process isolation only (the record says so)") from exc
-    report = check_submission(root, reference=reference, data_root=data_root)
+    report = check_submission(root, reference=reference, runtime=runtime, data_root=data_root)
     if not report.ok or report.submission is None:
         _wipe(secret)
         raise ConfigError("the submission does not pass `check`; fix it first: " + "; ".join(map(str, report.rejections)))
@@ -182,7 +188,8 @@ def verify(root: str | Path, *, reference: dict[str, Any], board: str | Path, se
     manifest = sub.manifest
     plugin = manifest["plugin"]
     shipped = sub.suite
-    seeds_by_dataset = held_out_seeds(secret, shipped)
+    adapter = Adapter(runtime)
+    seeds_by_dataset = held_out_seeds(secret, shipped, adapter)
     _wipe(secret)
     sample = sample_cells(sub, settings.cells)
     for cell in sample:
@@ -194,7 +201,7 @@ def verify(root: str | Path, *, reference: dict[str, Any], board: str | Path, se
             if origin[0] != "xalbench" and origin != (plugin["name"], plugin["version"]):
                 raise ConfigError(f"{kind} {name!r} comes from {origin[0]} {origin[1]} here; install "
                                   f"{plugin['name']}=={plugin['version']} to verify")
-    current = adapter.current_environment()
+    current = current_environment()
     same_env = all(str(current.get(k)) == str(manifest["environment"].get(k)) for k in _ENV_KEY)
     exact = bool(plugin["deterministic"]) and same_env
     reasons: list[str] = []
@@ -207,12 +214,12 @@ def verify(root: str | Path, *, reference: dict[str, Any], board: str | Path, se
                            work / f"rerun-{sub.manifest_sha256[:16]}", timeout=settings.timeout, isolation=isolation)
         rerun_rows = []
         for submitted, cell in zip(sample, reruns, strict=True):
-            ok, detail = _compare(submitted, cell_record(cell), exact, settings)
+            ok, detail = _compare(submitted, cell_record(cell, adapter), exact, settings, adapter)
             rerun_rows.append({"dataset": submitted.dataset, "method": submitted.method, "seed": submitted.seed,
                                "mode": "exact" if exact else "tolerance", "match": ok, "detail": detail})
             if not ok:
                 reasons.append(f"re-run of {submitted.dataset}/{submitted.method}/seed {submitted.seed}: {detail}")
-        held = _held_out(sub, sample, seeds_by_dataset, settings, work / "held-out", isolation)
+        held = _held_out(sub, sample, seeds_by_dataset, settings, work / "held-out", isolation, adapter)
     for d, methods in held.items():
         for method, entry in methods.items():
             if entry.get("collapse"):
@@ -235,7 +242,7 @@ def verify(root: str | Path, *, reference: dict[str, Any], board: str | Path, se
 
 
 def _held_out(sub: CheckedSubmission, sample: list[CheckedCell], dataset_seeds: dict[str, int], s: VerifySettings,
-              out_dir: Path, isolation: str) -> dict[str, dict[str, Any]]:
+              out_dir: Path, isolation: str, adapter: Adapter) -> dict[str, dict[str, Any]]:
     shipped = sub.suite
     seeds = list(shipped.seeds)
     pairs = sorted({(c.dataset, c.method) for c in sample})
@@ -247,7 +254,7 @@ def _held_out(sub: CheckedSubmission, sample: list[CheckedCell], dataset_seeds: 
     cells = run_cells(shipped, requests, out_dir, dataset_seeds={d: dataset_seeds[d] for d in eligible},
                       timeout=s.timeout, isolation=isolation)
     held: dict[tuple[str, str, int], dict[str, float | None]] = {
-        (r.dataset, r.method, r.seed): adapter.recompute_aulc(cell_record(c)["rounds"])
+        (r.dataset, r.method, r.seed): adapter.recompute_aulc(cell_record(c, adapter)["rounds"])
         for r, c in zip(requests, cells, strict=True)}
     by_cell = {(c.dataset, c.method, c.seed): c for c in sub.cells}
 

@@ -85,6 +85,7 @@ class Metric(Component, abc.ABC):
     """
 
     kind: ClassVar[str] = "metric"
+    declarations: ClassVar[tuple[str, ...]] = ("cost", "default", "aulc", "headline", "needs_roi", "needs_explainer")
     key: ClassVar[str] = ""
     display: ClassVar[str] = ""
     fmt: ClassVar[str] = ".3f"

@@ -65,10 +65,16 @@ class Report:
 
 
 class ReportFormat(Component, abc.ABC):
-    """Renders a :class:`Report` to text (``xalbench report --format NAME``)."""
+    """Renders a :class:`Report` to text (``xalbench report --format NAME``).
+
+    ``embeds_plots``: the report it renders carries its plots (PNG bytes) to embed; ``wants_findings``:
+    it always carries the registered findings (as with ``--findings``)."""
 
     kind: ClassVar[str] = "report_format"
+    declarations: ClassVar[tuple[str, ...]] = ("embeds_plots", "wants_findings")
     suffix: ClassVar[str] = ".txt"
+    embeds_plots: ClassVar[bool] = False
+    wants_findings: ClassVar[bool] = False
 
     @abc.abstractmethod
     def render(self, report: Report) -> str:

@@ -120,6 +120,8 @@ class HtmlFormat(ReportFormat):
     name: ClassVar[str] = "html"
     summary: ClassVar[str] = "HTML: self-contained page (jinja2, autoescaped, embedded plots, strict CSP), opens offline"
     suffix: ClassVar[str] = ".html"
+    embeds_plots: ClassVar[bool] = True
+    wants_findings: ClassVar[bool] = True
 
     def render(self, report: Report) -> str:
         from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape

@@ -10,22 +10,14 @@ import dataclasses
 import pickle
 from typing import Any
 
-from xalbench.base import Explainer, Loss, Strategy
+from xalbench.base import Component
 from xalbench.errors import OptionsError
 from xalbench.options import Options
 from xalbench.registry import SLUG
 from xalbench.testing.kit import component_class, fresh
 
-__all__ = ["DECLARATIONS", "check_declarations", "check_name_is_slug", "check_options_defaults_and_reject_unknown",
+__all__ = ["check_declarations", "check_name_is_slug", "check_options_defaults_and_reject_unknown",
            "check_picklable_component", "check_subclass", "assert_pickles"]
-
-#: The boolean class attributes each kind must declare.
-DECLARATIONS: dict[str, tuple[str, ...]] = {
-    "strategy": ("supports_multilabel", "supports_3d", "requires_pool_masks"),
-    "loss": ("needs_masks", "supports_multilabel", "supports_3d"),
-    "explainer": ("differentiable", "supports_3d", "from_features"),
-}
-_BASES: dict[str, type] = {"strategy": Strategy, "loss": Loss, "explainer": Explainer}
 
 
 def _label(cls: type) -> str:
@@ -56,12 +48,20 @@ def check_name_is_slug(component: Any) -> None:
     assert isinstance(getattr(cls, "paper", ""), str), f"{_label(cls)}: `paper` must be a string ('' if none)"
 
 
+def _contract(cls: type) -> type:
+    """The contract ``cls`` implements: its most basic class that sets ``declarations``."""
+    return next((b for b in reversed(cls.__mro__) if b is not Component and "declarations" in vars(b)), cls)
+
+
 def check_declarations(component: Any) -> None:
-    """The kind's capability flags (:data:`DECLARATIONS`) are booleans."""
+    """The kind's declarations (its contract's ``declarations``) have the contract's types: the
+    capability flags are booleans."""
     cls = component_class(component)
-    for attr in DECLARATIONS.get(getattr(cls, "kind", ""), ()):
-        value = getattr(cls, attr, None)
-        assert isinstance(value, bool), f"{_label(cls)}: {attr} must be True or False, got {value!r}"
+    contract = _contract(cls)
+    for attr in getattr(cls, "declarations", ()):
+        value, expected = getattr(cls, attr, None), type(getattr(contract, attr, False))
+        what = "True or False" if expected is bool else f"a {expected.__name__}"
+        assert isinstance(value, expected), f"{_label(cls)}: {attr} must be {what}, got {value!r}"
 
 
 def check_options_defaults_and_reject_unknown(component: Any) -> None:

@@ -92,6 +92,7 @@ class Trainer(Component, abc.ABC):
     harness checkpoints those models so a resumed cell sees the same ``previous``)."""
 
     kind: ClassVar[str] = "trainer"
+    declarations: ClassVar[tuple[str, ...]] = ("shares_round0", "keeps_state")
     shares_round0: ClassVar[bool] = False
     keeps_state: ClassVar[bool] = False
 
@@ -129,6 +130,7 @@ class MaskSource(Component, abc.ABC):
     masks ``N×(D×)H×W`` in {0, 1} (or ``None`` = no masks)."""
 
     kind: ClassVar[str] = "mask_source"
+    declarations: ClassVar[tuple[str, ...]] = ("ignores_budget", "supports_multilabel")
     ignores_budget: ClassVar[bool] = False
     supports_multilabel: ClassVar[bool] = True
 
