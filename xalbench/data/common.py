@@ -104,18 +104,21 @@ def cached_arrays(
 
     On disk the arrays live in ``<data_root>/synthetic/<name>-<key>.npz`` next to a
     ``.sha256`` file; a file whose SHA-256 does not match is discarded and regenerated
-    (with a warning). An unwritable data root only disables the disk cache.
+    (with a warning). An unreadable or unwritable data root only disables the disk cache.
     """
     key = f"{name}-{_cache_key(name, version, options)}"
     arrays: dict[str, np.ndarray] | None = None
     path = resolve_data_root(data_root) / "synthetic" / f"{key}.npz"
     sums = path.with_suffix(".sha256")
     if disk and path.is_file() and sums.is_file():
-        if sha256_file(path) == sums.read_text().strip():
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        else:
-            warnings.warn(f"checksum mismatch for cached {path}; regenerating", stacklevel=2)
+        try:
+            if sha256_file(path) == sums.read_text().strip():
+                with np.load(path, allow_pickle=False) as z:
+                    arrays = {k: z[k] for k in z.files}
+            else:
+                warnings.warn(f"checksum mismatch for cached {path}; regenerating", stacklevel=2)
+        except OSError:  # unreadable here (a confined process): generate instead
+            arrays = None
     if arrays is None:
         arrays = make()
         if disk:
