@@ -78,3 +78,23 @@ def test_four_findings_generate(tmp_path):
     assert b.train.labels.shape == (16, 4) and b.train.class_roi.shape == (16, 4, 24, 24)
     roi = b.train.class_roi.numpy()
     assert np.array_equal(roi.any(1), b.train.roi.numpy() > 0)
+
+
+def test_an_unreadable_disk_cache_regenerates_instead_of_failing(tmp_path, monkeypatch) -> None:
+    """A confined process may see the cache file but not read it: it generates the arrays itself."""
+    import numpy as np
+
+    from xalbench.data import common
+
+    def make() -> dict[str, np.ndarray]:
+        return {"x": np.arange(4)}
+
+    first = common.cached_arrays("probe", 1, {"a": 1}, make, tmp_path)
+    assert list((tmp_path / "synthetic").glob("*.npz"))
+
+    def denied(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(common, "sha256_file", denied)
+    again = common.cached_arrays("probe", 1, {"a": 1}, make, tmp_path)
+    assert np.array_equal(again["x"], first["x"])
