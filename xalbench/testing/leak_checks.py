@@ -41,7 +41,7 @@ from xalbench.sandbox.context import StrategyContext
 from xalbench.sandbox.guard import call_strategy
 from xalbench.sandbox.session import seeded_torch
 from xalbench.testing.contexts import KitRound, make_round
-from xalbench.testing.kit import component_class, fresh
+from xalbench.testing.kit import SkipCheck, component_class, fresh
 
 __all__ = [
     "LEAK_CHECKS",
@@ -156,7 +156,6 @@ def _planted_query(cls: type[Strategy], variant: int, **round_kwargs: Any) -> li
 def check_picks_ignore_hidden_data(cls: type[Strategy]) -> None:
     """Picks do not change when only the hidden pool labels and ROIs change (the strategy does not
     read them through the garbage collector, stack frames or module caches)."""
-    from xalbench.testing.checks import SkipCheck
 
     first = _planted_query(cls, 0, n_pool=40, n_labelled=8)
     if _planted_query(cls, 0, n_pool=40, n_labelled=8) != first:
@@ -220,7 +219,6 @@ def check_no_escape_attempts(cls: type[Strategy]) -> None:
 def check_sandbox_matches_inline(cls: type[Strategy]) -> None:
     """The sandbox process and the in-process twin pick the same indices for the same context."""
     from xalbench.sandbox.messages import ComponentRef
-    from xalbench.testing.checks import SkipCheck
 
     klass = component_class(cls)
     if ComponentRef.of("strategy", klass).portable().cls is None:
