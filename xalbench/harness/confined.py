@@ -2,8 +2,9 @@
 
 Losses, explainers, trainers, mask sources, models and metrics run where the cell trains — a
 process that legitimately holds the pool's labels and masks. With ``confined`` that process is a
-child of the worker, forked from the sandbox fork server, which confines itself
-(:mod:`xalbench.confinement`) before it builds the registry or loads any data:
+child of the worker, forked from the sandbox fork server, which builds its plugin registry (as the
+worker did: import-time code is trusted with the installation) and then confines itself
+(:mod:`xalbench.confinement`) before it loads any data:
 
 * it **reads** the interpreter's code, the data root (its dataset's prepared or generated
   files) and nothing else — not the results directory, not its seal key, not home;
@@ -117,9 +118,9 @@ def cell_child(conn: Connection, spec: CellSpec, scratch: str, reads: tuple[str,
         os.environ["TMPDIR"] = scratch
         tempfile.tempdir = None  # the fork server cached /tmp: the next gettempdir() reads TMPDIR
         os.environ.setdefault("LOKY_MAX_CPU_COUNT", "1")
+        runtime = for_selection(spec.selection)  # plugins are found (and imported) before: no data here yet
         applied = apply(Profile.for_interpreter(read=reads, write=(scratch,)), required=True).as_dict()
         die_with_parent()  # a thread: only after confinement, which binds the calling thread alone
-        runtime = for_selection(spec.selection)
         store, querier = RemoteStore(conn), RelayQuerier(conn)
         result = run_body(spec, runtime, store, lambda run: querier,
                           lambda record: send(conn, ("round", record)))
