@@ -73,3 +73,37 @@ def test_bench_apply_vs_fork(benchmark, tmp_path) -> None:
     print(f"  fork + apply + exit + wait  {c * 1e3:7.2f} ms   {c / f:5.2f}× the fork")
     table.record("confinement", "apply() in the child / fork", f"{a / f:.2f}×", note="a few ms")
     table.record("confinement", "fork + apply / fork", f"{c / f:.2f}×")
+
+
+PAIRS = 3
+
+
+def _smoke(isolation: str, out: str) -> float:
+    """Wall seconds of a whole ``xalbench run --suite smoke`` (fresh results directory, 2 workers)."""
+    import subprocess
+    import sys
+
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "xalbench.cli", "run", "--suite", "smoke", "--out", out, "--quiet",
+                    "--workers", "2", "--isolation", isolation], check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+@pytest.mark.skipif(landlock.abi_version()[0] is None or landlock.abi_version()[0] < 4,
+                    reason="no Landlock ABI >= 4 on this kernel")
+def test_bench_smoke_confined_vs_process(benchmark, tmp_path) -> None:
+    """The goal of confinement's cost: ``confined`` ≤ 1.05× ``process`` wall time on the smoke suite
+    (medians of :data:`PAIRS` alternating pairs, each run in a fresh results directory)."""
+    times: dict[str, list[float]] = {"process": [], "confined": []}
+    for i in range(PAIRS):
+        for isolation in ("process", "confined") if i % 2 == 0 else ("confined", "process"):
+            times[isolation].append(_smoke(isolation, str(tmp_path / f"{isolation}-{i}")))
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    ratios = [c / p for c, p in zip(times["confined"], times["process"], strict=True)]
+    median = statistics.median(ratios)
+    benchmark.extra_info["ratio_smoke_confined_vs_process"] = median
+    print(f"\nxalbench run --suite smoke, confined / process (wall, {PAIRS} alternating pairs): "
+          f"median {median:.3f}× (range {min(ratios):.3f}–{max(ratios):.3f}); process median "
+          f"{statistics.median(times['process']):.1f} s")
+    table.record("confinement", "smoke suite wall, confined / process", f"{median:.2f}×", goal="≤ 1.05×",
+                 note=f"{PAIRS} alternating pairs, range {min(ratios):.2f}–{max(ratios):.2f}")
