@@ -42,13 +42,15 @@ def test_medical_keeps_the_shortcut_where_it_is_tested() -> None:
 @pytest.mark.parametrize("label", EMBEDDED)
 def test_random_ce_ends_between_chance_and_ceiling(tmp_path: Path, label: str) -> None:
     """random+ce at seed 0 under the suite's own configuration: final accuracy 0.65-0.90 and clearly above
-    chance (balanced accuracy ≥ 1/K + 0.2 for multi-class; ≥ 0.7, chance 0.5, per label for multi-label)."""
+    chance (balanced accuracy ≥ 1/K + 0.2 for multi-class; ≥ 0.7, chance 0.5, per label for multi-label).
+    The suite's opt-in metrics (faithfulness) are left out: they leave the model and every RNG as they were,
+    so the accuracies are the suite's, at a fraction of the cost."""
     selection = PluginSelection(allow=())  # built-ins: random+ce needs no plugin, and the cell is the same
     registry = selection.registry()
     suite = _suite("medical")
     dataset = next(d for d in suite.datasets if d.display == label)
     suite = dataclasses.replace(suite, datasets=(dataset,), grids=(),
-                                methods=(MethodSpec(ComponentSpec("random"), ComponentSpec("ce")),))
+                                methods=(MethodSpec(ComponentSpec("random"), ComponentSpec("ce")),), metrics=())
     (result,) = xalbench.run(suite, registry=registry, selection=selection, out_dir=str(tmp_path), seeds=[0],
                              isolation="inline")
     assert result["status"] == "ok", result.get("error")

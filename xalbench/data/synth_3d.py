@@ -11,7 +11,10 @@ Generative model (vectorised numpy + MONAI):
   encode the segment class);
 * **lesion** — the 3D solid of the 2D families (ball, hollow shell, prolate ellipsoid,
   two balls; smooth or speckled), bright, in the central region; ``Split.roi`` is the full
-  ``N×D×H×W`` lesion mask;
+  ``N×D×H×W`` lesion mask. Its radius is drawn from ``[0.88, 1.12] × min(depth / 4, size / 8)
+  × lesion_scale`` voxels: ``lesion_scale > 1`` keeps a lesion's size in voxels in a smaller
+  field of view (a 12×20×20 volume with ``lesion_scale = 1.2`` holds the lesions of a
+  12×24×24 one), as far as the lesion and the markers fit;
 * **annotations** — ``Split.annotated_slices`` (``N×D`` bool) marks every
   ``annotate_every``-th axial slice (random phase per volume) as drawn by an expert.
   Training sees ROI on annotated slices only (the harness zeroes the others in every
@@ -38,7 +41,7 @@ from xalbench.data.synthetic import LesionOptions, SyntheticDataset, smallest
 __all__ = ["SynthLesion3D", "annotated_roi", "generate_lesion_3d", "lesion_fits_3d", "marker_corners_3d",
            "smallest_volume"]
 
-MAX_RADIUS = 1.12  # largest lesion radius, as a fraction of min(depth / 4, size / 8)
+MAX_RADIUS = 1.12  # largest lesion radius, as a fraction of min(depth / 4, size / 8) × lesion_scale
 
 
 def annotated_roi(roi: torch.Tensor, annotated_slices: torch.Tensor | None) -> torch.Tensor:
@@ -57,7 +60,8 @@ def marker_corners_3d(depth: int, size: int, n_classes: int) -> list[tuple[int, 
 
 
 def generate_lesion_3d(rng: np.random.Generator, n: int, depth: int, size: int, n_classes: int,
-                       priors: np.ndarray, rho: float, noise: float, every: int) -> dict[str, np.ndarray]:
+                       priors: np.ndarray, rho: float, noise: float, every: int,
+                       lesion_scale: float = 1.0) -> dict[str, np.ndarray]:
     """One split: ``images`` N×1×D×H×W, ``labels``, ``roi`` N×D×H×W, ``annotated`` N×D, ``marker``."""
     from monai.data.synthetic import create_test_image_3d  # lazy: monai import costs ~4 s
     labels = rng.choice(n_classes, size=n, p=priors).astype(np.int64)
@@ -86,7 +90,7 @@ def generate_lesion_3d(rng: np.random.Generator, n: int, depth: int, size: int, 
     ]).astype(np.float32)
     img = img + 0.08 * clutter * body
     # lesion
-    radius = rng.uniform(0.88, MAX_RADIUS, n).astype(np.float32) * min(depth / 4, size / 8)
+    radius = rng.uniform(0.88, MAX_RADIUS, n).astype(np.float32) * np.float32(min(depth / 4, size / 8) * lesion_scale)
     m = max(2, size // 12)
     ly = rng.uniform(m + 2 + 1.6 * radius, size - 3 - m - 1.6 * radius).astype(np.float32)
     lx = rng.uniform(m + 2 + 1.6 * radius, size - 3 - m - 1.6 * radius).astype(np.float32)
@@ -113,22 +117,22 @@ def generate_lesion_3d(rng: np.random.Generator, n: int, depth: int, size: int, 
             "marker": marker}
 
 
-def lesion_fits_3d(size: int, depth: int) -> tuple[bool, bool]:
+def lesion_fits_3d(size: int, depth: int, lesion_scale: float = 1.0) -> tuple[bool, bool]:
     """Whether the largest lesion plus the marker fit across a slice (H, W) and along the depth."""
-    r, m = MAX_RADIUS * min(depth / 4, size / 8), max(2, size // 12)
+    r, m = MAX_RADIUS * min(depth / 4, size / 8) * lesion_scale, max(2, size // 12)
     return 2 * m + 5 + 3.2 * r <= size, 2 * m + 3 + 1.2 * r <= depth
 
 
-def smallest_volume(size: int, depth: int) -> tuple[int, int]:
+def smallest_volume(size: int, depth: int, lesion_scale: float = 1.0) -> tuple[int, int]:
     """The smallest ``(size, depth)``, not below the given ones, in which the largest lesion fits."""
     while True:
-        across, along = lesion_fits_3d(size, depth)
+        across, along = lesion_fits_3d(size, depth, lesion_scale)
         if across and along:
             return size, depth
         if not across:
-            size = smallest(lambda s, d=depth: lesion_fits_3d(s, d)[0], size)
+            size = smallest(lambda s, d=depth: lesion_fits_3d(s, d, lesion_scale)[0], size)
         if not along:
-            depth = smallest(lambda d, s=size: lesion_fits_3d(s, d)[1], depth)
+            depth = smallest(lambda d, s=size: lesion_fits_3d(s, d, lesion_scale)[1], depth)
 
 
 class SynthLesion3D(SyntheticDataset):
@@ -142,7 +146,8 @@ class SynthLesion3D(SyntheticDataset):
 
     @dataclass(frozen=True)
     class Options(LesionOptions):
-        """Volumes ``depth×size×size``; ``annotate_every`` = k (1: every slice annotated)."""
+        """Volumes ``depth×size×size``; ``annotate_every`` = k (1: every slice annotated); ``lesion_scale``
+        multiplies every lesion's radius (module docstring)."""
 
         size: int = 32
         n_train: int = 300
@@ -150,6 +155,7 @@ class SynthLesion3D(SyntheticDataset):
         n_test: int = 150
         depth: int = 16
         annotate_every: int = 4
+        lesion_scale: float = 1.0
 
         def validate(self) -> None:
             super().validate()
@@ -157,9 +163,11 @@ class SynthLesion3D(SyntheticDataset):
                 raise ValueError(f"depth must be ≥ 8, got {self.depth}")
             if self.annotate_every < 1:
                 raise ValueError(f"annotate_every must be ≥ 1, got {self.annotate_every}")
-            size, depth = smallest_volume(self.size, self.depth)
+            if not 0.5 <= self.lesion_scale <= 2.0:
+                raise ValueError(f"lesion_scale must be in [0.5, 2], got {self.lesion_scale}")
+            size, depth = smallest_volume(self.size, self.depth, self.lesion_scale)
             if (size, depth) != (self.size, self.depth):
-                radius = MAX_RADIUS * min(self.depth / 4, self.size / 8)
+                radius = MAX_RADIUS * min(self.depth / 4, self.size / 8) * self.lesion_scale
                 need = " and ".join(f"{k} ≥ {v}" for k, v, now in (("size", size, self.size),
                                                                     ("depth", depth, self.depth)) if v != now)
                 raise ValueError(f"a {self.depth}×{self.size}×{self.size} volume is too small for a lesion of "
@@ -168,7 +176,8 @@ class SynthLesion3D(SyntheticDataset):
     def generate_split(self, rng: np.random.Generator, split: str, n: int) -> dict[str, np.ndarray]:
         o = self.options
         rho = o.rho if split == "train" else 0.0
-        return generate_lesion_3d(rng, n, o.depth, o.size, o.n_classes, o.priors(), rho, o.noise, o.annotate_every)
+        return generate_lesion_3d(rng, n, o.depth, o.size, o.n_classes, o.priors(), rho, o.noise, o.annotate_every,
+                                  o.lesion_scale)
 
     def split_extras(self, arrays: dict[str, np.ndarray], split: str) -> dict[str, Any]:
         return {"annotated_slices": arrays[f"{split}_annotated"]}

@@ -4,13 +4,18 @@ ROI alignment (Dice, pointing game) measures plausibility; these measure faithfu
 leaderboard can ask whether an explanation-guided loss raises alignment *without* lowering
 faithfulness. All are opt-in (``default = False``; list them in a suite's
 ``[evaluation] metrics``), multi-class only, and run on a **fixed subset** of the test split:
-``n_images`` (default 64) images drawn without replacement with ``subset_seed`` (default 0),
+``n_images`` (default 32) images drawn without replacement with ``subset_seed`` (default 0),
 the same for every round, method and seed. Each sample is explained for the model's
 **predicted** class (faithfulness is about the model's decision, not the label), with the
 suite's evaluation explainer; maps not at input resolution are resized (bilinear/trilinear).
+The defaults are the main job's, measured on synth-lesion-2d (two trained small CNNs, all 200
+test images): 8 steps instead of 16 change an image's AUC by about 0.01, the same for both
+models (per-image correlation ≥ 0.99); a 32-image subset has a sampling error of about 0.03
+(deletion) and 0.04 (insertion) AUC in a paired difference between two models, 64 images 0.02
+and 0.03 at twice the cost (in 3D, where a forward pass costs ~20× a 2D one, about 3×).
 
 * ``deletion`` (↓) — Petsiuk et al., RISE (BMVC 2018), sec. 4.1: ``AUC = ∫₀¹ p_c(x ⊖ top-f pixels) df``
-  with removed pixels set to ``baseline`` (0 = black), ``steps`` equal steps (default 16), mean over images.
+  with removed pixels set to ``baseline`` (0 = black), ``steps`` equal steps (default 8), mean over images.
 * ``insertion`` (↑) — the same paper's insertion game, ``∫₀¹ p_c(baseline ⊕ top-f pixels) df``, computed as
   the LeRF deletion curve (identical area, see :mod:`.perturbation`). Deviation: the canvas is the
   constant ``baseline``, not RISE's blurred image.
@@ -137,7 +142,7 @@ class FaithfulnessMetric(Metric):
 
     @dataclass(frozen=True)
     class Options(Options):
-        n_images: int = 64
+        n_images: int = 32
         subset_seed: int = 0
         backend: Backend = "auto"
 
@@ -163,7 +168,7 @@ class _CurveMetric(FaithfulnessMetric):
 
     @dataclass(frozen=True)
     class Options(FaithfulnessMetric.Options):
-        steps: int = 16
+        steps: int = 8
         baseline: float = 0.0
 
         def __post_init__(self) -> None:
@@ -193,7 +198,7 @@ class DeletionMetric(_CurveMetric):
     name: ClassVar[str] = "deletion"
     key: ClassVar[str] = "del_auc"
     display: ClassVar[str] = "deletion_AUC"
-    summary: ClassVar[str] = "Deletion AUC (MoRF pixel removal, lower = more faithful); 64-image subset"
+    summary: ClassVar[str] = "Deletion AUC (MoRF pixel removal, lower = more faithful); 32-image subset"
     paper: ClassVar[str] = "Petsiuk et al., RISE, BMVC 2018 (deletion, sec. 4.1); Quantus PixelFlipping"
     direction: ClassVar[Direction] = "min"
 
@@ -204,7 +209,7 @@ class InsertionMetric(_CurveMetric):
     name: ClassVar[str] = "insertion"
     key: ClassVar[str] = "ins_auc"
     display: ClassVar[str] = "insertion_AUC"
-    summary: ClassVar[str] = "Insertion AUC (= LeRF deletion area, higher = more faithful); 64-image subset"
+    summary: ClassVar[str] = "Insertion AUC (= LeRF deletion area, higher = more faithful); 32-image subset"
     paper: ClassVar[str] = "Petsiuk et al., RISE, BMVC 2018 (insertion, sec. 4.1); Quantus PixelFlipping (LeRF)"
     direction: ClassVar[Direction] = "max"
     lerf: ClassVar[bool] = True
@@ -216,7 +221,7 @@ class ROADMetric(FaithfulnessMetric):
     name: ClassVar[str] = "road"
     key: ClassVar[str] = "road"
     display: ClassVar[str] = "ROAD"
-    summary: ClassVar[str] = "ROAD remove-and-debias MoRF accuracy area (lower = more faithful); 64-image subset"
+    summary: ClassVar[str] = "ROAD remove-and-debias MoRF accuracy area (lower = more faithful); 32-image subset"
     paper: ClassVar[str] = "Rong et al., A Consistent and Efficient Evaluation Strategy for Attribution Methods (ROAD), ICML 2022; Quantus ROAD"
     direction: ClassVar[Direction] = "min"
     cost: ClassVar[Cost] = "expensive"

@@ -4,6 +4,12 @@ Blocks of conv3×3 → BatchNorm → ReLU (→ max-pool for the first ``n_blocks
 the last block's output is the explanation layer; head = global average pool →
 dropout → linear. With 32×32 inputs the explanation layer is 4×4 (2D), like ResNet's
 7×7 at 224 px relative to the image.
+
+``channels_last = true`` keeps the convolution weights and activations in the channels-last
+memory layout (``torch.channels_last`` / ``channels_last_3d``): the same network and
+initialisation, but oneDNN's channels-last kernels, which on a CPU run a training step of the
+embedded suites about 1.3–1.5× faster (max-pooling above all). Results stay deterministic
+but are not bitwise equal to the default layout's (other kernels sum in another order).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import torch
 from torch import Tensor, nn
 
 from xalbench.base import ExplainableNet, Model
@@ -19,7 +26,7 @@ from xalbench.options import Options
 
 class SmallCNNNet(ExplainableNet):
     def __init__(self, in_channels: int, num_classes: int, spatial_dims: int, width: int, n_blocks: int,
-                 dropout: float) -> None:
+                 dropout: float, channels_last: bool = False) -> None:
         super().__init__()
         self.spatial_dims = spatial_dims
         conv = nn.Conv3d if spatial_dims == 3 else nn.Conv2d
@@ -36,8 +43,14 @@ class SmallCNNNet(ExplainableNet):
         self.body = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(c_in, num_classes)
+        self.memory_format = (torch.channels_last_3d if spatial_dims == 3 else torch.channels_last) \
+            if channels_last else None
+        if self.memory_format is not None:
+            self.body.to(memory_format=self.memory_format)
 
     def features(self, x: Tensor) -> Tensor:
+        if self.memory_format is not None:
+            x = x.contiguous(memory_format=self.memory_format)
         return self.body(x)
 
 
@@ -53,7 +66,8 @@ class SmallCNN(Model):
         width: int = 16
         n_blocks: int = 4
         dropout: float = 0.25
+        channels_last: bool = False  #: channels-last memory layout (faster on CPU; module docstring)
 
     def build(self, in_channels: int, num_classes: int, spatial_dims: int = 2) -> ExplainableNet:
         o = self.options
-        return SmallCNNNet(in_channels, num_classes, spatial_dims, o.width, o.n_blocks, o.dropout)
+        return SmallCNNNet(in_channels, num_classes, spatial_dims, o.width, o.n_blocks, o.dropout, o.channels_last)
