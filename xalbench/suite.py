@@ -101,13 +101,14 @@ class TrainingSpec:
     optimizer: Literal["adam", "sgd"] = "adam"
     momentum: float = 0.9
     warm_start: bool = False
+    warm_epochs: int = 0  # warm start: epochs of each round that continues a previous model (0 = epochs)
     recalibrate_bn: bool = True  # recompute BatchNorm running statistics on the labelled set after training
     eval_batch_size: int = 256
 
 
 #: (lower bound, inclusive?) per numeric training field: the one-line error says what is allowed
 TRAINING_RANGES: dict[str, tuple[float, bool]] = {
-    "epochs": (1, True), "min_steps": (0, True), "batch_size": (1, True), "lr": (0, False),
+    "epochs": (1, True), "warm_epochs": (0, True), "min_steps": (0, True), "batch_size": (1, True), "lr": (0, False),
     "weight_decay": (0, True), "momentum": (0, True), "eval_batch_size": (1, True),
 }
 

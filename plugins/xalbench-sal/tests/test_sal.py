@@ -141,7 +141,7 @@ def test_tait_generator_parameters_frozen_after_the_change_point(registry) -> No
 
     calls: list[str] = []
 
-    def fake_fit(job, loss, model, stream=""):
+    def fake_fit(job, loss, model, stream="", continued=False):
         calls.append(stream)
         return {"loss": 0.0}
 
@@ -197,3 +197,41 @@ def test_sal_suites_parse_with_six_criteria_and_six_variants(registry) -> None:
     assert {"random/B1", "badge/SAL", "coreset/TAIT", "margin/SAL-Single", "entropy/No-AI", "least-confidence/B2"} <= labels
     ssim = registry.get("suite", "sal-paper-ssim").load()
     assert {m.loss.name for m in ssim.methods} == {"ce", "cyborg-ssim-l1"}
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_dual_trainer_continues_both_models_under_warm_start(warm: bool) -> None:
+    """With training.warm_start, M_acc and M_interp continue from the previous round's weights (as the
+    standard trainer's model does); without it both start again from the initial weights."""
+    import dataclasses
+
+    import xalbench_sal.trainers as module
+    from xalbench_sal.trainers import DualTrainer
+
+    from xalbench.suite import TrainingSpec
+    from xalbench.training.base import TrainedModels, TrainJob
+
+    class _Loss:
+        def on_round_start(self, info):
+            pass
+
+    trained: list[torch.nn.Module] = []
+
+    def fake_fit(job, loss, model, stream="", continued=False):
+        trained.append((model, continued))
+        return {"loss": 0.0}
+
+    acc, interp = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    original = module.fit_one
+    module.fit_one = fake_fit
+    try:
+        job = TrainJob(round_index=2, data=None, index=np.arange(40), n_pool=100, cell_seed=0, task="multi-class",  # type: ignore[arg-type]
+                       num_classes=3, spatial_dims=2, training=dataclasses.replace(TrainingSpec(), warm_start=warm),
+                       device=torch.device("cpu"), loss=_Loss(), new_model=lambda: torch.nn.Linear(2, 2),
+                       derive=lambda *p: 0, create=lambda *a: _Loss(),
+                       previous=TrainedModels(main=acc, extra={"interp": interp}), mask_limit=30)
+        out = DualTrainer().fit(job)
+    finally:
+        module.fit_one = original
+    assert (out.main is acc, out.extra["interp"] is interp) == (warm, warm)
+    assert trained == [(out.main, warm), (out.extra["interp"], warm)] and DualTrainer.keeps_state
