@@ -13,7 +13,7 @@ import numpy as np
 from xalbench.report.cells import Cell, RunCells
 from xalbench.report.paired import DEFAULT_DELTA, MIN_SEEDS, minimum_detectable
 
-__all__ = ["baseline_spread", "calibration_from_results", "cell_seconds", "power_notes"]
+__all__ = ["ROUND_TIMINGS", "baseline_spread", "calibration_from_results", "cell_seconds", "power_notes"]
 
 
 def _baseline(cells: Sequence[Cell]) -> str | None:
@@ -59,10 +59,15 @@ def power_notes(run: RunCells, key: str) -> list[str]:
     return lines
 
 
+#: the round timings that add up to a round's time (``eval_maps_s`` is part of ``eval_s``, ``strategy_s``
+#: part of ``query_s``: counting them too would count those seconds twice)
+ROUND_TIMINGS = ("train_s", "eval_s", "query_s", "io_s")
+
+
 def cell_seconds(result: Mapping[str, Any]) -> float:
     """A cell's recorded seconds: the sum of its rounds' timings (training, evaluation, query, I/O)."""
-    return float(sum(v for r in result.get("rounds", []) for v in r.get("timings", {}).values()
-                     if isinstance(v, (int, float)) and not isinstance(v, bool)))
+    return float(sum(v for r in result.get("rounds", []) for k, v in r.get("timings", {}).items()
+                     if k in ROUND_TIMINGS and isinstance(v, (int, float)) and not isinstance(v, bool)))
 
 
 def calibration_from_results(results: Sequence[Mapping[str, Any]], registry: Any, suite: str,
@@ -70,7 +75,9 @@ def calibration_from_results(results: Sequence[Mapping[str, Any]], registry: Any
     """The calibration of ``suite`` from a finished run (the format ``docs/findings.md`` describes): per
     dataset, the seed count, the mean cell-seconds, and the between-seed SD of the paired Δ — for each
     registered question (the median over its comparisons, per quantity it compares) and for every
-    method vs the baseline (the median over methods, per AULC metric)."""
+    method vs the baseline (the median over methods, per AULC metric); ``comparisons`` lists each of a
+    question's comparisons with its seed count, mean and SD. A comparison whose per-seed differences are
+    all exactly zero (two methods equal by construction there) has no spread to plan with and is left out."""
     from xalbench.report.findings import registered_findings
 
     run = RunCells.from_results(results, registry, DEFAULT_DELTA)
@@ -78,23 +85,26 @@ def calibration_from_results(results: Sequence[Mapping[str, Any]], registry: Any
     out: dict[str, Any] = {"suite": suite, "source": source, "datasets": {}}
     for ds in run.datasets():
         ok = [r for r in results if r.get("status") == "ok" and r["cell"]["dataset"] == ds]
-        entry: dict[str, Any] = {"n_seeds": len({r["cell"]["seed"] for r in ok}),
-                                 "cell_seconds": float(np.mean([cell_seconds(r) for r in ok])),
-                                 "questions": {}, "vs_baseline": {}}
+        entry: dict[str, Any] = {"n_seeds": len({r["cell"]["seed"] for r in ok}), "cells": len(ok),
+                                 "cell_seconds": round(float(np.mean([cell_seconds(r) for r in ok])), 3),
+                                 "questions": {}, "vs_baseline": {}, "comparisons": []}
         for f in findings:
             pairs = [p for p in f.pairs(run) if p.dataset == ds]
             sds: dict[str, float] = {}
             for q in f.quantities:
-                spread = [c.sd for p in pairs if not math.isnan((c := f.compare(run, p, q)).sd)]
-                if spread:
-                    sds[q] = float(np.median(spread))
+                done = [c for p in pairs if not math.isnan((c := f.compare(run, p, q)).sd) and c.sd > 0]
+                entry["comparisons"] += [{"question": f.name, "a": c.a, "b": c.b, "quantity": q, "n": c.n,
+                                          "mean": round(c.mean, 5), "sd": round(c.sd, 5)} for c in done]
+                if done:
+                    sds[q] = round(float(np.median([c.sd for c in done])), 5)
             if sds:
                 entry["questions"][f.name] = sds
         for name, m in sorted(run.metrics.items()):
             if not m.aulc:
                 continue
             _, spread, _ = baseline_spread(run, ds, m.key)
+            spread = [x for x in spread if x > 0]
             if spread:
-                entry["vs_baseline"][name] = float(np.median(spread))
+                entry["vs_baseline"][name] = round(float(np.median(spread)), 5)
         out["datasets"][ds] = entry
     return out
