@@ -17,7 +17,6 @@ from xalbench.suites.calibration import calibration_path, load_calibration
 from xalbench.suites.plugin import suite_sources
 
 
-
 @pytest.fixture(scope="module")
 def registry() -> Any:
     from xalbench.plugins import load_registry
