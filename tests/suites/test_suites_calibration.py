@@ -12,7 +12,7 @@ import pytest
 
 from xalbench.errors import ConfigError
 from xalbench.results import SCHEMA_VERSION, seal
-from xalbench.suites.calibrate import build_calibration, main
+from xalbench.report.calibrate import build_calibration, main
 from xalbench.suites.calibration import calibration_path, load_calibration
 from xalbench.suites.plugin import suite_sources
 

@@ -4,7 +4,7 @@ A calibration is one stored run of the suite summarised per dataset — the betw
 deviation of the paired ΔAULC of each paper question's comparisons and of every method vs
 ``random+ce``, the seed count they came from and the mean cell-seconds — from which a dry run
 states the minimum detectable Δ at n seeds and the wall time. The format is described in
-``docs/suites.md`` ("Calibration files"); :mod:`xalbench.suites.calibrate` writes it from a run.
+``docs/suites.md`` ("Calibration files"); :mod:`xalbench.report.calibrate` writes it from a run.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def load_calibration(suite_name: str, directory: Path | None = None) -> dict[str
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"calibration {path} cannot be read as JSON ({exc}); regenerate it with "
-                          f"`python -m xalbench.suites.calibrate RESULTS_DIR -o {path}`") from exc
+                          f"`python -m xalbench.report.calibrate RESULTS_DIR -o {path}`") from exc
     if not isinstance(data, dict) or not isinstance(data.get("datasets"), dict):
         raise ConfigError(f"calibration {path} must be a JSON object with a 'datasets' table; see docs/suites.md")
     if data.get("suite", suite_name) != suite_name:

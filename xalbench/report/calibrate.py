@@ -1,6 +1,6 @@
 """Write a suite's calibration (``docs/suites.md``, "Calibration files") from a finished run.
 
-``python -m xalbench.suites.calibrate RESULTS_DIR -o xalbench/suites/medical.calibration.json
+``python -m xalbench.report.calibrate RESULTS_DIR -o xalbench/suites/medical.calibration.json
 --wall-seconds 1700 --workers 2`` summarises every finished cell of the run per dataset with
 :func:`xalbench.report.power.calibration_from_results` — the seed count, the mean cell-seconds, and the
 between-seed SD of the paired ΔAULC of each registered question's comparisons (the pairs ``xalbench
@@ -47,7 +47,7 @@ def build_calibration(results: Sequence[Mapping[str, Any]], *, suite: str, regis
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m xalbench.suites.calibrate", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m xalbench.report.calibrate", description=__doc__.split("\n\n")[0])
     p.add_argument("results", help="a results directory written by `xalbench run`")
     p.add_argument("-o", "--output", help="write the JSON here (default: stdout)")
     p.add_argument("--suite", help="the suite's name (default: the cells' suite)")
