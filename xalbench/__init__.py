@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from xalbench.hookspecs import hookimpl
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 #: public name → module that defines it (imported on first access)
 _LAZY = {

@@ -30,4 +30,4 @@ __all__ = [
     "node_weights",
     "weighted_node_weights",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -5,5 +5,5 @@ from __future__ import annotations
 from xalbench_infogain.core import class_frequencies, ig_scores, reference_ig_scores, weights_for
 from xalbench_infogain.strategies import AEIG, CFIG, EIG, UIG
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["AEIG", "CFIG", "EIG", "UIG", "class_frequencies", "ig_scores", "reference_ig_scores", "weights_for"]

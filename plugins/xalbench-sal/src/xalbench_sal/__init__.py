@@ -3,4 +3,4 @@
 from xalbench_sal.trainers import DualTrainer, TAITTrainer
 
 __all__ = ["DualTrainer", "TAITTrainer"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
