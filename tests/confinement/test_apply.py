@@ -283,3 +283,25 @@ def test_profile_allowing_network_keeps_sockets(world) -> None:
     applied, udp = in_child(child)
     assert udp == "ok" and applied["network"]["mode"] == "allowed" and not applied["landlock"]["tcp"]
     assert "socket" not in applied["seccomp"]["denied"]
+
+
+_PLOTTING_CHILD = """
+import sys, tempfile
+from xalbench.confinement import Profile, apply
+scratch = tempfile.mkdtemp()
+apply(Profile.for_interpreter(write=[scratch], seccomp=False, drop_uid=False), required=True)
+import matplotlib.pyplot  # what pytorch-grad-cam and MONAI import after a cell is confined
+print("imported", "matplotlib.font_manager" in sys.modules)
+"""
+
+
+@need_landlock(4)
+def test_a_confined_process_imports_matplotlib_quietly(tmp_path) -> None:
+    """pytorch-grad-cam imports matplotlib.pyplot; confined, it must find its font list (read only), not
+    rebuild it in every cell through ``fc-list`` and print that it cannot save the cache."""
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-c", _PLOTTING_CHILD], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert proc.returncode == 0 and "imported True" in proc.stdout, proc.stderr
+    assert "font_manager" not in proc.stderr and "Fontconfig" not in proc.stderr, proc.stderr

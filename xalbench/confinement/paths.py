@@ -14,7 +14,10 @@ cached (in the import system) before confinement so later imports from it still 
 
 :data:`SYSTEM_READ` — read only: the ``/etc`` files the C library and Python read at run time
 (loader cache, name service, time zone), ``/proc/cpuinfo``, ``/proc/meminfo``, the CPU and NUMA
-topology under ``/sys`` and the cgroup CPU quota files (scikit-learn's process pool reads them).
+topology under ``/sys`` and the cgroup CPU quota files (scikit-learn's process pool reads them),
+``/etc/fonts``; :func:`system_reads` adds matplotlib's cache directory (its font list: pytorch-grad-cam
+and MONAI import ``matplotlib.pyplot``, which otherwise rebuilds the font list in every confined
+process, runs ``fc-list`` and prints that it cannot save the cache).
 :data:`DEVICES` — ``/dev/null`` read-write, ``/dev/zero``, ``/dev/urandom``, ``/dev/random`` read.
 """
 
@@ -27,12 +30,12 @@ import sys
 from collections.abc import Iterable, Iterator
 
 __all__ = ["DEVICES_READ", "DEVICES_WRITE", "SYSTEM_CODE", "SYSTEM_READ", "code_paths", "existing", "importable_members",
-           "mapped_files", "minimal_roots", "prepare_imports"]
+           "mapped_files", "matplotlib_cache", "minimal_roots", "prepare_imports", "system_reads"]
 
 SYSTEM_CODE = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")
 SYSTEM_READ = (
     "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/nsswitch.conf", "/etc/passwd", "/etc/group",
-    "/etc/localtime", "/etc/timezone", "/etc/os-release", "/etc/mime.types", "/etc/locale.alias",
+    "/etc/localtime", "/etc/timezone", "/etc/os-release", "/etc/mime.types", "/etc/locale.alias", "/etc/fonts",
     "/proc/cpuinfo", "/proc/meminfo",
     "/sys/devices/system/cpu", "/sys/devices/system/node",
     "/sys/fs/cgroup/cpu.max", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us",
@@ -43,6 +46,20 @@ DEVICES_READ = ("/dev/zero", "/dev/urandom", "/dev/random")
 _IMPORTABLE_SUFFIXES = tuple(importlib.machinery.all_suffixes()) + (".pth",)
 _META_SUFFIXES = (".dist-info", ".egg-info", ".egg")
 _SHARED_LIBRARY = re.compile(r"\.so(\.|$)")
+
+
+def matplotlib_cache() -> str:
+    """matplotlib's cache directory as ``matplotlib.get_cachedir()`` finds it on Linux (``$MPLCONFIGDIR``,
+    else ``$XDG_CACHE_HOME/matplotlib``, else ``~/.cache/matplotlib``), without importing matplotlib."""
+    if os.environ.get("MPLCONFIGDIR"):
+        return os.environ["MPLCONFIGDIR"]
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "matplotlib")
+
+
+def system_reads() -> tuple[str, ...]:
+    """:data:`SYSTEM_READ` and matplotlib's cache directory (read only; module docstring)."""
+    return (*SYSTEM_READ, matplotlib_cache())
 
 
 def existing(paths: Iterable[str]) -> Iterator[str]:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from xalbench.confinement import landlock
 from xalbench.confinement.limits import Limits
-from xalbench.confinement.paths import DEVICES_READ, DEVICES_WRITE, SYSTEM_READ, code_paths, existing
+from xalbench.confinement.paths import DEVICES_READ, DEVICES_WRITE, code_paths, existing, system_reads
 from xalbench.errors import ConfinementError
 
 __all__ = ["Profile"]
@@ -45,7 +45,7 @@ class Profile:
     code: tuple[str, ...]
     read: tuple[str, ...] = ()
     write: tuple[str, ...] = ()
-    system: tuple[str, ...] = SYSTEM_READ
+    system: tuple[str, ...] = dataclasses.field(default_factory=system_reads)
     devices_read: tuple[str, ...] = DEVICES_READ
     devices_write: tuple[str, ...] = DEVICES_WRITE
     proc_self: bool = True
