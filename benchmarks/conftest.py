@@ -3,7 +3,8 @@
 ``python -m pytest benchmarks`` (or ``tox -e bench``): after each test, the ``ratio*`` keys of
 its ``benchmark.extra_info`` and, for the sandbox benchmark, the ratios it prints become rows
 of :mod:`table`; the scale benchmarks add theirs with ``table.record``. The table is printed
-in pytest's terminal summary, whatever the capture mode.
+in pytest's terminal summary, whatever the capture mode. Benchmarks run one at a time: the test
+suite's pytest-xdist workers (``-n`` in the project's ``addopts``) would time them against each other.
 """
 
 from __future__ import annotations
@@ -21,6 +22,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 import table  # noqa: E402
 
 _PRINTED = pytest.StashKey[io.StringIO]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """No pytest-xdist workers for benchmarks (before xdist's own configure starts them)."""
+    if hasattr(config.option, "numprocesses"):
+        config.option.numprocesses = 0
+        config.option.dist = "no"
 
 
 class _Tee(io.TextIOBase):

@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny suites and fabricated plugin distributions (no network, no installs)."""
+"""Shared fixtures: tiny suites and fabricated plugin distributions (no network, no installs); how the
+tests share two CPU cores (pytest-xdist, ``--dist loadgroup``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,21 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+#: session fixtures worth building once: their users run on one pytest-xdist worker
+SHARED_SESSION_FIXTURES = ("smoke_run",)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group the tests for pytest-xdist's ``loadgroup`` (the README's test command runs on every core):
+    the users of a shared session fixture together (it is built once), every other test with its file
+    (its module fixtures are built once); a test's own ``xdist_group`` mark wins."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        shared = [name for name in SHARED_SESSION_FIXTURES if name in getattr(item, "fixturenames", ())]
+        item.add_marker(pytest.mark.xdist_group(shared[0] if shared else item.nodeid.split("::", 1)[0]))
+
 
 TINY_SUITE = """
 name = "tiny"

@@ -12,8 +12,8 @@ the suite package's ``load_calibration(name)`` (``xalbench.suites.calibration``)
   and per (dataset, metric) for any method vs the baseline.
 * **Seeds for a target** (``--n-seeds auto --target-mde M``): the smallest n (3 ≤ n ≤ 50) at which the
   largest MDE over the plan's questions — each on its primary quantity, AULC quantities only — is ≤ M.
-* **Wall time**: Σ over datasets of (cells to run × mean cell-seconds of that dataset) / min(workers,
-  cells) + a start-up constant (the calibration's ``startup_seconds``, else :data:`STARTUP_SECONDS`);
+* **Wall time**: Σ over datasets of (cells to run × (mean cell-seconds of that dataset + the
+  calibration's ``overhead_seconds_per_cell``)) / min(workers, cells) + a start-up constant (the calibration's ``startup_seconds``, else :data:`STARTUP_SECONDS`);
   a dataset's cell-seconds come from this results directory's finished cells of the suite when it has
   some, else from the calibration.
 """
@@ -53,6 +53,9 @@ class Calibration:
     source: str
     datasets: dict[str, DatasetCalibration]
     startup_seconds: float = STARTUP_SECONDS
+    #: wall × workers − Σ cell-seconds of the calibration run, per cell: starting each cell's process,
+    #: building its data and model, sealing — time no round records
+    overhead_seconds_per_cell: float = 0.0
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str, metric_keys: Mapping[str, str] | None = None
@@ -102,7 +105,10 @@ class Calibration:
         startup = data.get("startup_seconds", STARTUP_SECONDS)
         if isinstance(startup, bool) or not isinstance(startup, (int, float)) or startup < 0:
             raise fail("startup_seconds must be a number ≥ 0")
-        return cls(source, out, float(startup))
+        overhead = data.get("overhead_seconds_per_cell", 0.0)
+        if isinstance(overhead, bool) or not isinstance(overhead, (int, float)) or overhead < 0:
+            raise fail("overhead_seconds_per_cell must be a number ≥ 0")
+        return cls(source, out, float(startup), float(overhead))
 
 
 def find_calibration(suite: Any, path: str | None = None, registry: Any = None) -> Calibration | None:

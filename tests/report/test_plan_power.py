@@ -60,7 +60,8 @@ def test_calibration_format_and_its_errors(tmp_path: Path) -> None:
     assert cal.startup_seconds == 12.0
     for bad, what in (({}, "'datasets'"), ({"datasets": {"d": {"n_seeds": 0}}}, "n_seeds"),
                       ({"datasets": {"d": {"n_seeds": 1, "vs_baseline": {"accuracy": 0.1}}}}, "n_seeds ≥ 2"),
-                      ({"datasets": {"d": {"n_seeds": 3, "questions": {"q": {"dice": -1}}}}}, "≥ 0")):
+                      ({"datasets": {"d": {"n_seeds": 3, "questions": {"q": {"dice": -1}}}}}, "≥ 0"),
+                      ({"datasets": {}, "overhead_seconds_per_cell": -1}, "overhead_seconds_per_cell")):
         with pytest.raises(ConfigError, match=re.escape(what)):
             Calibration.from_dict(bad, "x.json")
     suite = write_suite(tmp_path, calibration())
@@ -101,6 +102,16 @@ def test_dry_run_prints_power_and_time_and_auto_picks_the_seeds(tmp_path: Path,
     assert "power at 3 seed(s)" in capsys.readouterr().out
     assert main(["run", "--suite", str(suite), "--dry-run", "--n-seeds", "3", "--target-mde", "0.03"]) == 2
     assert "--target-mde is used with --n-seeds auto" in capsys.readouterr().err
+
+
+def test_the_per_cell_overhead_of_the_calibration_run_counts(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """Time no round records (starting a cell's process, building its data): 12 cells × (2 s + 1.5 s) + 12 s."""
+    suite = write_suite(tmp_path, {**calibration(), "overhead_seconds_per_cell": 1.5})
+    assert main(["run", "--suite", str(suite), "--dry-run", "--n-seeds", "6", "--out", str(tmp_path / "out"),
+                 "--workers", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "wall clock: 0:54" in text and "+ 1.5 s per cell not in its rounds" in text
 
 
 def test_auto_without_a_calibration_says_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from xalbench.errors import ConfigError
-from xalbench.results import SCHEMA_VERSION, seal
 from xalbench.report.calibrate import build_calibration, main
+from xalbench.results import SCHEMA_VERSION, seal
 from xalbench.suites.calibration import calibration_path, load_calibration
 from xalbench.suites.plugin import suite_sources
 

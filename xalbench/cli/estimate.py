@@ -50,12 +50,15 @@ def estimate_seconds(plan: Any, todo: list[Any], workers: int, calibration: Cali
         else:
             seconds[ds] = None
     startup = calibration.startup_seconds if calibration is not None else STARTUP_SECONDS
+    overhead = calibration.overhead_seconds_per_cell if calibration is not None else 0.0
+    seconds = {ds: None if v is None else v + overhead for ds, v in seconds.items()}
     total, unknown = wall_seconds(cells, seconds, workers, startup)
     if total is None:
         return None, (f"no finished cell of suite {plan.suite.name!r} in {out} and no calibration for "
                       + ", ".join(unknown))
     n = sum(cells.values())
-    return total, (f"{n} cells × mean cell-seconds per dataset from {' and '.join(sorted(sources))}, "
+    per_cell = f" + {overhead:.1f} s per cell not in its rounds" if overhead else ""
+    return total, (f"{n} cells × (mean cell-seconds per dataset from {' and '.join(sorted(sources))}{per_cell}), "
                    f"/ {max(1, min(workers, n))} worker(s), + {startup:.0f} s start-up")
 
 

@@ -99,5 +99,5 @@ def _dataset_line(ds: str, pairs: list[Pair], dice: list[Comparison], acc: list[
     if lowered:
         line += f", {len(lowered)} lower it significantly ({named(lowered)})"
     if flat:
-        line += f", {len(flat)} change it by less than δ ({named(flat)})"
+        line += f", {len(flat)} do not raise it by δ or more ({named(flat)})"
     return line + f"; largest: {dice[best].describe()} ({acc[best].describe().split(': ', 1)[1]})"
