@@ -16,6 +16,7 @@ import pytest
 SHARED_SESSION_FIXTURES = ("smoke_run",)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Group the tests for pytest-xdist's ``loadgroup`` (the README's test command runs on every core):
     the users of a shared session fixture together (it is built once), every other test with its file
