@@ -1,9 +1,10 @@
-"""Shared fixtures: tiny suites and fabricated plugin distributions (no network, no installs); how the
-tests share two CPU cores (pytest-xdist, ``--dist loadgroup``)."""
+"""Shared fixtures: tiny suites, fabricated plugin distributions (no network, no installs) and the
+session's smoke run — built once even when pytest-xdist spreads the tests over several workers."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 import textwrap
@@ -11,22 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-#: session fixtures worth building once: their users run on one pytest-xdist worker
-SHARED_SESSION_FIXTURES = ("smoke_run",)
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Group the tests for pytest-xdist's ``loadgroup`` (the README's test command runs on every core):
-    the users of a shared session fixture together (it is built once), every other test with its file
-    (its module fixtures are built once); a test's own ``xdist_group`` mark wins."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is not None:
-            continue
-        shared = [name for name in SHARED_SESSION_FIXTURES if name in getattr(item, "fixturenames", ())]
-        item.add_marker(pytest.mark.xdist_group(shared[0] if shared else item.nodeid.split("::", 1)[0]))
-
+from filelock import FileLock
 
 TINY_SUITE = """
 name = "tiny"
@@ -113,12 +99,25 @@ class FinishedRun:
 
 
 @pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> FinishedRun:
-    """``xalbench run --suite smoke --workers 2`` as a user runs it, once per session (16 cells).
+def smoke_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> FinishedRun:
+    """``xalbench run --suite smoke --workers 2`` as a user runs it, once per session (16 cells): the
+    first pytest-xdist worker that needs it runs it under a file lock in the session's shared temporary
+    folder, the others wait and read it (pytest-xdist's documented pattern).
 
     Read it, never write into it: a test that adds cells copies the folder first (finished cells are then
     resumed, not rerun)."""
-    out = tmp_path_factory.mktemp("smoke-run") / "smoke"
-    proc = subprocess.run([sys.executable, "-m", "xalbench.cli", "run", "--suite", "smoke", "--out", str(out),
-                           "--workers", "2"], capture_output=True, text=True, timeout=1200)
-    return FinishedRun(out, proc.returncode, proc.stdout, proc.stderr)
+    root = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        root = root.parent  # the folder every worker of this session shares
+    folder = root / "smoke-run"
+    finished = folder / "finished.json"
+    with FileLock(str(root / "smoke-run.lock")):
+        if not finished.is_file():
+            folder.mkdir(exist_ok=True)
+            proc = subprocess.run([sys.executable, "-m", "xalbench.cli", "run", "--suite", "smoke", "--out",
+                                   str(folder / "smoke"), "--workers", "2"], capture_output=True, text=True,
+                                  timeout=1200)
+            finished.write_text(json.dumps({"returncode": proc.returncode, "stdout": proc.stdout,
+                                            "stderr": proc.stderr}), encoding="utf-8")
+        done = json.loads(finished.read_text(encoding="utf-8"))
+    return FinishedRun(folder / "smoke", done["returncode"], done["stdout"], done["stderr"])
