@@ -26,6 +26,7 @@ import pytest
 import scipy.linalg
 import scipy.stats
 import sklearn.cluster
+import threadpoolctl
 import torch
 
 import xalbench
@@ -121,7 +122,10 @@ def _confined_child(w: dict, parent: int, secret_address: int) -> dict:
     points = np.random.default_rng(0).normal(size=(40, 3))
     scipy.linalg.svd(points)
     scipy.stats.ttest_rel(points[:, 0], points[:, 1])
-    with warnings.catch_warnings():
+    # one OpenMP thread: this child was forked from a test process that may already hold an OpenMP team
+    # (an earlier test's KMeans), and libgomp is not fork-safe — the child would wait at the team's barrier
+    # forever (seen under pytest-xdist). A sandbox never forks from such a process: its fork server is fresh.
+    with warnings.catch_warnings(), threadpoolctl.threadpool_limits(1, user_api="openmp"):
         warnings.simplefilter("ignore", UserWarning)  # loky cannot run lscpu confined: it counts logical cores
         labels = sklearn.cluster.KMeans(3, n_init=1, random_state=0).fit_predict(points)  # reads the cgroup CPU quota
     out["numpy/scipy/sklearn"] = "ok" if len(set(labels.tolist())) == 3 else "bad clusters"
