@@ -14,6 +14,14 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files with ``slow`` tests run first (their order within a file kept): pytest-xdist hands out whole
+    files in this order, so the long ones start early instead of leaving one worker busy at the end."""
+    slow_files = {item.nodeid.split("::", 1)[0] for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in slow_files)
+
+
 TINY_SUITE = """
 name = "tiny"
 description = "Test-sized suite: synth-lesion-2d at 32 px, 120-image pool, 2 rounds."

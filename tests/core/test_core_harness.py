@@ -50,6 +50,7 @@ def reference_run(suite_file: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return comparable(list(iter_results(out)))
 
 
+@pytest.mark.slow
 def test_run_writes_one_result_per_cell_with_provenance(reference_run, suite_file, tmp_path) -> None:
     assert len(reference_run) == 4  # 1 dataset × 2 strategies × 2 seeds
     for status, rounds, summary, initial in reference_run.values():
@@ -68,18 +69,21 @@ def test_same_seed_same_initial_set_across_methods(reference_run) -> None:
     assert all(len(v) == 1 for v in by_seed.values())  # paired design
 
 
+@pytest.mark.slow
 def test_two_runs_are_identical(reference_run, suite_file, tmp_path) -> None:
     proc = run_cli(["run", "--suite", str(suite_file), "--out", str(tmp_path), "--quiet", "--workers", "1"])
     assert proc.returncode == 0, proc.stderr
     assert comparable(list(iter_results(tmp_path))) == reference_run
 
 
+@pytest.mark.slow
 def test_workers_2_identical_to_workers_1(reference_run, suite_file, tmp_path) -> None:
     proc = run_cli(["run", "--suite", str(suite_file), "--out", str(tmp_path), "--quiet", "--workers", "2"])
     assert proc.returncode == 0, proc.stderr
     assert comparable(list(iter_results(tmp_path))) == reference_run
 
 
+@pytest.mark.slow
 def test_sigkill_then_rerun_gives_same_results(reference_run, suite_file, tmp_path) -> None:
     cmd = [sys.executable, "-m", "xalbench.cli", "run", "--suite", str(suite_file), "--out", str(tmp_path), "--quiet", "--workers", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -15,6 +15,8 @@ import pytest
 from tests.sandbox.cheaters import LABEL_CHEATERS, MUTATION_CHEATERS, WRITE_CHEATERS, cheat_suite_text, install_cheaters
 from xalbench.results import iter_results
 
+pytestmark = pytest.mark.slow  # whole runs of the cheater distribution
+
 
 def _run(suite: Path, out: Path, site: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
