@@ -45,6 +45,7 @@ def test_adapters_share_the_base():
 def test_preamble_targets_modes_gradients_and_range(net2d, images2d):
     ex = GradTimesInput()
     net2d.train()
+    net2d.zero_grad(set_to_none=True)  # the session's net2d may carry another test's gradients
     try:
         with torch.no_grad():
             pred = net2d.eval()(images2d).argmax(1)
