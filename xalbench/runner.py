@@ -77,6 +77,7 @@ def run_plan(plan: Plan, *, workers: int = 1, quiet: bool = False, executor: Any
             progress.cell_done(result)
             if on_result:
                 on_result(result)
+    runtime.close()  # this process's confined cell hosts (workers' hosts go with the workers)
     ordered = [results[c.key] for c in plan.cells if c.key in results]
     registry.notify("run_finished", run=info, results=ordered)
     return ordered

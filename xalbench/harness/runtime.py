@@ -14,6 +14,7 @@ import dataclasses
 import importlib.metadata
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from xalbench.base import DatasetBundle
@@ -40,6 +41,7 @@ class Runtime:
     registry: Registry
     selection: PluginSelection = dataclasses.field(default_factory=PluginSelection)
     _datasets: dict[tuple[str, str, str | None], DatasetBundle] = dataclasses.field(default_factory=dict, repr=False)
+    _services: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
 
     @classmethod
     def from_selection(cls, selection: PluginSelection) -> Runtime:
@@ -54,6 +56,18 @@ class Runtime:
             self._datasets[key] = self.registry.create("dataset", spec.name, spec.options).load(data_root)
         return self._datasets[key]
 
+    def service(self, name: str, factory: Callable[[], Any]) -> Any:
+        """A process-lifetime helper this runtime owns (built on first use), e.g. the confined cell hosts."""
+        if name not in self._services:
+            self._services[name] = factory()
+        return self._services[name]
+
+    def close(self) -> None:
+        """Stop the helpers this runtime started (their processes); the runtime stays usable."""
+        services, self._services = self._services, {}
+        for service in services.values():
+            service.close()
+
 
 _PROCESS_RUNTIMES: dict[tuple[Any, ...], Runtime] = {}
 
@@ -63,6 +77,8 @@ def for_selection(selection: PluginSelection) -> Runtime:
     key = (selection, installed_plugins(), tuple(sys.path))
     runtime = _PROCESS_RUNTIMES.get(key)
     if runtime is None:
+        for stale in _PROCESS_RUNTIMES.values():
+            stale.close()
         _PROCESS_RUNTIMES.clear()
         runtime = _PROCESS_RUNTIMES[key] = Runtime.from_selection(selection)
     return runtime

@@ -57,7 +57,7 @@ __all__ = ["GRACE", "PRELOAD", "ProcessQuerier", "main_imports", "preload", "sta
 #: Modules the fork server imports once, so that a sandbox starts in milliseconds; then
 #: :mod:`xalbench.sandbox.preload` imports what :func:`main_imports` and :func:`preload` name.
 PRELOAD = ("numpy", "torch", "xalbench.strategies.plugin", "xalbench.models.plugin", "xalbench.explain.plugin",
-           "xalbench.harness.confined", "xalbench.sandbox.preload")
+           "xalbench.harness.confined", "xalbench.harness.remote", "xalbench.sandbox.preload")
 #: Seconds added to the strategy's timeout for the sandbox's own per-round work (model rebuild,
 #: context, data checks); at most half the timeout.
 GRACE = 2.0
