@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -278,6 +279,22 @@ def test_honest_submission_is_accepted(lb_submission: Path, ref: dict[str, Any],
     sub = report.submission
     assert sub is not None and len(sub.cells) == 4 and sub.own_methods == ["lbtest-confident+ce"]
     assert all(c.aulc["acc"] is not None for c in sub.cells)
+
+
+def test_the_board_can_ask_for_more_seeds_than_the_suite(lb_submission: Path, ref: dict[str, Any],
+                                                         runtime: Any) -> None:
+    """reference.json's ``seeds`` for a suite replaces the suite's seeds as the grid every submission runs:
+    a submission on the suite's default seeds is then refused, one on exactly the board's seeds accepted."""
+    from xalbench.leaderboard.check import check_submission
+
+    suite = next(iter(ref["suites"]))
+    more = copy.deepcopy(ref)
+    more["suites"][suite]["seeds"] = [0, 1, 2, 3, 4]
+    report = check_submission(lb_submission, reference=more, runtime=runtime)
+    assert report.codes == ["grid-seed"] and "the board's seeds" in report.rejections[0].message
+    same = copy.deepcopy(ref)
+    same["suites"][suite]["seeds"] = [1, 0]
+    assert check_submission(lb_submission, reference=same, runtime=runtime).ok
 
 
 @pytest.mark.parametrize(("name", "mutate", "code"), CASES, ids=[c[0] for c in CASES])

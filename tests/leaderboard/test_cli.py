@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,3 +56,22 @@ def test_verify_without_secret_is_a_config_error(board: Path, monkeypatch: pytes
     sub = next((board / "submissions").glob("*/*"))
     with pytest.raises(ConfigError, match="secret"):
         _main(["verify", str(sub), "--board", str(board)])
+
+
+def test_reference_pins_the_boards_seeds_and_narrows_the_band_to_them(lb_run: Path, runtime: Any,
+                                                                      tmp_path: Path) -> None:
+    """``leaderboard reference --board-seeds N`` writes seeds 0..N-1 as the grid every submission must run
+    and sizes the canary band for a mean over N seeds (half-width ∝ 1/√N)."""
+    from xalbench.errors import ConfigError
+    from xalbench.leaderboard.reference import canary_bands
+
+    path = tmp_path / "reference.json"
+    suite, suite_bands = canary_bands(lb_run, path, runtime=runtime, floor=0.0, width=0.5)
+    assert "seeds" not in json.loads(path.read_text())["suites"][suite]  # the suite's own seeds
+    _, board_bands = canary_bands(lb_run, path, runtime=runtime, floor=0.0, width=0.5, board_seeds=8)
+    assert json.loads(path.read_text())["suites"][suite]["seeds"] == list(range(8))
+    for dataset, (lo, hi) in suite_bands.items():  # 2 suite seeds → 8 board seeds: half the half-width
+        b_lo, b_hi = board_bands[dataset]
+        assert b_hi - b_lo == pytest.approx((hi - lo) / 2, abs=2e-4)
+    with pytest.raises(ConfigError, match="at least 3"):
+        canary_bands(lb_run, path, runtime=runtime, board_seeds=2)

@@ -39,7 +39,7 @@ from xalbench.leaderboard.schema import LIMITS, load_strict, validate_cell, vali
 if TYPE_CHECKING:
     from xalbench.harness.runtime import Runtime
 
-__all__ = ["CheckedCell", "CheckedSubmission", "CheckReport", "check_submission", "load_reference",
+__all__ = ["CheckedCell", "CheckedSubmission", "CheckReport", "board_seeds", "check_submission", "load_reference",
            "AULC_TOLERANCE"]
 
 AULC_TOLERANCE = 1e-9
@@ -150,7 +150,7 @@ def _check(root: Path, reference: dict[str, Any], installed: _Installed, sink: l
     ref, shipped = _check_suite(manifest, reference, installed)
     facts = _check_datasets(manifest["suite"]["datasets"], shipped, installed)
     methods, specs = _check_methods(manifest["methods"], shipped, installed)
-    skipped = _check_grid(manifest, shipped, facts, specs, installed)
+    skipped = _check_grid(manifest, shipped, board_seeds(ref, shipped), facts, specs, installed)
     own = _own_methods(manifest, methods, installed.builtins)
     checked = _check_cells(root, manifest, shipped, facts, methods, specs, installed, _Collector(sink, limit))
     if sink:
@@ -185,6 +185,12 @@ def _check_files(root: Path, installed: _Installed) -> tuple[dict[str, Any], str
     return manifest, sha256_of(raw)
 
 
+def board_seeds(ref: dict[str, Any], shipped: Any) -> list[int]:
+    """The seeds every submission of a suite runs: the board's own (``seeds`` in the suite's entry of
+    reference.json, chosen by the maintainers for the intervals they want) or else the suite's."""
+    return sorted(int(s) for s in (ref.get("seeds") or shipped.seeds))
+
+
 def _check_suite(manifest: dict[str, Any], reference: dict[str, Any],
                  installed: _Installed) -> tuple[dict[str, Any], Any]:
     """Supported by the board, the shipped suite's config hash and version, the pins, the seeds, the
@@ -213,8 +219,10 @@ def _check_suite(manifest: dict[str, Any], reference: dict[str, Any],
     if pinned_src is not None and manifest["xalbench_source_sha256"] != pinned_src:
         raise Rejection("xalbench-modified", f"xalbench source hash {manifest['xalbench_source_sha256']} differs "
                                              f"from the release's {pinned_src}")
-    if sorted(suite_meta["seeds"]) != sorted(shipped.seeds):
-        raise Rejection("grid-seed", f"seeds {suite_meta['seeds']} differ from the suite's {list(shipped.seeds)}")
+    seeds = board_seeds(ref, shipped)
+    if sorted(suite_meta["seeds"]) != seeds:
+        whose = "the board's seeds for this suite (reference.json)" if ref.get("seeds") else "the suite's"
+        raise Rejection("grid-seed", f"seeds {suite_meta['seeds']} differ from {whose} {seeds}")
     if manifest["environment_sha256"] != sha256_of(manifest["environment"]):
         raise Rejection("provenance-mismatch", "environment_sha256 does not match the environment block")
     return ref, shipped
@@ -267,11 +275,10 @@ def _check_methods(listed: list[dict[str, Any]], shipped: Any,
     return methods, specs
 
 
-def _check_grid(manifest: dict[str, Any], shipped: Any, facts: dict[str, DatasetFacts], specs: dict[str, Any],
-                installed: _Installed) -> list[tuple[str, str, str]]:
-    """Exactly datasets × methods × seeds, less the declared skips, which the harness's own n/a reasons
-    must confirm where the components are installed; returns the skips with their reasons."""
-    seeds = list(shipped.seeds)
+def _check_grid(manifest: dict[str, Any], shipped: Any, seeds: list[int], facts: dict[str, DatasetFacts],
+                specs: dict[str, Any], installed: _Installed) -> list[tuple[str, str, str]]:
+    """Exactly datasets × methods × the board's seeds, less the declared skips, which the harness's own n/a
+    reasons must confirm where the components are installed; returns the skips with their reasons."""
     skipped = {(s["dataset"], s["method"]) for s in manifest["skipped"]}
     for d, m in sorted(skipped):
         if d not in facts or m not in specs:

@@ -88,6 +88,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="a run of the suite's random+ce on several seeds")
     p.add_argument("--width", type=float, default=3.0, help="band = mean ± max(--floor, width × sd / √n_suite_seeds)")
     p.add_argument("--floor", type=float, default=0.03, help="minimum half-width of the band")
+    p.add_argument("--board-seeds", type=int, default=None, metavar="N",
+                   help="every submission of the suite must run seeds 0..N-1 (default: keep the reference's, else "
+                        "the suite's)")
     _common(p, data_root=False)
     p.set_defaults(lb_func=_reference)
 
@@ -199,7 +202,8 @@ def _reference(args: argparse.Namespace) -> int:
     from xalbench.leaderboard.reference import canary_bands
 
     path = Path(args.reference) if args.reference else Path(args.board) / "reference.json"
-    suite, bands = canary_bands(args.run_dir, path, runtime=_runtime(), width=args.width, floor=args.floor)
+    suite, bands = canary_bands(args.run_dir, path, runtime=_runtime(), width=args.width, floor=args.floor,
+                                 board_seeds=args.board_seeds)
     for dataset, band in bands.items():
         print(f"{suite} · {dataset}: canary AULC band {band}")
     print(f"updated {path}")

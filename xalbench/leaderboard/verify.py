@@ -244,7 +244,7 @@ def verify(root: str | Path, *, reference: dict[str, Any], board: str | Path, se
 def _held_out(sub: CheckedSubmission, sample: list[CheckedCell], dataset_seeds: dict[str, int], s: VerifySettings,
               out_dir: Path, isolation: str, adapter: Adapter) -> dict[str, dict[str, Any]]:
     shipped = sub.suite
-    seeds = list(shipped.seeds)
+    seeds = sorted(sub.manifest["suite"]["seeds"])  # the board's seeds (check_submission made sure)
     pairs = sorted({(c.dataset, c.method) for c in sample})
     eligible = sorted({d for d, _ in pairs if d in dataset_seeds})
     if not eligible:
