@@ -214,12 +214,26 @@ def test_check_by_registered_name():
     assert {r["status"] for r in check_strategy("entropy", on_fail=None)} == {"passed"}
 
 
-def test_run_check_plugin_resolves_names_and_distributions():
+def test_run_check_plugin_resolves_names_and_distributions(monkeypatch):
+    """Which strategies a name or a distribution selects, and how their rows and verdict come back (the kit
+    itself runs on every built-in strategy in ``tests/strategies/test_strategies_conformance.py``)."""
+    import xalbench.testing as testing
+
+    checked: list[type] = []
+
+    def kit(cls, *, on_fail, time_limit):
+        checked.append(cls)
+        failed = cls.name == "bald"
+        return [{"check_name": "check_stub", "status": "failed" if failed else "passed",
+                 "exception": AssertionError("stub failure\nsecond line") if failed else None}]
+
+    monkeypatch.setattr(testing, "check_strategy", kit)
     rows, ok = run_check_plugin("xalbench")
-    assert ok and {r["strategy"] for r in rows} >= {"random", "entropy", "bald", "coreset", "badge"}
-    assert {r["distribution"] for r in rows} == {"xalbench"}
+    assert {r["strategy"] for r in rows} >= {"random", "entropy", "bald", "coreset", "badge"}
+    assert {r["distribution"] for r in rows} == {"xalbench"} and len(rows) == len(checked)
+    assert not ok and [r["exception"] for r in rows if r["status"] == "failed"] == ["AssertionError: stub failure"]
     rows, ok = run_check_plugin("margin")
-    assert ok and {r["strategy"] for r in rows} == {"margin"}
+    assert ok and {r["strategy"] for r in rows} == {"margin"} and checked[-1].name == "margin"
     with pytest.raises(UnknownComponentError, match="neither"):
         run_check_plugin("no-such-thing")
 
