@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,11 @@ from pathlib import Path
 
 import pytest
 from filelock import FileLock
+
+
+#: The environment the test session started with: a subprocess that stands for a user's own command runs
+#: in it, not in whatever a session fixture added since (e.g. a fabricated plugin on ``PYTHONPATH``).
+SESSION_ENV = dict(os.environ)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -124,7 +130,7 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Finis
             folder.mkdir(exist_ok=True)
             proc = subprocess.run([sys.executable, "-m", "xalbench.cli", "run", "--suite", "smoke", "--out",
                                    str(folder / "smoke"), "--workers", "2"], capture_output=True, text=True,
-                                  timeout=1200)
+                                  timeout=1200, env=SESSION_ENV)
             finished.write_text(json.dumps({"returncode": proc.returncode, "stdout": proc.stdout,
                                             "stderr": proc.stderr}), encoding="utf-8")
         done = json.loads(finished.read_text(encoding="utf-8"))
