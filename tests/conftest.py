@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-
 #: The environment the test session started with: a subprocess that stands for a user's own command runs
 #: in it, not in whatever a session fixture added since (e.g. a fabricated plugin on ``PYTHONPATH``).
 SESSION_ENV = dict(os.environ)

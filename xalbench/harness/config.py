@@ -20,7 +20,7 @@ from xalbench.harness.sources import SourceHashes
 from xalbench.registry import Registry
 from xalbench.suite import ComponentSpec, MethodSpec, SuiteSpec, TrainingSpec
 
-__all__ = ["CellConfig", "computed_metrics", "resolve_cell"]
+__all__ = ["CellConfig", "computed_metrics", "resolve_cell", "used_components"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,13 +78,20 @@ def computed_metrics(registry: Registry, suite: SuiteSpec) -> tuple[str, ...]:
     return tuple(n for n in registry.names("metric") if registry.get("metric", n).default or n in suite.metrics)
 
 
+def used_components(dataset: ComponentSpec, method: MethodSpec, model: ComponentSpec, explainer: ComponentSpec,
+                    metrics: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(kind, name) of every component a cell runs: its strategy (in the sandbox) and everything the cell's
+    own process runs."""
+    used = [("dataset", dataset.name), ("strategy", method.strategy.name), ("loss", method.loss.name),
+            ("trainer", method.trainer.name), ("mask_source", method.mask_source.name), ("model", model.name)]
+    if explainer.name:
+        used.append(("explainer", explainer.name))
+    return used + [("metric", m) for m in metrics]
+
+
 def _sources(registry: Registry, suite: SuiteSpec, dataset: ComponentSpec, method: MethodSpec,
              metrics: tuple[str, ...], hashes: SourceHashes) -> dict[str, str]:
-    used = [("dataset", dataset.name), ("strategy", method.strategy.name), ("loss", method.loss.name),
-            ("trainer", method.trainer.name), ("mask_source", method.mask_source.name), ("model", suite.model.name)]
-    if suite.explainer.name:
-        used.append(("explainer", suite.explainer.name))
-    used += [("metric", m) for m in metrics]
+    used = used_components(dataset, method, suite.model, suite.explainer, metrics)
     out = {"xalbench": hashes.harness()}
     for kind, name in used:
         package, digest = hashes.of(registry.get(kind, name))

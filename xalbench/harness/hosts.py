@@ -5,23 +5,23 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import tempfile
 import threading
 import weakref
 from collections.abc import Callable
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xalbench.errors import CellProcessError
 from xalbench.harness.cell import failure
+from xalbench.harness.config import used_components
 from xalbench.harness.identity import CellSpec
 from xalbench.harness.remote import FAULT_LOG, host_main
 from xalbench.plugins import PluginSelection
 from xalbench.registry import Registry
 from xalbench.sandbox.child import receive, send
-from xalbench.sandbox.client import fault_summary, start_process
+from xalbench.sandbox.client import fault_summary, start_process, stop_process
 
 if TYPE_CHECKING:
     from xalbench.harness.confined import Broker
@@ -35,30 +35,13 @@ def trust_domain(spec: CellSpec, registry: Registry) -> tuple[str, ...]:
     its sandbox). Only cells with the same domain share a host: a plugin can spoil no cell that
     does not run its code."""
     config = spec.config
-    used = [("dataset", config.dataset.name), ("loss", config.method.loss.name),
-            ("trainer", config.method.trainer.name), ("mask_source", config.method.mask_source.name),
-            ("model", config.model.name), *(("metric", m) for m in config.metrics)]
-    if config.explainer.name:
-        used.append(("explainer", config.explainer.name))
+    used = [(kind, name) for kind, name in used_components(config.dataset, config.method, config.model,
+                                                           config.explainer, config.metrics) if kind != "strategy"]
     packages = set()
     for kind, name in used:
         obj = registry.get(kind, name)
         packages.add((getattr(obj, "__module__", None) or type(obj).__module__).split(".")[0])
     return tuple(sorted(packages - {"xalbench"}))
-
-
-def _kill(proc: Any) -> None:
-    if proc.pid is None:
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.join()
-
-
-def _stop(proc: Any, conn: Connection, scratch: str) -> None:
-    _kill(proc)
-    conn.close()
-    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _empty(directory: str, keep: str) -> None:
@@ -86,7 +69,7 @@ class CellHost:
         self.proc, self.conn = start_process(host_main, selection, self.scratch, reads, name="xalbench-cell")
         self.cells = 0
         self.alive = True
-        self._finalizer = weakref.finalize(self, _stop, self.proc, self.conn, self.scratch)
+        self._finalizer = weakref.finalize(self, stop_process, self.proc, self.scratch, self.conn)
 
     def close(self) -> None:
         """Stop the process and remove its scratch directory."""

@@ -52,7 +52,7 @@ from xalbench.sandbox.guard import validate_indices
 from xalbench.sandbox.messages import CellData, ErrorReply, QueryReply, Ready, RoundRequest, SandboxSpec
 from xalbench.sandbox.session import TAIL_LINES, error_from_reply
 
-__all__ = ["GRACE", "PRELOAD", "ProcessQuerier", "main_imports", "preload", "start_process", "warm_up"]
+__all__ = ["GRACE", "PRELOAD", "ProcessQuerier", "main_imports", "preload", "start_process", "stop_process", "warm_up"]
 
 #: Modules the fork server imports once, so that a sandbox starts in milliseconds; then
 #: :mod:`xalbench.sandbox.preload` imports what :func:`main_imports` and :func:`preload` name.
@@ -143,7 +143,7 @@ def start_process(target: Any, *args: Any, name: str) -> tuple[Any, Connection]:
     return proc, parent_conn
 
 
-def _stop(proc: Any, directory: str | None, conn: Connection | None) -> None:
+def stop_process(proc: Any, directory: str | None, conn: Connection | None) -> None:
     """Kill the sandbox's process group (it keeps nothing worth a graceful exit; stragglers the
     strategy started go with it), reap it, remove its files."""
     if proc is not None and proc.pid is not None:
@@ -230,7 +230,7 @@ class ProcessQuerier:
 
         self._starter = threading.Thread(target=launch, name="xalbench-sandbox-start", daemon=True)
         self._starter.start()
-        self._finalizer = weakref.finalize(self, _stop, self._proc, self._dir, self._conn)
+        self._finalizer = weakref.finalize(self, stop_process, self._proc, self._dir, self._conn)
         return self
 
     def close(self) -> None:
