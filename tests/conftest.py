@@ -20,11 +20,29 @@ from filelock import FileLock
 SESSION_ENV = dict(os.environ)
 
 
+#: The order weight of a file with ``slow`` tests but no ``cost`` mark (seconds).
+SLOW_DEFAULT_COST = 15.0
+
+
+def _file_cost(items: list[pytest.Item]) -> float:
+    """A file's estimated seconds: its largest ``cost`` mark, else :data:`SLOW_DEFAULT_COST` if it has
+    ``slow`` tests, else 0."""
+    marks = [m.args[0] for item in items for m in item.iter_markers("cost")]
+    if marks:
+        return max(float(m) for m in marks)
+    return SLOW_DEFAULT_COST if any(item.get_closest_marker("slow") for item in items) else 0.0
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Files with ``slow`` tests run first (their order within a file kept): pytest-xdist hands out whole
-    files in this order, so the long ones start early instead of leaving one worker busy at the end."""
-    slow_files = {item.nodeid.split("::", 1)[0] for item in items if item.get_closest_marker("slow") is not None}
-    items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in slow_files)
+    """Files run longest first by their estimated cost (their order within a file kept): pytest-xdist
+    hands out whole files in this order (``--dist loadfile --no-loadscope-reorder``), so the long ones
+    start early and the many short ones fill the gaps instead of one long file keeping a worker busy at
+    the end."""
+    by_file: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        by_file.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    cost = {name: _file_cost(file_items) for name, file_items in by_file.items()}
+    items.sort(key=lambda item: -cost[item.nodeid.split("::", 1)[0]])
 
 
 TINY_SUITE = """

@@ -82,14 +82,17 @@ class PluginSelection:
     def blocked_entry_points(self) -> set[str]:
         """Entry-point names to block: the block-list (by entry-point or distribution name) and,
         with an allow-list, every third-party plugin not on it."""
+        names: set[str] = set(self.block)
+        if self.allow is None and not self.block:
+            return names
         block = {_norm(b) for b in self.block}
         allow = None if self.allow is None else {_norm(a) for a in self.allow}
-        names: set[str] = {b for b in self.block}
-        for dist in importlib.metadata.distributions():
+        for dist in importlib.metadata.distributions():  # every copy, as pluggy loads them
+            ours = [ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
+            if not ours:  # read a distribution's metadata only when it has plugins (parsing all costs ~50 ms)
+                continue
             dist_name = _norm(dist.metadata["Name"] or "")
-            for ep in dist.entry_points:
-                if ep.group != ENTRY_POINT_GROUP:
-                    continue
+            for ep in ours:
                 ep_name = _norm(ep.name)
                 if dist_name in block or ep_name in block:
                     names.add(ep.name)

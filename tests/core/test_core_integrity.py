@@ -14,6 +14,8 @@ from tests.conftest import tiny_suite_text
 from xalbench.cli import main
 from xalbench.results import iter_results
 
+pytestmark = pytest.mark.cost(14)  # seconds on 2 cores: files start longest first (tests/conftest.py)
+
 QUICK = ["--quiet", "--workers", "1", "--isolation", "inline"]
 
 

@@ -34,6 +34,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.cost(33)  # seconds on 2 cores: files start longest first (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = ("python", "py")
 SHELL = ("bash", "sh", "shell", "console")

@@ -9,6 +9,8 @@ import pytest
 from tests.execution.conftest import comparable, retarget, run_with
 from xalbench.errors import OptionsError
 
+pytestmark = pytest.mark.cost(31)  # seconds on 2 cores: files start longest first (tests/conftest.py)
+
 pytest.importorskip("distributed", reason="install xalbench[dask] to test the dask executor")
 
 from xalbench.execution.dask import DaskExecutor  # noqa: E402

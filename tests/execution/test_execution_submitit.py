@@ -10,6 +10,8 @@ import pytest
 from tests.execution.conftest import comparable, retarget
 from xalbench.errors import OptionsError
 
+pytestmark = pytest.mark.cost(16)  # seconds on 2 cores: files start longest first (tests/conftest.py)
+
 pytest.importorskip("submitit", reason="install xalbench[slurm] to test the submitit executor")
 
 from submitit.core import submission  # noqa: E402

@@ -3,6 +3,7 @@ peeks at the public data's labels), one real tiny run packaged as a submission, 
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import os
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 DIST = "xalbench-lbtest"
+#: The plugin module's name; each installed site adds a suffix of its own (``module_name``).
 MODULE = "xalbench_lbtest"
 VERSION = "1.0.0"
 SUITE = "lb-tiny"
@@ -194,23 +196,31 @@ def suite_toml(epochs: int = 2, rounds: int = 2, seeds: tuple[int, ...] = (0, 1)
         """)
 
 
+def module_name(site: Path) -> str:
+    """The plugin's module name in ``site``: one per site, because a process that has imported one site's
+    module (a sandbox fork server preloads a run's plugin modules) would otherwise hand that module, with
+    its memorised labels, to the sandboxes of a run with another site's distribution."""
+    return f"{MODULE}_{hashlib.sha256(str(site.resolve()).encode()).hexdigest()[:8]}"
+
+
 def install_plugin(site: Path, toml: str, public: dict[str, Any], dataset_name: str = "synth-lesion-2d") -> None:
     """Write the test distribution (dist-info + module) under ``site``, as pip would leave it."""
     site.mkdir(parents=True, exist_ok=True)
+    module = module_name(site)
     source = (PLUGIN_SOURCE.replace("@SUITE_TOML@", toml).replace("@PUBLIC@", repr(public))
               .replace("@DATASET@", dataset_name).replace("@SUITE@", SUITE).replace("@LABEL@", DATASET))
-    (site / f"{MODULE}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    (site / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
     info = site / f"{MODULE}-{VERSION}.dist-info"
     info.mkdir(exist_ok=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {DIST}\nVersion: {VERSION}\n", encoding="utf-8")
-    (info / "entry_points.txt").write_text(f"[xalbench]\n{MODULE} = {MODULE}\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text(f"[xalbench]\n{MODULE} = {module}\n", encoding="utf-8")
     (info / "RECORD").write_text("", encoding="utf-8")
 
 
-def _forget_module() -> None:
+def _forget_module(site: Path) -> None:
     """Let the next import of the test plugin find the site now on ``sys.path``."""
     importlib.invalidate_caches()
-    sys.modules.pop(MODULE, None)
+    sys.modules.pop(module_name(site), None)
 
 
 def make_runtime() -> Any:
@@ -233,7 +243,7 @@ class PluginSite:
     def __enter__(self) -> PluginSite:
         sys.path.insert(0, str(self.site))
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(self.site), self._old_path) if p)
-        _forget_module()
+        _forget_module(self.site)
         self.runtime = make_runtime()
         return self
 
@@ -243,7 +253,7 @@ class PluginSite:
             os.environ.pop("PYTHONPATH", None)
         else:
             os.environ["PYTHONPATH"] = self._old_path
-        _forget_module()
+        _forget_module(self.site)
 
 
 def run_suite(out: Path, strategies: list[str]) -> Path:

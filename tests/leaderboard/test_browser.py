@@ -13,8 +13,11 @@ import pytest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                                reason="chromium/chromedriver not installed (apt-get install -y chromium chromium-driver)")
+pytestmark = [
+    pytest.mark.cost(23),  # seconds on 2 cores: files start longest first (tests/conftest.py)
+    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                       reason="chromium/chromedriver not installed (apt-get install -y chromium chromium-driver)"),
+]
 
 HOSTILE = [
     "<script>window.__pwned = 1; document.title = 'pwned'</script>",

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.cost(15)  # seconds on 2 cores: files start longest first (tests/conftest.py)
+
 BOARD = Path(__file__).resolve().parents[2] / "leaderboard"
 
 

@@ -14,6 +14,8 @@ import pytest
 
 from tests.leaderboard.conftest import DATASET, PluginSite, reference, run_suite, suite_toml
 
+pytestmark = pytest.mark.cost(75)  # seconds on 2 cores: files start longest first (tests/conftest.py)
+
 SECRET = b"test-secret-0123456789abcdef"
 # decoy-digits with a label-coding corner swatch in 90 % of the pool (none in test): a model trained on a
 # random labelled set leans on the swatch; one trained on swatch-free, class-balanced picks does not

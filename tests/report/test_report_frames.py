@@ -18,7 +18,7 @@ from xalbench.confinement import resolve_isolation
 from xalbench.errors import ConfigError
 from xalbench.results import DamagedResultWarning, iter_results
 
-pytestmark = pytest.mark.slow  # the session's smoke run (tests/conftest.py)
+pytestmark = [pytest.mark.slow, pytest.mark.cost(60)]  # the session's smoke run (tests/conftest.py)
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -15,13 +15,13 @@ import pytest
 from tests.sandbox.cheaters import LABEL_CHEATERS, MUTATION_CHEATERS, WRITE_CHEATERS, cheat_suite_text, install_cheaters
 from xalbench.results import iter_results
 
-pytestmark = pytest.mark.slow  # whole runs of the cheater distribution
+pytestmark = [pytest.mark.slow, pytest.mark.cost(50)]  # whole runs of the cheater distribution
 
 
 def _run(suite: Path, out: Path, site: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run([sys.executable, "-m", "xalbench.cli", "run", "--suite", str(suite), "--out", str(out),
-                           "--quiet", "--workers", "2", *extra], capture_output=True, text=True, env=env, timeout=900)
+                           "--quiet", "--workers", "1", *extra], capture_output=True, text=True, env=env, timeout=900)
 
 
 def _by_strategy(out: Path) -> dict[str, dict[str, Any]]:
@@ -83,12 +83,21 @@ def test_honest_cells_are_bitwise_those_of_a_run_without_cheaters(cheat_run, sit
         assert _comparable(clean[name]) == _comparable(cheat_run[name])
 
 
-def test_check_plugin_fails_every_cheater_that_could_reach_hidden_data(site) -> None:
+def test_check_plugin_fails_every_cheater_that_could_reach_hidden_data(site, monkeypatch, capsys) -> None:
     """The kit fails the cheaters that find hidden data where the kit plants it (the garbage collector) or
-    write into their copies; a private-attribute reader finds nothing in the kit, as in a run, and passes."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
-    for name, code in (("cheat-gc", 1), ("cheat-pool-write", 1), ("cheat-private", 0)):
-        proc = subprocess.run([sys.executable, "-m", "xalbench.cli", "check-plugin", name, "--timeout", "20"],
-                              capture_output=True, text=True, env=env, timeout=900)
-        assert proc.returncode == code, (name, proc.stdout[-2000:])
-        assert ("failed" in proc.stdout) == bool(code)
+    write into their copies; a private-attribute reader finds nothing in the kit, as in a run, and passes.
+    ``xalbench check-plugin`` in this process, the distribution on ``sys.path`` (its sandboxes get it too)."""
+    import importlib
+
+    from tests.sandbox.cheaters import CHEATER_MODULE
+    from xalbench.cli import main
+
+    monkeypatch.syspath_prepend(str(site))
+    importlib.invalidate_caches()
+    try:
+        for name, code in (("cheat-gc", 1), ("cheat-pool-write", 1), ("cheat-private", 0)):
+            assert main(["check-plugin", name, "--timeout", "20"]) == code, (name, capsys.readouterr().out[-2000:])
+            out = capsys.readouterr().out
+            assert name in out and ("failed" in out) == bool(code), out[-2000:]
+    finally:
+        sys.modules.pop(CHEATER_MODULE, None)

@@ -24,6 +24,7 @@ from xalbench.results import iter_results
 from xalbench.sealing import Sealer
 
 pytestmark = [
+    pytest.mark.cost(45),
     pytest.mark.slow,
     pytest.mark.skipif(probe().level != "confined", reason="the kernel offers no Landlock ABI >= 4 here"),
 ]
@@ -106,7 +107,7 @@ def _run(root: Path, site: Path, isolation: str, strategies: tuple[str, ...], li
            "XALBENCH_DATA": str(data_root)}
     before = victim.read_bytes()
     proc = subprocess.run([sys.executable, "-m", "xalbench.cli", "run", "--suite", str(suite), "--out",
-                           str(root / "out"), "--quiet", "--workers", "2", "--isolation", isolation],
+                           str(root / "out"), "--quiet", "--workers", "1", "--isolation", isolation],
                           capture_output=True, text=True, env=env, timeout=1200)
     cells = {r["cell"]["method"]: r for r in iter_results(root / "out")}
     return proc, {"cells": cells, "victim_changed": victim.read_bytes() != before,

@@ -15,6 +15,8 @@ from xalbench.testing.leak_checks import (
     time_limit,
 )
 
+pytestmark = pytest.mark.cost(14)  # seconds on 2 cores: files start longest first (tests/conftest.py)
+
 
 def _cls(cheaters, name):
     return {c.name: c for c in cheaters.CHEATERS}[name]

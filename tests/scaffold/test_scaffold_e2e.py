@@ -26,6 +26,8 @@ import pytest
 import xalbench
 from xalbench.cli import main
 
+pytestmark = pytest.mark.cost(45)  # seconds on 2 cores: files start longest first (tests/conftest.py)
+
 NAME = "scaffolded-least-confident"
 DIST = f"xalbench-{NAME}"
 REPO = Path(xalbench.__file__).resolve().parents[1]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from xalbench.plugins import load_registry
 from xalbench.strategies.plugin import BUILTIN_STRATEGIES
 from xalbench.testing import parametrize_with_checks
+
+pytestmark = pytest.mark.cost(55)  # seconds on 2 cores: files start longest first (tests/conftest.py)
 
 REGISTRY = load_registry()
 NAMES = REGISTRY.names("strategy")

@@ -20,6 +20,8 @@ from xalbench.testing.explainer_checks import (
 )
 from xalbench.testing.kit import SkipCheck
 
+pytestmark = pytest.mark.cost(20)  # seconds on 2 cores: files start longest first (tests/conftest.py)
+
 REGISTRY = load_registry()
 BUILTIN = [r.name for r in REGISTRY if r.kind == "explainer" and r.distribution == "xalbench"]
 CORE = ["cam", "gradcam", "hirescam"]

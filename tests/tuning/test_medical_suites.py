@@ -12,6 +12,8 @@ from xalbench.plugins import PluginSelection
 from xalbench.suite import ComponentSpec, MethodSpec
 from xalbench.suites.plugin import suite_sources
 
+pytestmark = pytest.mark.cost(13)  # seconds on 2 cores: files start longest first (tests/conftest.py)
+
 EMBEDDED = ["synth-lesion-2d", "synth-lesion-2d-imbalanced", "synth-cxr-multilabel", "synth-lesion-3d"]
 
 

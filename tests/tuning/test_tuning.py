@@ -21,6 +21,8 @@ from xalbench.tuning import choose, method_space
 from xalbench.tuning import tuner as tuner_mod
 from xalbench.tuning.space import Param, apply_params
 
+pytestmark = pytest.mark.cost(13)  # seconds on 2 cores: files start longest first (tests/conftest.py)
+
 SUITE = """
 name = "tune-test"
 seeds = [0]

@@ -22,7 +22,7 @@ def registry():
 def smoke(tmp_path_factory) -> dict[str, dict]:
     """The sal-smoke suite, run once: entropy × the six SAL variants."""
     out = tmp_path_factory.mktemp("sal")
-    assert main(["run", "--suite", "sal-smoke", "--out", str(out), "--workers", "2", "--quiet"]) == 0
+    assert main(["run", "--suite", "sal-smoke", "--out", str(out), "--workers", "1", "--quiet"]) == 0
     return {r["cell"]["method"]: r for r in iter_results(out)}
 
 
