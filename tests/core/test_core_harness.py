@@ -20,7 +20,7 @@ from xalbench.cli import main
 from xalbench.harness.budget import initial_set
 from xalbench.results import iter_results
 
-pytestmark = pytest.mark.cost(55)  # seconds on 2 cores: files start longest first (tests/conftest.py)
+pytestmark = pytest.mark.cost(45)  # seconds on 2 cores: files start longest first (tests/conftest.py)
 
 
 def comparable(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -47,8 +47,7 @@ def suite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def reference_run(suite_file: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("ref")
-    proc = run_cli(["run", "--suite", str(suite_file), "--out", str(out), "--quiet", "--workers", "1"])
-    assert proc.returncode == 0, proc.stderr
+    assert main(["run", "--suite", str(suite_file), "--out", str(out), "--quiet", "--workers", "1"]) == 0
     return comparable(list(iter_results(out)))
 
 
@@ -98,8 +97,7 @@ def test_sigkill_then_rerun_gives_same_results(reference_run, suite_file, tmp_pa
     assert not any(p.suffix == ".tmp" for p in cells.iterdir()) or True  # temp files are ignored by readers
     finished_before = len([p for p in cells.glob("*.json") if not p.name.endswith(".partial.json")])
     assert finished_before < 4
-    rerun = run_cli(["run", "--suite", str(suite_file), "--out", str(tmp_path), "--quiet", "--workers", "1"])
-    assert rerun.returncode == 0, rerun.stderr
+    assert main(["run", "--suite", str(suite_file), "--out", str(tmp_path), "--quiet", "--workers", "1"]) == 0
     assert comparable(list(iter_results(tmp_path))) == reference_run
     assert not list(cells.glob("*.partial.json"))
 

@@ -9,7 +9,7 @@ import pytest
 from tests.execution.conftest import comparable, retarget, run_with
 from xalbench.errors import OptionsError
 
-pytestmark = pytest.mark.cost(31)  # seconds on 2 cores: files start longest first (tests/conftest.py)
+pytestmark = pytest.mark.cost(25)  # seconds on 2 cores: files start longest first (tests/conftest.py)
 
 pytest.importorskip("distributed", reason="install xalbench[dask] to test the dask executor")
 
@@ -23,8 +23,9 @@ def test_threads_local_cluster_equals_local(planned, reference, tmp_path) -> Non
 
 @pytest.mark.slow
 def test_process_local_cluster_equals_local(planned, reference, tmp_path) -> None:
-    """Two spawned worker processes (each starts the strategies' sandbox processes)."""
-    executor = DaskExecutor({"processes": True, "n_workers": 2, "memory_limit": "3GiB"})
+    """A spawned worker process runs both cells (its cell host and the strategies' sandboxes); two workers
+    share the cells in the threads test above."""
+    executor = DaskExecutor({"processes": True, "n_workers": 1, "memory_limit": "3GiB"})
     assert run_with(executor, planned, tmp_path) == reference
 
 

@@ -54,6 +54,8 @@ options = {{ size = 24, n_train = 60, n_val = 20, n_test = 30 }}
 """
 
 
-def escape_suite_text(strategies: list[str]) -> str:
+def escape_suite_text(strategies: list[str], escaping_loss: bool = True) -> str:
+    """The suite with ``strategies`` (× ``ce``) and, with ``escaping_loss``, ``random`` × ``escape-loss``."""
     quoted = "[" + ", ".join(f'"{s}"' for s in strategies) + "]"
-    return ESCAPE_SUITE.format(strategies=quoted)
+    text = ESCAPE_SUITE.format(strategies=quoted)
+    return text if escaping_loss else text.split("[[methods]]")[0] + text.split('loss = "escape-loss"\n')[1]

@@ -1,27 +1,40 @@
-"""End to end through ``xalbench run``: cheating strategies installed from an outside distribution, on a
-hidden-mask track, beside honest ones — each cheater finds nothing or fails its own cell with a named
-rule, and honest cells are bitwise what they are in a run without the cheaters."""
+"""End to end through ``xalbench run`` (in this process): cheating strategies installed from an outside
+distribution, on a hidden-mask track, beside honest ones — each cheater finds nothing or fails its own cell
+with a named rule, and honest cells are bitwise what they are in a run without the cheaters."""
 
 from __future__ import annotations
 
-import os
-import subprocess
+import importlib
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.sandbox.cheaters import LABEL_CHEATERS, MUTATION_CHEATERS, WRITE_CHEATERS, cheat_suite_text, install_cheaters
+from tests.sandbox.cheaters import (
+    CHEATER_MODULE,
+    LABEL_CHEATERS,
+    MUTATION_CHEATERS,
+    WRITE_CHEATERS,
+    cheat_suite_text,
+    install_cheaters,
+)
+from xalbench.cli import main
 from xalbench.results import iter_results
 
-pytestmark = [pytest.mark.slow, pytest.mark.cost(50)]  # whole runs of the cheater distribution
+pytestmark = [pytest.mark.slow, pytest.mark.cost(32)]  # whole runs of the cheater distribution
 
 
-def _run(suite: Path, out: Path, site: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-m", "xalbench.cli", "run", "--suite", str(suite), "--out", str(out),
-                           "--quiet", "--workers", "1", *extra], capture_output=True, text=True, env=env, timeout=900)
+def _run(suite: Path, out: Path, site: Path) -> int:
+    """``xalbench run`` in this process with the cheater distribution on ``sys.path`` (its sandboxes and the
+    cell's process get it from there); the exit code."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(site))
+        importlib.invalidate_caches()
+        try:
+            return main(["run", "--suite", str(suite), "--out", str(out), "--quiet", "--workers", "1"])
+        finally:
+            sys.modules.pop(CHEATER_MODULE, None)
 
 
 def _by_strategy(out: Path) -> dict[str, dict[str, Any]]:
@@ -48,8 +61,7 @@ def cheat_run(site, tmp_path_factory) -> dict[str, dict[str, Any]]:
                   "sleeper"]
     suite = root / "suite.toml"
     suite.write_text(cheat_suite_text(strategies, timeout=5.0))
-    proc = _run(suite, root / "out", site)
-    assert proc.returncode == 1, proc.stderr  # the write cheaters and the sleeper fail their own cells
+    assert _run(suite, root / "out", site) == 1  # the write cheaters and the sleeper fail their own cells
     return _by_strategy(root / "out")
 
 
@@ -76,8 +88,7 @@ def test_writers_and_the_sleeper_fail_their_own_cells_with_named_rules(cheat_run
 def test_honest_cells_are_bitwise_those_of_a_run_without_cheaters(cheat_run, site, tmp_path) -> None:
     suite = tmp_path / "suite.toml"
     suite.write_text(cheat_suite_text(["random", "entropy"], timeout=5.0))
-    proc = _run(suite, tmp_path / "out", site)
-    assert proc.returncode == 0, proc.stderr
+    assert _run(suite, tmp_path / "out", site) == 0
     clean = _by_strategy(tmp_path / "out")
     for name in ("random", "entropy"):
         assert _comparable(clean[name]) == _comparable(cheat_run[name])
@@ -87,11 +98,6 @@ def test_check_plugin_fails_every_cheater_that_could_reach_hidden_data(site, mon
     """The kit fails the cheaters that find hidden data where the kit plants it (the garbage collector) or
     write into their copies; a private-attribute reader finds nothing in the kit, as in a run, and passes.
     ``xalbench check-plugin`` in this process, the distribution on ``sys.path`` (its sandboxes get it too)."""
-    import importlib
-
-    from tests.sandbox.cheaters import CHEATER_MODULE
-    from xalbench.cli import main
-
     monkeypatch.syspath_prepend(str(site))
     importlib.invalidate_caches()
     try:

@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
-from tests.sandbox.escapers import escape_suite_text, install_escapers
+from tests.sandbox.escapers import ESCAPER_MODULE, escape_suite_text, install_escapers
 from xalbench.confinement import probe
 from xalbench.results import iter_results
 from xalbench.sealing import Sealer
 
 pytestmark = [
-    pytest.mark.cost(45),
+    pytest.mark.cost(35),
     pytest.mark.slow,
     pytest.mark.skipif(probe().level != "confined", reason="the kernel offers no Landlock ABI >= 4 here"),
 ]
@@ -91,16 +91,15 @@ def site(tmp_path_factory) -> Path:
     return install_escapers(tmp_path_factory.mktemp("escaper-site"))
 
 
-def _run(root: Path, site: Path, isolation: str, strategies: tuple[str, ...], listeners: Listeners,
-         with_loss: bool = True) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+def _run(root: Path, site: Path, isolation: str, strategies: tuple[str, ...],
+         listeners: Listeners) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     victim_dir = root / "victim"
     victim = _victim(victim_dir)
     outside, data_root = root / "outside", root / "data"
     outside.mkdir()
     data_root.mkdir()
     suite = root / "suite.toml"
-    text = escape_suite_text(list(strategies))
-    suite.write_text(text if with_loss else text.split("[[methods]]")[0] + text.split('loss = "escape-loss"\n')[1])
+    suite.write_text(escape_suite_text(list(strategies)))
     plan = {"results": str(victim_dir), "outside": str(outside), "data_root": str(data_root), **listeners.plan()}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
            "XALBENCH_ESCAPE_PLAN": json.dumps(plan), "XALBENCH_TEST_TOKEN": "not-for-plugins",
@@ -126,13 +125,26 @@ def runs(site, tmp_path_factory) -> Iterator[dict[str, Any]]:
         finally:
             listeners.close()
         out[isolation] = seen
-    root = tmp_path_factory.mktemp("clean")
-    listeners = Listeners(root)
-    try:
-        out["clean"] = _run(root, site, "confined", HONEST, listeners, with_loss=False)[1]
-    finally:
-        listeners.close()
+    out["clean"] = _clean_run(tmp_path_factory.mktemp("clean"), site)
     yield out
+
+
+def _clean_run(root: Path, site: Path) -> dict[str, Any]:
+    """The honest strategies alone (no escaper, no escaping loss), with ``xalbench run`` in this process."""
+    import importlib
+
+    from xalbench.cli import main
+
+    suite = root / "suite.toml"
+    suite.write_text(escape_suite_text(list(HONEST), escaping_loss=False))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(site))
+        importlib.invalidate_caches()
+        try:
+            assert main(["run", "--suite", str(suite), "--out", str(root / "out"), "--quiet", "--workers", "1"]) == 0
+        finally:
+            sys.modules.pop(ESCAPER_MODULE, None)
+    return {"cells": {r["cell"]["method"]: r for r in iter_results(root / "out")}}
 
 
 def _escaped(run: dict[str, Any], name: str) -> bool:

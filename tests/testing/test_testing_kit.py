@@ -28,7 +28,7 @@ from xalbench.testing.checks import SkipCheck, check_3d, check_is_strategy_subcl
 from xalbench.testing.kit import is_applicable, run_checks
 from xalbench.testing.leak_checks import sandboxed_query
 
-pytestmark = pytest.mark.cost(48)  # seconds on 2 cores: files start longest first (tests/conftest.py)
+pytestmark = pytest.mark.cost(30)  # seconds on 2 cores: files start longest first (tests/conftest.py)
 
 
 class _Base(Strategy):

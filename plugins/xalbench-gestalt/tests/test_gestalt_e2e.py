@@ -4,11 +4,11 @@ strategy sandbox, records the multi-label metrics and reports against random."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from xalbench.cli import main
 
 pytestmark = pytest.mark.slow  # four cells, each with its own strategy sandbox process
 
@@ -63,10 +63,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     suite = root / "suite.toml"
     suite.write_text(SUITE, encoding="utf-8")
     out = root / "out"
-    cmd = [sys.executable, "-m", "xalbench.cli", "run", "--suite", str(suite), "--out", str(out), "--workers", "1",
-           "--quiet"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert main(["run", "--suite", str(suite), "--out", str(out), "--workers", "1", "--quiet"]) == 0
     return out
 
 
@@ -86,8 +83,6 @@ def test_every_cell_finishes_with_multilabel_metrics(run_dir: Path):
 
 def test_report_lists_gestalt_beside_random(run_dir: Path, tmp_path: Path):
     out = tmp_path / "report.json"
-    proc = subprocess.run([sys.executable, "-m", "xalbench.cli", "report", str(run_dir), "--format", "json", "-o",
-                           str(out)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert main(["report", str(run_dir), "--format", "json", "-o", str(out)]) == 0
     rows = {r["method"] for r in json.loads(out.read_text())["leaderboard"]}
     assert rows == {"Random", "WeightedNode", "IDEAL", "Uncertainty"}
