@@ -76,6 +76,31 @@ def test_disable_plugins_blocks_by_plugin_or_distribution(fake_dist, monkeypatch
     assert load_registry().record("strategy", "random").distribution == "xalbench"
 
 
+def test_selection_reads_metadata_only_of_distributions_with_plugins(fake_dist, monkeypatch) -> None:
+    """Blocking by distribution name reads the ``Name`` of the distributions that register xalbench plugins
+    only (parsing every installed distribution's metadata made each registry cost 3x as much)."""
+    import importlib.metadata
+
+    from xalbench.plugins import PluginSelection
+
+    fake_dist("xalbench-dupe", "xalbench_dupe", DUPLICATE, "0.9")
+    read: list[str] = []
+    real = importlib.metadata.Distribution.metadata
+
+    def metadata(dist):
+        read.append(dist._path.name if hasattr(dist, "_path") else repr(dist))
+        return real.fget(dist)
+
+    monkeypatch.setattr(importlib.metadata.Distribution, "metadata", property(metadata))
+    assert PluginSelection(block=("xalbench-dupe",)).blocked_entry_points() == {"xalbench-dupe", "xalbench_dupe"}
+    assert PluginSelection(allow=("xalbench-dupe",)).blocked_entry_points().isdisjoint({"xalbench_dupe", "xalbench"})
+    assert PluginSelection().blocked_entry_points() == set()
+    with_plugins = {d._path.name for d in importlib.metadata.distributions()
+                    if any(ep.group == "xalbench" for ep in d.entry_points)}
+    assert len(with_plugins) < len(list(importlib.metadata.distributions())) / 2  # most have none
+    assert read and set(read) <= with_plugins, sorted(set(read) - with_plugins)[:5]
+
+
 def test_unknown_name_suggests_close_names() -> None:
     with pytest.raises(UnknownComponentError) as err:
         load_registry().record("strategy", "entropi")
