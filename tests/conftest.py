@@ -3,7 +3,9 @@ session's smoke run — built once even when pytest-xdist spreads the tests over
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib
 import json
 import os
 import subprocess
@@ -99,6 +101,23 @@ def make_dist(site: Path, dist_name: str, module: str, source: str, version: str
     (info / "entry_points.txt").write_text(f"[xalbench]\n{module} = {module}\n", encoding="utf-8")
     (info / "RECORD").write_text("", encoding="utf-8")
     return site
+
+
+@contextlib.contextmanager
+def dist_on_path(site: Path, module: str) -> Iterator[pytest.MonkeyPatch]:
+    """A fabricated distribution in ``site`` installed for the block: ``site`` first on ``sys.path`` (the
+    sandboxes and cell hosts started meanwhile get it from there), ``module`` forgotten afterwards. Yields the
+    block's ``MonkeyPatch`` (for environment variables the distribution reads)."""
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.syspath_prepend(str(site))
+            importlib.invalidate_caches()
+            try:
+                yield mp
+            finally:
+                sys.modules.pop(module, None)
+    finally:
+        importlib.invalidate_caches()
 
 
 @pytest.fixture

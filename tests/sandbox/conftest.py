@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import dist_on_path
 from tests.sandbox.cheaters import CHEATER_MODULE, install_cheaters
 from xalbench.base import Split
 from xalbench.models.small_cnn import SmallCNN
@@ -28,12 +28,8 @@ def cheaters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     """The ``xalbench_cheaters`` module, importable here and in sandboxes (its site is on ``sys.path`` for
     this test module only, so other tests' registries never see the cheaters)."""
     site = install_cheaters(tmp_path_factory.mktemp("cheater-site"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(site))
-        importlib.invalidate_caches()
+    with dist_on_path(site, CHEATER_MODULE):
         yield importlib.import_module(CHEATER_MODULE)
-    sys.modules.pop(CHEATER_MODULE, None)
-    importlib.invalidate_caches()
 
 
 @dataclass

@@ -4,13 +4,12 @@ with a named rule, and honest cells are bitwise what they are in a run without t
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import dist_on_path
 from tests.sandbox.cheaters import (
     CHEATER_MODULE,
     LABEL_CHEATERS,
@@ -28,13 +27,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.cost(32)]  # whole runs of the cheat
 def _run(suite: Path, out: Path, site: Path) -> int:
     """``xalbench run`` in this process with the cheater distribution on ``sys.path`` (its sandboxes and the
     cell's process get it from there); the exit code."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(site))
-        importlib.invalidate_caches()
-        try:
-            return main(["run", "--suite", str(suite), "--out", str(out), "--quiet", "--workers", "1"])
-        finally:
-            sys.modules.pop(CHEATER_MODULE, None)
+    with dist_on_path(site, CHEATER_MODULE):
+        return main(["run", "--suite", str(suite), "--out", str(out), "--quiet", "--workers", "1"])
 
 
 def _by_strategy(out: Path) -> dict[str, dict[str, Any]]:
@@ -94,16 +88,12 @@ def test_honest_cells_are_bitwise_those_of_a_run_without_cheaters(cheat_run, sit
         assert _comparable(clean[name]) == _comparable(cheat_run[name])
 
 
-def test_check_plugin_fails_every_cheater_that_could_reach_hidden_data(site, monkeypatch, capsys) -> None:
+def test_check_plugin_fails_every_cheater_that_could_reach_hidden_data(site, capsys) -> None:
     """The kit fails the cheaters that find hidden data where the kit plants it (the garbage collector) or
     write into their copies; a private-attribute reader finds nothing in the kit, as in a run, and passes.
     ``xalbench check-plugin`` in this process, the distribution on ``sys.path`` (its sandboxes get it too)."""
-    monkeypatch.syspath_prepend(str(site))
-    importlib.invalidate_caches()
-    try:
+    with dist_on_path(site, CHEATER_MODULE):
         for name, code in (("cheat-gc", 1), ("cheat-pool-write", 1), ("cheat-private", 0)):
             assert main(["check-plugin", name, "--timeout", "20"]) == code, (name, capsys.readouterr().out[-2000:])
             out = capsys.readouterr().out
             assert name in out and ("failed" in out) == bool(code), out[-2000:]
-    finally:
-        sys.modules.pop(CHEATER_MODULE, None)

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import dist_on_path
 from tests.sandbox.escapers import ESCAPER_MODULE, escape_suite_text, install_escapers
 from xalbench.confinement import probe
 from xalbench.results import iter_results
@@ -131,19 +132,12 @@ def runs(site, tmp_path_factory) -> Iterator[dict[str, Any]]:
 
 def _clean_run(root: Path, site: Path) -> dict[str, Any]:
     """The honest strategies alone (no escaper, no escaping loss), with ``xalbench run`` in this process."""
-    import importlib
-
     from xalbench.cli import main
 
     suite = root / "suite.toml"
     suite.write_text(escape_suite_text(list(HONEST), escaping_loss=False))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(site))
-        importlib.invalidate_caches()
-        try:
-            assert main(["run", "--suite", str(suite), "--out", str(root / "out"), "--quiet", "--workers", "1"]) == 0
-        finally:
-            sys.modules.pop(ESCAPER_MODULE, None)
+    with dist_on_path(site, ESCAPER_MODULE):
+        assert main(["run", "--suite", str(suite), "--out", str(root / "out"), "--quiet", "--workers", "1"]) == 0
     return {"cells": {r["cell"]["method"]: r for r in iter_results(root / "out")}}
 
 
@@ -208,13 +202,10 @@ def escapers(site, tmp_path_factory):
         (outside / sub / name).write_text("{}")
     plan = {"results": str(outside), "outside": str(outside), "data_root": str(outside), "tcp": 9, "udp": 9,
             "unix": str(outside / "none.sock")}
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(site))
+    with dist_on_path(site, ESCAPER_MODULE) as mp:
         mp.setenv("XALBENCH_ESCAPE_PLAN", json.dumps(plan))
-        importlib.invalidate_caches()
-        module = importlib.import_module("xalbench_escapers")
+        module = importlib.import_module(ESCAPER_MODULE)
         yield {cls.name: cls for cls in module.ESCAPERS}
-    sys.modules.pop("xalbench_escapers", None)
 
 
 @pytest.mark.parametrize("name", ESCAPES)
